@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+
 from run_record import LossesWriter, read_losses, read_run_json, truncate_losses, write_run_json
 
 

@@ -1,0 +1,501 @@
+"""Tests for libs/gan_models: config, seeds, inputs, networks, losses, estimator training.
+
+The Estimator tests use tiny synthetic batches (B=4) from a stateless input_fn keyed by
+(seed, batch index), so two runs see identical batches and a resumed run can skip the batches
+an uninterrupted run consumed.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_gan as tfgan
+import tensorflow_probability as tfp
+
+import gan_models as gm
+from gan_models import networks
+
+_B = 4
+_v1 = tf.compat.v1
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _input_fn(config: gm.GANConfig, data_seed: int,
+              skip_batches: int = 0) -> Callable[[], tf.data.Dataset]:
+    """Synthetic stateless batches: batch i is a pure function of (data_seed, i)."""
+
+    def input_fn() -> tf.data.Dataset:
+        def make(index: tf.Tensor) -> Any:
+            seed = tf.stack([tf.constant(data_seed, tf.int64), index])
+            fold = tf.random.experimental.stateless_fold_in
+            images = tf.random.stateless_uniform([_B, 28, 28, 1], seed=fold(seed, 0),
+                                                 minval=-1.0, maxval=1.0)
+            classes = tf.random.stateless_uniform([_B], seed=fold(seed, 1), minval=0,
+                                                  maxval=10, dtype=tf.int32)
+            labels = tf.one_hot(classes, 10) if config.gan_type == "conditional" else None
+            return gm.generator_inputs(config, _B, fold(seed, 2), labels), images
+
+        return tf.data.Dataset.range(skip_batches, 1 << 40).map(make)
+
+    return input_fn
+
+
+class _Recorder(tf.estimator.SessionRunHook):
+    """Records the named per-step losses and, at the end, every global variable."""
+
+    def __init__(self, names: dict[str, str], snapshot_after: int | None = None) -> None:
+        self.names = names
+        self.snapshot_after = snapshot_after
+        self.losses: list[dict[str, np.float32]] = []
+        self.variables: dict[str, np.ndarray] = {}
+        self.snapshot: dict[str, np.ndarray] = {}
+
+    def before_run(self, run_context: Any) -> tf.estimator.SessionRunArgs:
+        return tf.estimator.SessionRunArgs(self.names)
+
+    def after_run(self, run_context: Any, run_values: Any) -> None:
+        self.losses.append(run_values.results)
+        if len(self.losses) == self.snapshot_after:
+            self.snapshot = _all_variables(run_context.session)
+
+    def end(self, session: Any) -> None:
+        self.variables = _all_variables(session)
+
+
+def _all_variables(session: Any) -> dict[str, np.ndarray]:
+    variables = _v1.global_variables()
+    values = session.run(variables)
+    return {v.op.name: value for v, value in zip(variables, values, strict=True)}
+
+
+def _train(config: gm.GANConfig, model_dir: Any, max_steps: int, *, data_seed: int = 7,
+           skip_batches: int = 0, checkpoints: bool = False,
+           snapshot_after: int | None = None) -> _Recorder:
+    run_config = tf.estimator.RunConfig(
+        model_dir=str(model_dir), tf_random_seed=config.seed,
+        save_checkpoints_steps=10_000 if checkpoints else None, save_checkpoints_secs=None,
+        keep_checkpoint_max=1, save_summary_steps=1, log_step_count_steps=10_000)
+    recorder = _Recorder(gm.loss_tensor_names(config), snapshot_after)
+    estimator = gm.make_estimator(config, run_config)
+    estimator.train(_input_fn(config, data_seed, skip_batches), max_steps=max_steps,
+                    hooks=[recorder])
+    return recorder
+
+
+def _loss_bytes(recorder: _Recorder) -> list[dict[str, bytes]]:
+    return [{k: np.float32(v).tobytes() for k, v in row.items()} for row in recorder.losses]
+
+
+def _same_bits(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k].dtype == b[k].dtype and a[k].tobytes() == b[k].tobytes() for k in a)
+
+
+def _build_networks(config: gm.GANConfig, graph_seed: int) -> dict[str, Any]:
+    """Builds generator + critic in a fresh graph; returns initial values and outputs."""
+    graph = tf.Graph()
+    with graph.as_default():
+        _v1.set_random_seed(graph_seed)
+        tf.random.uniform([graph_seed % 5 + 1])  # Unrelated random ops built first.
+        inputs = tf.nest.map_structure(tf.constant, gm.sample_generator_inputs(config, 2, 3, 0))
+        with _v1.variable_scope("Generator"):
+            images = networks.generator(inputs, config, is_training=True)
+        with _v1.variable_scope("Discriminator"):
+            critic_out = networks.critic(images, inputs, config)
+        with _v1.variable_scope("Discriminator", reuse=True):
+            networks.critic(images, inputs, config)  # Reuse must not create variables.
+        logits = critic_out[0] if config.gan_type == "infogan" else critic_out
+        variables = _v1.global_variables()
+        regularization = [_v1.losses.get_regularization_losses(scope)
+                          for scope in ("Generator", "Discriminator")]
+        with _v1.Session(graph=graph) as sess:
+            sess.run(_v1.global_variables_initializer())
+            values, out_images, out_logits, reg_values = sess.run(
+                [variables, images, logits, regularization])
+        return {
+            "weights": {v.op.name: x for v, x in zip(variables, values, strict=True)},
+            "regularization": reg_values,
+            "trainable_shapes": sorted(v.shape.as_list() for v in _v1.trainable_variables()),
+            "images": out_images, "logits": out_logits, "critic_out": critic_out,
+        }
+
+
+def _example_trainable_shapes(config: gm.GANConfig) -> list[list[int]]:
+    """Trainable variable shapes of TF-GAN's own examples/mnist networks."""
+    from tensorflow_gan.examples.mnist import networks as example
+
+    gen = {"unconditional": example.unconditional_generator,
+           "conditional": example.conditional_generator,
+           "infogan": functools.partial(example.infogan_generator, categorical_dim=10)}
+    dis = {"unconditional": example.unconditional_discriminator,
+           "conditional": example.conditional_discriminator,
+           "infogan": example.infogan_discriminator}
+    with tf.Graph().as_default():
+        inputs = tf.nest.map_structure(tf.constant, gm.sample_generator_inputs(config, 2, 2, 0))
+        with _v1.variable_scope("Generator"):
+            images = gen[config.gan_type](inputs)
+        with _v1.variable_scope("Discriminator"):
+            dis[config.gan_type](images, inputs)
+        return sorted(v.shape.as_list() for v in _v1.trainable_variables())
+
+
+# ----------------------------------------------------------------------------- config, seeds
+
+
+def test_config_defaults_and_validation() -> None:
+    assert gm.GANConfig().resolved_loss == "wasserstein"
+    assert gm.GANConfig(gan_type="conditional").resolved_loss == "wasserstein"
+    infogan = gm.GANConfig(gan_type="infogan")
+    assert infogan.resolved_loss == "modified"
+    assert (infogan.resolved_gen_lr, infogan.resolved_crit_lr) == (1e-4, 1e-4)
+    assert gm.GANConfig().resolved_gen_lr == 1e-3
+    assert gm.GANConfig(gen_lr=0.5, crit_lr=0.25).resolved_crit_lr == 0.25
+    assert infogan.unstructured_noise_dims == 62
+    with pytest.raises(ValueError, match="unconditional, conditional, infogan"):
+        gm.GANConfig(gan_type="acgan")
+    with pytest.raises(ValueError, match="wasserstein, minimax, modified, least_squares"):
+        gm.GANConfig(loss="hinge")
+    bad_values: list[dict[str, Any]] = [
+        {"noise_dims": 0}, {"noise_dims": True}, {"gen_lr": -1.0}, {"crit_lr": float("nan")},
+        {"gradient_penalty_weight": -0.1}, {"seed": -1}, {"seed": 1.5}, {"num_classes": 1},
+        {"mutual_information_penalty_weight": float("inf")}, {"weight_decay": -1e-5},
+    ]
+    for kwargs in bad_values:
+        with pytest.raises(ValueError, match=f"GANConfig.{next(iter(kwargs))}"):
+            gm.GANConfig(**kwargs)
+    with pytest.raises(ValueError, match="noise_dims"):
+        gm.GANConfig(gan_type="infogan", noise_dims=2, continuous_dim=2)
+
+
+def test_compat_shim_and_derive_seed() -> None:
+    def fn(model: Any, add_summaries: bool = False, **kwargs: Any) -> None:
+        del model, add_summaries, kwargs
+
+    spec = inspect.getargspec(fn)  # type: ignore[attr-defined]
+    assert spec.args == ["model", "add_summaries"] and spec.keywords == "kwargs"
+    # Pinned value: a change here silently changes every initial weight of every run.
+    assert gm.derive_seed(123, "x") == 376794075
+    assert gm.derive_seed(123, "x") != gm.derive_seed(124, "x")
+    assert gm.derive_seed(123, "x") != gm.derive_seed(123, "y")
+    assert gm.derive_seed(1, "2") != gm.derive_seed(1, 2)
+    assert all(0 <= s < 2**31 for s in gm.stateless_seed(5, "a"))
+    with pytest.raises(ValueError, match="seed"):
+        gm.derive_seed(-1, "x")
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def test_generator_inputs_shapes_ranges_and_seeding() -> None:
+    labels = np.eye(10, dtype=np.float32)[[1, 2, 3, 4]]
+    for gan_type in gm.GAN_TYPES:
+        config = gm.GANConfig(gan_type=gan_type)
+        one_hot = labels if gan_type == "conditional" else None
+
+        def draw(seed: list[int], config: gm.GANConfig = config, one_hot: Any = one_hot) -> Any:
+            out = gm.generator_inputs(config, 4, tf.constant(seed, tf.int64), one_hot)
+            return tf.nest.map_structure(lambda t: t.numpy(), out)
+
+        first, again, other = draw([3, 9]), draw([3, 9]), draw([3, 10])
+        flat, flat_again, flat_other = (tf.nest.flatten(x) for x in (first, again, other))
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(flat, flat_again, strict=True))
+        assert flat[0].tobytes() != flat_other[0].tobytes()
+        noise = flat[0]
+        assert noise.dtype == np.float32 and noise.shape == (4, config.unstructured_noise_dims)
+        if gan_type == "conditional":
+            np.testing.assert_array_equal(flat[1], labels)
+        if gan_type == "infogan":
+            categorical, continuous = flat[1], flat[2]
+            assert categorical.dtype == np.int32 and categorical.shape == (4,)
+            assert categorical.min() >= 0 and categorical.max() < 10
+            assert continuous.dtype == np.float32 and continuous.shape == (4, 2)
+            assert continuous.min() >= -1.0 and continuous.max() < 1.0
+            assert flat[2].tobytes() != flat_other[2].tobytes()
+    with pytest.raises(ValueError, match="one_hot_labels"):
+        gm.generator_inputs(gm.GANConfig(gan_type="conditional"), 4, tf.constant([1, 2]))
+    with pytest.raises(ValueError, match="one_hot_labels"):
+        gm.generator_inputs(gm.GANConfig(), 4, tf.constant([1, 2]), labels)
+    with pytest.raises(ValueError, match="shape \\[2\\]"):
+        gm.generator_inputs(gm.GANConfig(), 4, tf.constant([1, 2, 3]))
+    with pytest.raises(ValueError, match="batch_size"):
+        gm.generator_inputs(gm.GANConfig(), 0, tf.constant([1, 2]))
+
+
+def test_sample_generator_inputs_grid_structure() -> None:
+    cond = gm.sample_generator_inputs(gm.GANConfig(gan_type="conditional"), 10, 3, seed=1)
+    noise, labels = cond
+    assert noise.shape == (30, 64) and labels.shape == (30, 10)
+    np.testing.assert_array_equal(labels.argmax(1), np.repeat(np.arange(10), 3))
+    np.testing.assert_array_equal(noise[0], noise[3])  # Same column, different row.
+    assert not np.array_equal(noise[0], noise[1])
+    unstructured, categorical, continuous = gm.sample_generator_inputs(
+        gm.GANConfig(gan_type="infogan"), 4, 5, seed=1)
+    assert unstructured.shape == (20, 62) and continuous.shape == (20, 2)
+    np.testing.assert_array_equal(categorical, np.repeat(np.arange(4), 5).astype(np.int32))
+    np.testing.assert_array_equal(continuous[2], continuous[7])
+    uncond = gm.sample_generator_inputs(gm.GANConfig(), 2, 2, seed=1)
+    assert uncond.shape == (4, 64) and uncond.dtype == np.float32
+    assert uncond.tobytes() == gm.sample_generator_inputs(gm.GANConfig(), 2, 2, seed=1).tobytes()
+    assert uncond.tobytes() != gm.sample_generator_inputs(gm.GANConfig(), 2, 2, seed=2).tobytes()
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+@pytest.mark.parametrize("gan_type", gm.GAN_TYPES)
+def test_networks_shapes_counts_and_seeded_initial_weights(gan_type: str) -> None:
+    config = gm.GANConfig(gan_type=gan_type, seed=3)
+    built = _build_networks(config, graph_seed=1)
+    images, logits = built["images"], built["logits"]
+    assert images.shape == (6, 28, 28, 1) and images.dtype == np.float32
+    assert images.min() >= -1.0 and images.max() <= 1.0
+    assert logits.shape == (6, 1) and logits.dtype == np.float32
+    if gan_type == "infogan":
+        q_cat, q_cont = built["critic_out"][1]
+        assert q_cat.logits.shape.as_list() == [6, 10] and q_cont.loc.shape.as_list() == [6, 2]
+    # Same architecture as TF-GAN's example: identical trainable variable shapes.
+    assert built["trainable_shapes"] == _example_trainable_shapes(config)
+    expected_counts = {"unconditional": (36, 13_225_186), "conditional": (43, 15_105_378),
+                       "infogan": (40, 13_247_726)}[gan_type]
+    trainable = sum(int(np.prod(s)) for s in built["trainable_shapes"])
+    assert (len(built["weights"]), trainable) == expected_counts
+    # Weight decay: one loss per network, equal to the example's per-kernel L2 sum.
+    undecayed: tuple[str, ...] = ("condition/", "categorical_logits", "continuous_mean")
+    if gan_type == "infogan":
+        undecayed += ("Discriminator/logits",)
+    for scope, losses in zip(("Generator", "Discriminator"), built["regularization"],
+                             strict=True):
+        kernels = [v for k, v in built["weights"].items() if k.startswith(scope + "/")
+                   and k.endswith("/kernel") and not any(u in k for u in undecayed)]
+        expected = 2.5e-5 * sum(float((k.astype(np.float64) ** 2).sum()) for k in kernels)
+        decayed = {"Generator": 5, "Discriminator": 3 if gan_type == "infogan" else 4}[scope]
+        assert len(losses) == 1 and len(kernels) == decayed
+        np.testing.assert_allclose(losses[0], expected, rtol=1e-5)
+    # Same config.seed, different graph seed and graph history: identical bytes.
+    again = _build_networks(config, graph_seed=2)
+    assert _same_bits(built["weights"], again["weights"])
+    assert built["images"].tobytes() == again["images"].tobytes()
+    # Different config.seed: every randomly initialized variable differs.
+    other = _build_networks(gm.GANConfig(gan_type=gan_type, seed=4), graph_seed=1)
+    random_vars = [k for k in built["weights"] if k.endswith(("kernel", "spectral_norm_u",
+                                                               "embedding"))]
+    assert len(random_vars) >= 8
+    for name in random_vars:
+        assert built["weights"][name].tobytes() != other["weights"][name].tobytes(), name
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def _sigmoid_ce(logits: np.ndarray, labels: float) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    return np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
+
+
+def _fake_model(real_out: np.ndarray, gen_out: np.ndarray) -> tfgan.GANModel:
+    return tfgan.GANModel(
+        generator_inputs=None, generated_data=None, generator_variables=None,
+        generator_scope=None, generator_fn=None, real_data=None,
+        discriminator_real_outputs=tf.constant(real_out), discriminator_gen_outputs=tf.constant(
+            gen_out), discriminator_variables=None, discriminator_scope=None,
+        discriminator_fn=None)
+
+
+def test_losses_against_hand_computed_values() -> None:
+    real = np.array([[1.5], [-0.5], [2.0], [0.25]], np.float32)
+    gen = np.array([[-1.0], [0.5], [0.0], [-2.0]], np.float32)
+    smooth_real = 1.0 - 0.25 / 2  # TF-GAN's default discriminator label smoothing (0.25).
+    d_minimax = _sigmoid_ce(real, smooth_real).mean() + _sigmoid_ce(gen, 0.0).mean()
+    expected = {
+        "wasserstein": (-gen.mean(), gen.mean() - real.mean()),
+        # TF-GAN: -minimax_discriminator_loss(ones_like(gen), gen): a constant "real" logit 1.
+        "minimax": (-(_sigmoid_ce(np.ones_like(gen), 1.0).mean() + _sigmoid_ce(gen, 0.0).mean()),
+                    d_minimax),
+        "modified": (_sigmoid_ce(gen, 1.0).mean(), d_minimax),
+        "least_squares": (((gen - 1.0) ** 2 / 2).mean(),
+                          ((real - 1.0) ** 2 / 2).mean() + (gen**2 / 2).mean()),
+    }
+    with tf.Graph().as_default():
+        tensors = {}
+        for name in gm.LOSS_NAMES:
+            gen_fn, dis_fn = gm.make_loss_fns(gm.GANConfig(loss=name))
+            model = _fake_model(real, gen)
+            tensors[name] = (gen_fn(model), dis_fn(model))
+        with _v1.Session() as sess:
+            values = sess.run(tensors)
+    for name in gm.LOSS_NAMES:
+        np.testing.assert_allclose(values[name], expected[name], rtol=1e-5, err_msg=name)
+
+
+def test_mutual_information_penalty_hand_computed_and_equal_to_tfgan() -> None:
+    config = gm.GANConfig(gan_type="infogan", mutual_information_penalty_weight=0.5)
+    cat_logits = np.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]], np.float32)
+    codes = np.array([0, 2], np.int32)
+    mu, cont = (np.array([[0.5], [-1.0]], np.float32), np.array([[0.0], [1.0]], np.float32))
+    logits = np.array([[0.3], [-0.7]], np.float32)
+    log_softmax = cat_logits - np.log(np.exp(cat_logits).sum(1, keepdims=True))
+    log_p_cat = log_softmax[np.arange(2), codes].mean()
+    log_p_cont = (-0.5 * (cont - mu) ** 2 - 0.5 * np.log(2 * np.pi)).mean()
+    mi = -(log_p_cat + log_p_cont) / 2  # TF-GAN averages over the structured codes.
+    adversarial = _sigmoid_ce(logits, 1.0).mean()
+    with tf.Graph().as_default():
+        base = _fake_model(logits, logits)
+        dists = [tfp.distributions.Categorical(logits=tf.constant(cat_logits)),
+                 tfp.distributions.Normal(loc=tf.constant(mu), scale=tf.ones_like(mu))]
+        model = tfgan.InfoGANModel(*base, structured_generator_inputs=[
+            tf.constant(codes), tf.constant(cont)], predicted_distributions=dists,
+            discriminator_and_aux_fn=None)
+        gen_fn, dis_fn = gm.make_loss_fns(config)
+        ours = gen_fn(model)
+        reference = tfgan.losses.modified_generator_loss(model) + 0.5 * (
+            tfgan.losses.mutual_information_penalty(model))
+        ours_d, reference_d = dis_fn(model), tfgan.losses.modified_discriminator_loss(model) + (
+            0.5 * tfgan.losses.mutual_information_penalty(model))
+        with _v1.Session() as sess:
+            got = sess.run([ours, reference, ours_d, reference_d])
+    np.testing.assert_allclose(got[0], adversarial + 0.5 * mi, rtol=1e-5)
+    assert np.float32(got[0]).tobytes() == np.float32(got[1]).tobytes()
+    assert np.float32(got[2]).tobytes() == np.float32(got[3]).tobytes()
+
+
+def test_gradient_penalty_matches_tfgan_and_hand_computed(monkeypatch: Any) -> None:
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (3, 4, 4, 1)).astype(np.float32)
+    fake = rng.uniform(-1, 1, (3, 4, 4, 1)).astype(np.float32)
+    alpha = np.array([0.1, 0.5, 0.9], np.float32).reshape(3, 1, 1, 1)
+
+    def discriminator_fn(data: tf.Tensor, conditioning: Any) -> tf.Tensor:
+        del conditioning  # D(x) = 0.5 * |x|^2 (per example): gradient x.
+        return 0.5 * tf.reduce_sum(tf.square(data), axis=[1, 2, 3])
+
+    x_hat = real + alpha * (fake - real)
+    slopes = np.sqrt((x_hat.astype(np.float64) ** 2).sum(axis=(1, 2, 3)) + 1e-10)
+    expected = ((slopes - 1.0) ** 2).mean()
+    with tf.Graph().as_default():
+        with _v1.variable_scope("Discriminator") as scope:
+            pass
+        model = tfgan.GANModel(None, tf.constant(fake), None, None, None, tf.constant(real),
+                               None, None, None, scope, discriminator_fn)
+        ours = gm.gradient_penalty(model, tf.constant(alpha))
+        # TF-GAN's version with its unseeded draw replaced by the same fixed alpha.
+        monkeypatch.setattr(tf.random, "uniform", lambda shape, **_: tf.constant(alpha))
+        reference = tfgan.losses.wasserstein_gradient_penalty(model)
+        with _v1.Session() as sess:
+            got_ours, got_reference = sess.run([ours, reference])
+    np.testing.assert_allclose(got_ours, expected, rtol=1e-5)
+    assert np.float32(got_ours).tobytes() == np.float32(got_reference).tobytes()
+
+
+def test_interpolation_weights_are_stateless_in_seed_and_step() -> None:
+    def draw(seed: int, step: int) -> bytes:
+        out = gm.interpolation_weights(gm.GANConfig(seed=seed), 5, tf.constant(step, tf.int64))
+        assert out.shape == (5, 1, 1, 1)
+        assert float(tf.reduce_min(out)) >= 0.0 and float(tf.reduce_max(out)) < 1.0
+        return out.numpy().tobytes()
+
+    assert draw(1, 3) == draw(1, 3)
+    assert draw(1, 3) != draw(1, 4)
+    assert draw(1, 3) != draw(2, 3)
+
+
+def test_deterministic_adam_sums_gradients_pairwise_and_gates() -> None:
+    with tf.Graph().as_default():
+        w = _v1.get_variable("w", [3], initializer=_v1.ones_initializer())
+        x = tf.constant([1.0, 2.0, 3.0])
+        # w reaches the loss along four paths: the default AddN would sum them in one op.
+        loss = tf.reduce_sum(w * x + w * w + tf.sin(w) + tf.exp(w))
+        before = set(tf.compat.v1.get_default_graph().get_operations())
+        grads = gm.DeterministicAdam(0.1).compute_gradients(loss, [w])
+        new_ops = [op for op in tf.compat.v1.get_default_graph().get_operations()
+                   if op not in before]
+        add_n = [op for op in new_ops if op.type == "AddN"]
+        assert add_n and all(len(op.inputs) == 2 for op in add_n)
+        # GATE_GRAPH: the returned gradient waits on a tuple barrier of all gradients.
+        assert grads[0][0].op.type == "Identity" and grads[0][0].op.control_inputs
+
+
+def test_deterministic_run_config_turns_arithmetic_optimizer_off(tmp_path: Any) -> None:
+    from tensorflow.core.protobuf import rewriter_config_pb2
+
+    off = rewriter_config_pb2.RewriterConfig.OFF
+    default = gm.deterministic_run_config(tf.estimator.RunConfig(model_dir=str(tmp_path)))
+    options = default.session_config.graph_options.rewrite_options
+    assert options.arithmetic_optimization == off and default.session_config.allow_soft_placement
+    custom = _v1.ConfigProto(inter_op_parallelism_threads=1, intra_op_parallelism_threads=2)
+    kept = gm.deterministic_run_config(tf.estimator.RunConfig(session_config=custom))
+    assert kept.session_config.inter_op_parallelism_threads == 1
+    assert kept.session_config.intra_op_parallelism_threads == 2
+    assert kept.session_config.graph_options.rewrite_options.arithmetic_optimization == off
+    assert custom.graph_options.rewrite_options.arithmetic_optimization != off  # Not mutated.
+
+
+# ----------------------------------------------------------------------------- estimator
+
+
+def test_make_estimator_rejects_gan_loss_params(tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match="gradient_penalty_weight"):
+        gm.make_estimator(gm.GANConfig(), tf.estimator.RunConfig(model_dir=str(tmp_path)),
+                          params={"gradient_penalty_weight": 10.0})
+
+
+@pytest.mark.parametrize("gan_type", gm.GAN_TYPES)
+def test_every_loss_trains_reproducibly(gan_type: str, tmp_path: Any) -> None:
+    """Every (gan_type x loss): 3 steps, finite losses; same seed -> same bits."""
+    first_runs = {}
+    for loss in gm.LOSS_NAMES:
+        # The gradient penalty rides along with wasserstein on the unconditional model.
+        gp = 10.0 if (gan_type, loss) == ("unconditional", "wasserstein") else None
+        config = gm.GANConfig(gan_type=gan_type, loss=loss, gradient_penalty_weight=gp, seed=11)
+        first = _train(config, tmp_path / f"{loss}_a", 3)
+        second = _train(config, tmp_path / f"{loss}_b", 3)
+        assert len(first.losses) == 3
+        assert set(first.losses[0]) == set(gm.loss_tensor_names(config))
+        assert all(np.isfinite(v) for row in first.losses for v in row.values())
+        assert _loss_bytes(first) == _loss_bytes(second), loss
+        assert _same_bits(first.variables, second.variables), loss
+        first_runs[loss] = first
+    # Different seed -> different losses and weights.
+    other = _train(gm.GANConfig(gan_type=gan_type, loss="modified", seed=12),
+                   tmp_path / "other_seed", 3)
+    reference = first_runs["modified"]
+    assert _loss_bytes(other)[0] != _loss_bytes(reference)[0]
+    assert other.variables.keys() == reference.variables.keys()
+    kernel = "Generator/fc1/kernel"
+    assert other.variables[kernel].tobytes() != reference.variables[kernel].tobytes()
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path: Any) -> None:
+    """2 steps + resume to 4 == 4 straight, when the input skips BATCHES_PER_STEP per step."""
+    config = gm.GANConfig(gan_type="conditional", gradient_penalty_weight=10.0, seed=5)
+    straight = _train(config, tmp_path / "straight", 5, snapshot_after=4)
+    part1 = _train(config, tmp_path / "resumed", 2, checkpoints=True)
+    part2 = _train(config, tmp_path / "resumed", 4, checkpoints=True,
+                   skip_batches=2 * gm.BATCHES_PER_STEP)
+    assert len(part1.losses) == 2 and len(part2.losses) == 2
+    assert _loss_bytes(part1) + _loss_bytes(part2) == _loss_bytes(straight)[:4]
+    assert _same_bits(part2.variables, straight.snapshot)
+    # Skipping one batch too few shifts every later batch: the resumed run diverges.
+    wrong = _train(config, tmp_path / "resumed", 5, checkpoints=True,
+                   skip_batches=4 * gm.BATCHES_PER_STEP - 1)
+    assert _loss_bytes(wrong)[0] != _loss_bytes(straight)[4]
+
+
+@pytest.mark.parametrize("gan_type", ["conditional", "infogan"])
+def test_predict_sample_grid(gan_type: str, tmp_path: Any) -> None:
+    """Tuple features reach the generator intact (GANEstimator and the InfoGAN model_fn)."""
+    config = gm.GANConfig(gan_type=gan_type, seed=2)
+    grid = gm.sample_generator_inputs(config, 2, 3, seed=2)
+    estimator = gm.make_estimator(config, tf.estimator.RunConfig(model_dir=str(tmp_path)))
+    images = np.stack(list(estimator.predict(gm.predict_input_fn(grid))))
+    assert images.shape == (6, 28, 28, 1) and images.dtype == np.float32
+    assert images.min() >= -1.0 and images.max() <= 1.0
+    # Rows differ in class/categorical code only (same column noise): the code is used.
+    assert not np.array_equal(images[0], images[3])
