@@ -10,7 +10,7 @@ import platform
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import mnist_data
@@ -222,8 +222,11 @@ def _prepare(opts: TrainOptions) -> tuple[dict, str, str]:
     return manifest, record_dir, mnist.source + ":" + mnist.digest
 
 
-def run_experiment(opts: TrainOptions, log: Callable[[str], None]) -> dict[str, Any]:
+def run_experiment(opts: TrainOptions, log: Callable[[str], None],
+                   extra_hooks: Sequence[tf.estimator.SessionRunHook] = ()) -> dict[str, Any]:
     """Trains (or resumes) the GAN to opts.max_train_steps; writes the run directory.
+
+    extra_hooks (e.g. a benchmark's timer) run after the loss recorder.
 
     Returns:
       A summary: model_dir, first/last step trained this call, the final losses.
@@ -256,7 +259,7 @@ def run_experiment(opts: TrainOptions, log: Callable[[str], None]) -> dict[str, 
         start_batch = step * gan_models.BATCHES_PER_STEP
         try:
             estimator.train(make_train_input_fn(opts, record_dir, start_batch),
-                            max_steps=opts.max_train_steps, hooks=[hook])
+                            max_steps=opts.max_train_steps, hooks=[hook, *extra_hooks])
         finally:
             writer.close()
     else:

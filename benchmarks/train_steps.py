@@ -1,0 +1,131 @@
+"""Training speed of the MNIST GAN as shipped against its variants (not a test).
+
+Each variant trains in its own process (TF_ENABLE_ONEDNN_OPTS is read at import) on the same
+real MNIST records, and reports steps/s as 1 / median step time over the timed steps after a
+warm-up. A step is one global step: generator update, critic update and the main run.
+
+* shipped:   the app's training (run_experiment) with its defaults;
+* bare:      tfgan.estimator.GANEstimator with the same networks, TF-GAN's stock losses and
+             sequential hooks, Estimator's default RunConfig: no seed, no op determinism, no
+             pinned threads, no loss recording;
+* det_off:   shipped with op determinism off;
+* onednn_flipped: shipped with TF_ENABLE_ONEDNN_OPTS flipped from the app's default.
+
+Targets: shipped >= 1.0 x bare, shipped (determinism on) >= 0.97 x det_off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import tf_numerics
+
+VARIANTS = ("shipped", "bare", "det_off", "onednn_flipped")
+
+
+def _numerics(variant: str) -> tf_numerics.Numerics:
+    default = tf_numerics.Numerics()
+    if variant == "det_off":
+        return tf_numerics.Numerics(deterministic=False)
+    if variant == "onednn_flipped":
+        return tf_numerics.Numerics(onednn=not default.onednn)
+    return default
+
+
+def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[float]:
+    """Trains `steps` steps; returns the wall time of every step (seconds)."""
+    numerics = _numerics(variant)
+    tf_numerics.configure_environment(numerics)
+    import tensorflow as tf
+
+    from mnist_gan import train_lib
+
+    class Timer(tf.estimator.SessionRunHook):
+        def __init__(self) -> None:
+            self.times: list[float] = []
+
+        def after_run(self, run_context, run_values) -> None:
+            self.times.append(time.perf_counter())
+
+    timer = Timer()
+    opts = train_lib.TrainOptions(model_dir=model_dir, data_dir=data_dir, max_train_steps=steps,
+                                  save_checkpoints_steps=10 * steps, keep_checkpoint_max=1,
+                                  save_summary_steps=10 * steps, numerics=numerics)
+    if variant != "bare":
+        train_lib.run_experiment(opts, lambda _: None, extra_hooks=[timer])
+    else:
+        import gan_models
+        import tensorflow_gan as tfgan
+        from gan_models import networks
+
+        config = train_lib.gan_config(opts)
+        tf.get_logger().setLevel("ERROR")
+        manifest, record_dir, _ = train_lib._prepare(opts)
+        estimator = tfgan.estimator.GANEstimator(
+            generator_fn=lambda z, mode: networks.generator(z, config, mode == "train"),
+            discriminator_fn=lambda x, z: networks.critic(x, z, config),
+            generator_loss_fn=tfgan.losses.wasserstein_generator_loss,
+            discriminator_loss_fn=tfgan.losses.wasserstein_discriminator_loss,
+            generator_optimizer=tf.compat.v1.train.AdamOptimizer(config.resolved_gen_lr, 0.5),
+            discriminator_optimizer=tf.compat.v1.train.AdamOptimizer(config.resolved_crit_lr, 0.5),
+            config=tf.estimator.RunConfig(model_dir=model_dir,
+                                          save_checkpoints_steps=10 * steps,
+                                          save_summary_steps=10 * steps))
+        del gan_models  # imported for its TF-GAN compatibility shim
+        estimator.train(train_lib.make_train_input_fn(opts, record_dir, 0), max_steps=steps,
+                        hooks=[timer])
+    return [b - a for a, b in zip(timer.times, timer.times[1:])]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=150, help="steps per variant")
+    parser.add_argument("--warmup", type=int, default=30, help="untimed first steps")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--data_dir", default="data")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--model_dir", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        times = _child(args.child, args.steps, args.data_dir, args.model_dir)
+        print("TIMES " + json.dumps(times))
+        return
+
+    results = {}
+    for variant in args.variants.split(","):
+        with tempfile.TemporaryDirectory() as model_dir:
+            # A fresh interpreter on this process's sys.path (works from a pex and from source).
+            proc = subprocess.run(
+                [sys.executable, "-c", "import train_steps; train_steps.main()",
+                 f"--child={variant}", f"--steps={args.steps}", f"--data_dir={args.data_dir}",
+                 f"--model_dir={model_dir}"],
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+                capture_output=True, text=True, check=False)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("TIMES ")]
+        if proc.returncode != 0 or not lines:
+            sys.exit(f"variant {variant} failed:\n{proc.stderr[-3000:]}")
+        timed = json.loads(lines[-1][6:])[args.warmup:]
+        results[variant] = 1.0 / statistics.median(timed)
+        print(f"{variant:>15}: {results[variant]:.2f} steps/s (median of {len(timed)} steps; "
+              f"load avg {os.getloadavg()[0]:.1f})", flush=True)
+    if {"shipped", "bare"} <= results.keys():
+        ratio = results["shipped"] / results["bare"]
+        print(f"shipped / bare = {ratio:.3f} (target >= 1.0): {'met' if ratio >= 1 else 'NOT met'}")
+    if {"shipped", "det_off"} <= results.keys():
+        ratio = results["shipped"] / results["det_off"]
+        print(f"determinism on / off = {ratio:.3f} (target >= 0.97): "
+              f"{'met' if ratio >= 0.97 else 'NOT met'}")
+    if {"shipped", "onednn_flipped"} <= results.keys():
+        print(f"oneDNN {'on' if tf_numerics.Numerics().onednn else 'off'} (default) / flipped = "
+              f"{results['shipped'] / results['onednn_flipped']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
