@@ -82,13 +82,17 @@ def default_model_dir(gan_type: str, loss: str, seed: int) -> str:
 
 
 def _git_commit() -> str | None:
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
+    """HEAD of the checkout the run was started from (cwd; `./pants run` runs in the repo root),
+    else of this file's checkout; None outside git."""
+    for where in (os.getcwd(), os.path.dirname(os.path.abspath(__file__))):
+        try:
+            out = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True,
+                                 text=True, timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out.stdout.strip():
+            return out.stdout.strip()
+    return None
 
 
 def _versions() -> dict[str, str]:

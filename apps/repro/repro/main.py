@@ -1,0 +1,99 @@
+"""repro (`./pants run apps/repro`): prove (or disprove) that two runs are the same bit for bit.
+
+    ./pants run apps/repro -- compare RUN_A RUN_B [--out PATH]
+    ./pants run apps/repro -- twice [--runs_root DIR] [--out PATH] -- <mnist_gan flags>
+
+Exit status: 0 when losses and weights are bitwise identical, 1 when they differ, 2 on bad input
+(one-line message on stderr).
+"""
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_IDENTICAL, EXIT_DIFFERENT, EXIT_BAD_INPUT = 0, 1, 2
+PNG_NAME = "comparison.png"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="repro", description="Bit-for-bit comparison of training runs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    compare = commands.add_parser(
+        "compare", help="compare two run directories (run.json, losses.csv, latest checkpoint)")
+    compare.add_argument("run_a", metavar="RUN_A", help="first run directory")
+    compare.add_argument("run_b", metavar="RUN_B", help="second run directory")
+    compare.add_argument("--out", help=f"the plot's path (default: RUN_B/{PNG_NAME})")
+    twice = commands.add_parser(
+        "twice", help="run mnist_gan twice in fresh processes, then compare; "
+                      "mnist_gan flags go after `--`")
+    twice.add_argument("--runs_root", default=os.path.join("runs", "repro"),
+                       help="where the two new run directories go (default: runs/repro)")
+    twice.add_argument("--out", help=f"the plot's path (default: <run b>/{PNG_NAME})")
+    return parser
+
+
+def _bad_input(command: str, message: str) -> int:
+    print(f"repro {command}: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _label(run_dir: str) -> str:
+    return os.path.basename(os.path.normpath(os.path.abspath(run_dir)))
+
+
+def compare(run_a: str, run_b: str, out: str | None = None) -> int:
+    """Compares two run directories, prints the report, writes the plot; returns the exit code."""
+    # TF's C++ INFO lines (CPU features, oneDNN) would bury the report; warnings still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    import run_compare  # after argument parsing: --help stays instant
+
+    try:
+        result = run_compare.compare_runs(run_a, run_b)
+    except run_compare.BadRunError as e:
+        return _bad_input("compare", str(e))
+    png_path = out or os.path.join(run_b, PNG_NAME)
+    title = (f"A: {run_a}   B: {run_b}\n"
+             f"{run_compare.verdict_line(result).split(':', 1)[0]}: losses "
+             f"{'bitwise equal' if result.losses.identical else 'differ'}, weights "
+             f"{'bitwise equal' if result.checkpoints.identical else 'differ'}")
+    try:
+        run_compare.write_comparison_png(png_path, result.losses, _label(run_a), _label(run_b),
+                                         title)
+    except OSError as e:
+        return _bad_input("compare", f"{png_path}: cannot write the plot ({e.strerror})")
+    sys.stdout.write(run_compare.format_report(result, png_path))
+    sys.stdout.flush()
+    return EXIT_IDENTICAL if result.identical else EXIT_DIFFERENT
+
+
+def twice(mnist_flags: Sequence[str], runs_root: str, out: str | None = None) -> int:
+    """Runs mnist_gan twice in fresh processes, then compares the two; returns the exit code."""
+    from repro.twice import TwiceError, run_twice
+
+    try:
+        run_a, run_b = run_twice(mnist_flags, runs_root, lambda line: print(line, flush=True))
+    except TwiceError as e:
+        return _bad_input("twice", str(e))
+    return compare(run_a, run_b, out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parses `argv` (default: sys.argv[1:]) and runs the command; returns the exit code."""
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first `--` belongs to mnist_gan, untouched by argparse.
+    passthrough: list[str] = []
+    if "--" in args_in:
+        cut = args_in.index("--")
+        args_in, passthrough = args_in[:cut], args_in[cut + 1:]
+    args = _parser().parse_args(args_in)
+    if args.command == "compare":
+        if passthrough:
+            return _bad_input("compare", f"unexpected arguments after --: {' '.join(passthrough)}")
+        return compare(args.run_a, args.run_b, args.out)
+    return twice(passthrough, args.runs_root, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

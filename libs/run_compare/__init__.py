@@ -1,0 +1,49 @@
+"""Bit-for-bit comparison of two run directories (run.json, losses.csv, latest checkpoint).
+
+Used by `apps/repro`. Reads what `run_record` apps write; imports TensorFlow only to read
+checkpoints.
+"""
+
+from run_compare.checkpoints import (
+    CheckpointComparison,
+    TensorDiff,
+    compare_checkpoints,
+    compare_tensors,
+    latest_checkpoint,
+)
+from run_compare.compare import BadRunError, RunComparison, compare_runs
+from run_compare.losses import (
+    LossDiff,
+    LossesComparison,
+    LossTable,
+    compare_losses,
+    load_losses,
+)
+from run_compare.plot import render_comparison_png, write_comparison_png
+from run_compare.record import MISSING, FieldDiff, diff_records, flatten
+from run_compare.report import format_report, format_value, verdict_line
+
+__all__ = [
+    "MISSING",
+    "BadRunError",
+    "CheckpointComparison",
+    "FieldDiff",
+    "LossDiff",
+    "LossTable",
+    "LossesComparison",
+    "RunComparison",
+    "TensorDiff",
+    "compare_checkpoints",
+    "compare_losses",
+    "compare_runs",
+    "compare_tensors",
+    "diff_records",
+    "flatten",
+    "format_report",
+    "format_value",
+    "latest_checkpoint",
+    "load_losses",
+    "render_comparison_png",
+    "verdict_line",
+    "write_comparison_png",
+]
