@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from run_compare._atomic import write_bytes_atomic
+from run_record import write_bytes_atomic
 from run_compare.losses import LossesComparison, bits
 
 

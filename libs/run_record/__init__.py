@@ -3,6 +3,7 @@
 Shared by `apps/mnist_gan` (writes) and `apps/repro` (reads), so it lives in a library of its own.
 """
 
+from run_record.atomic import write_bytes_atomic, write_text_atomic
 from run_record.losses import LossesWriter, read_losses, truncate_losses
 from run_record.run_json import read_run_json, write_run_json
 
@@ -11,5 +12,7 @@ __all__ = [
     "read_losses",
     "read_run_json",
     "truncate_losses",
+    "write_bytes_atomic",
     "write_run_json",
+    "write_text_atomic",
 ]

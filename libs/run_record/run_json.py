@@ -4,7 +4,7 @@ import json
 import os
 from typing import Any
 
-from run_record._atomic import write_text_atomic
+from run_record.atomic import write_text_atomic
 
 RUN_JSON = "run.json"
 

@@ -1,13 +1,13 @@
 """samples.png: a grid of generated digits, written atomically."""
 
-import os
-import tempfile
+import io
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers; must precede pyplot's import
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from run_record import write_bytes_atomic  # noqa: E402
 
 
 def image_grid(images: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
@@ -38,16 +38,9 @@ def write_samples_png(path: str, images: np.ndarray, n_rows: int, n_cols: int, t
     ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.set_axis_off()
     fig.suptitle(title, fontsize=9)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".samples.", suffix=".png", dir=directory)
-    os.close(fd)
+    buffer = io.BytesIO()
     try:
-        fig.savefig(tmp, format="png")
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, path)
+        fig.savefig(buffer, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_bytes_atomic(path, buffer.getvalue())

@@ -1,4 +1,8 @@
-"""Atomic binary writes: a reader (or a crash) never sees a half-written comparison.png."""
+"""Atomic file writes for run directories: a reader (or a crash) never sees a half-written file.
+
+The one implementation that apps and run-directory libraries share (run.json, losses.csv
+rewrites, samples.png, comparison.png, eval.json).
+"""
 
 import os
 import tempfile
@@ -25,3 +29,8 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """write_bytes_atomic for UTF-8 text."""
+    write_bytes_atomic(path, text.encode("utf-8"))
