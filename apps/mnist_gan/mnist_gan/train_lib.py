@@ -96,18 +96,16 @@ def _git_commit() -> str | None:
 
 
 def _versions() -> dict[str, str]:
-    import tensorflow_estimator
-    import tensorflow_gan
-    import tensorflow_probability
+    """Installed versions of everything that computes a number in this run."""
+    from importlib import metadata
 
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "tensorflow_estimator": getattr(tensorflow_estimator, "__version__", "unknown"),
-        "tensorflow_gan": getattr(tensorflow_gan, "__version__", "unknown"),
-        "tensorflow_probability": tensorflow_probability.__version__,
-        "numpy": np.__version__,
-    }
+    versions = {"python": platform.python_version(), "tensorflow": tf.__version__}
+    for dist in ("tensorflow-estimator", "tensorflow-gan", "tensorflow-probability", "numpy"):
+        try:
+            versions[dist.replace("-", "_")] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist.replace("-", "_")] = "not installed"
+    return versions
 
 
 def run_record(opts: TrainOptions, manifest: dict, data_identity: str) -> dict[str, Any]:
