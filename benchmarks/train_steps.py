@@ -61,8 +61,9 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
     if variant != "bare":
         train_lib.run_experiment(opts, lambda _: None, extra_hooks=[timer])
     else:
-        import gan_models
+        # (train_lib imported gan_models, which installs TF-GAN's Python 3.11 shim.)
         import tensorflow_gan as tfgan
+
         from gan_models import networks
 
         config = train_lib.gan_config(opts)
@@ -78,10 +79,9 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
             config=tf.estimator.RunConfig(model_dir=model_dir,
                                           save_checkpoints_steps=10 * steps,
                                           save_summary_steps=10 * steps))
-        del gan_models  # imported for its TF-GAN compatibility shim
         estimator.train(train_lib.make_train_input_fn(opts, record_dir, 0), max_steps=steps,
                         hooks=[timer])
-    return [b - a for a, b in zip(timer.times, timer.times[1:])]
+    return [b - a for a, b in zip(timer.times, timer.times[1:], strict=False)]
 
 
 def main() -> None:

@@ -10,8 +10,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from run_record import write_bytes_atomic
 from run_compare.losses import LossesComparison, bits
+from run_record import write_bytes_atomic
 
 
 def render_comparison_png(losses: LossesComparison, label_a: str, label_b: str,

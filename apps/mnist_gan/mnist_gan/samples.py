@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers; must precede pyplot's import
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
 from run_record import write_bytes_atomic  # noqa: E402
 
 

@@ -60,6 +60,18 @@ _INTRA_OP_THREADS = flags.DEFINE_integer(
 _INTER_OP_THREADS = flags.DEFINE_integer(
     "inter_op_threads", 2, "Inter-op threads. Fixed, not per machine.", lower_bound=1)
 
+_EVAL = flags.DEFINE_boolean(
+    "eval", False,
+    "Instead of training, evaluate the latest checkpoint in --model_dir: MNIST score and Frechet "
+    "distance of --num_eval_images generated images (keyed by --random_seed) vs the test split, "
+    "plus the real-data ceiling -> <model_dir>/eval.json.")
+_CLASSIFIER_DIR = flags.DEFINE_string(
+    "classifier_dir", None,
+    "Classifier SavedModel for --eval. Default: runs/mnist_classifier/seed123/export "
+    "(made by `./pants run apps/mnist_classifier -- --random_seed=123`).")
+_NUM_EVAL_IMAGES = flags.DEFINE_integer(
+    "num_eval_images", 10000, "Generated images scored by --eval.", lower_bound=2)
+
 flags.register_validator(
     "data_dir", lambda v: bool(v), message="--data_dir must not be empty")
 for _name in ("gen_lr", "crit_lr"):
@@ -92,7 +104,15 @@ def main(argv: list[str]) -> None:
         keep_checkpoint_max=_KEEP_CHECKPOINT_MAX.value, data_dir=_DATA_DIR.value,
         mnist_idx_dir=_MNIST_IDX_DIR.value, numerics=numerics)
     try:
-        train_lib.run_experiment(opts, logging.info)
+        if _EVAL.value:
+            import mnist_eval
+            from mnist_gan import eval_lib
+
+            eval_lib.run_eval(opts.model_dir,
+                              _CLASSIFIER_DIR.value or mnist_eval.DEFAULT_CLASSIFIER_DIR,
+                              _NUM_EVAL_IMAGES.value, _SEED.value, logging.info)
+        else:
+            train_lib.run_experiment(opts, logging.info)
     except train_lib.RunError as e:
         logging.error("%s", e)
         raise SystemExit(2) from None

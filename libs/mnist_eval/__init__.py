@@ -1,0 +1,49 @@
+"""Judging MNIST generators offline with our own classifier: MNIST score and Fréchet distance.
+
+TF-GAN scores its MNIST GANs with a classifier downloaded at run time; this library uses the
+SavedModel that ``apps/mnist_classifier`` trains reproducibly instead (``TRAIN_COMMAND``), found
+by default at ``DEFAULT_CLASSIFIER_DIR``. Public API:
+
+  DEFAULT_CLASSIFIER_DIR, TRAIN_COMMAND     where the classifier is expected, how to make it
+  INPUT_KEY, LOGITS_KEY, CLASSES_KEY        the SavedModel's serving signature contract
+  Classifier, load_classifier,              loading it (``ClassifierNotFoundError`` if absent)
+  ClassifierNotFoundError, to_classifier_input,
+  resolve_export_dir, weights_sha256        the SavedModel directory and its weights' digest
+  accuracy, classifier_score,               metrics on logits (TF-GAN's formulas)
+  frechet_distance
+  write_json_atomic                         atomic JSON files (metrics.json, eval.json)
+"""
+
+from mnist_eval.classifier import (
+    CLASSES_KEY,
+    DEFAULT_CLASSIFIER_DIR,
+    INPUT_KEY,
+    LOGITS_KEY,
+    TRAIN_COMMAND,
+    Classifier,
+    ClassifierNotFoundError,
+    load_classifier,
+    resolve_export_dir,
+    to_classifier_input,
+    weights_sha256,
+)
+from mnist_eval.jsonfile import write_json_atomic
+from mnist_eval.metrics import accuracy, classifier_score, frechet_distance
+
+__all__ = [
+    "CLASSES_KEY",
+    "DEFAULT_CLASSIFIER_DIR",
+    "INPUT_KEY",
+    "LOGITS_KEY",
+    "TRAIN_COMMAND",
+    "Classifier",
+    "ClassifierNotFoundError",
+    "accuracy",
+    "classifier_score",
+    "frechet_distance",
+    "load_classifier",
+    "resolve_export_dir",
+    "to_classifier_input",
+    "weights_sha256",
+    "write_json_atomic",
+]
