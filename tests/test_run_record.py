@@ -57,3 +57,17 @@ def test_bad_losses_and_run_json(tmp_path):
     write_run_json(str(tmp_path), {"seed": 1, "a": [1, 2]})
     assert read_run_json(str(tmp_path)) == {"seed": 1, "a": [1, 2]}
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]  # no temp files left
+
+
+def test_check_resumable(tmp_path):
+    from run_record import RunMismatchError, check_resumable
+
+    check_resumable(str(tmp_path), {"seed": 1})  # new directory: fine
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-5"\n')
+    with pytest.raises(RunMismatchError, match="has checkpoints but no run.json"):
+        check_resumable(str(tmp_path), {"seed": 1})
+    write_run_json(str(tmp_path), {"identity": {"seed": 1, "gan_type": "infogan"}})
+    check_resumable(str(tmp_path), {"seed": 1, "gan_type": "infogan"})  # same run: fine
+    with pytest.raises(RunMismatchError,
+                       match=r"made by a different run \(seed: 1 there, 2 now\); use another"):
+        check_resumable(str(tmp_path), {"seed": 2, "gan_type": "infogan"})

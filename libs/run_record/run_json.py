@@ -34,3 +34,33 @@ def read_run_json(model_dir: str) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(record).__name__}")
     return record
+
+
+class RunMismatchError(ValueError):
+    """model_dir holds a run whose identity differs from the one about to resume it."""
+
+
+def check_resumable(model_dir: str, identity: dict[str, Any]) -> None:
+    """Refuses to let a run with `identity` continue in model_dir unless it is the same run.
+
+    A model_dir with no run.json and no checkpoint (new, or empty) is fine.
+
+    Raises:
+      RunMismatchError: model_dir has checkpoints but no run.json, an unreadable run.json, or a
+        recorded "identity" that differs; one line naming each differing field and both values.
+    """
+    if not os.path.exists(os.path.join(model_dir, RUN_JSON)):
+        # `checkpoint` is the index file tf.train.Saver keeps beside its checkpoints.
+        if os.path.exists(os.path.join(model_dir, "checkpoint")):
+            raise RunMismatchError(
+                f"{model_dir}: has checkpoints but no run.json; refusing to resume it")
+        return
+    try:
+        old = read_run_json(model_dir).get("identity", {})
+    except ValueError as e:
+        raise RunMismatchError(str(e)) from None
+    diffs = [f"{k}: {old.get(k)!r} there, {identity.get(k)!r} now"
+             for k in sorted(set(old) | set(identity)) if old.get(k) != identity.get(k)]
+    if diffs:
+        raise RunMismatchError(f"{model_dir} was made by a different run ({'; '.join(diffs)}); "
+                               "use another --model_dir")

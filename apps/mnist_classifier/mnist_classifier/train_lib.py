@@ -31,7 +31,7 @@ import seeded_input
 import tf_numerics
 from mnist_classifier import model
 from mnist_classifier.progress import ProgressHook
-from run_record import read_run_json, write_run_json
+from run_record import RunMismatchError, check_resumable, write_run_json
 
 RECORD_PATTERN = "{split}-{idx:05d}-of-{num_shards:05d}.tfrecord"
 NUM_SHARDS = 10
@@ -123,20 +123,10 @@ def run_record(opts: TrainOptions, manifest: dict[str, Any], data_identity: str)
 
 
 def _check_model_dir(model_dir: str, record: dict[str, Any]) -> None:
-    if not os.path.exists(os.path.join(model_dir, "run.json")):
-        if tf.train.latest_checkpoint(model_dir):
-            raise RunError(f"{model_dir}: has checkpoints but no run.json; refusing to resume it")
-        return
     try:
-        old = read_run_json(model_dir).get("identity", {})
-    except ValueError as e:
+        check_resumable(model_dir, record["identity"])
+    except RunMismatchError as e:
         raise RunError(str(e)) from None
-    new = record["identity"]
-    diffs = [f"{k}: {old.get(k)!r} there, {new.get(k)!r} now"
-             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    if diffs:
-        raise RunError(f"{model_dir} was made by a different run ({'; '.join(diffs)}); "
-                       "use another --model_dir")
 
 
 def prepare_data(opts: TrainOptions) -> tuple[mnist_data.MnistSplits, str, dict[str, Any]]:

@@ -22,7 +22,13 @@ import seeded_input
 import tf_numerics
 from mnist_gan.hooks import LossRecorderHook
 from mnist_gan.samples import write_samples_png
-from run_record import LossesWriter, read_run_json, truncate_losses, write_run_json
+from run_record import (
+    LossesWriter,
+    RunMismatchError,
+    check_resumable,
+    truncate_losses,
+    write_run_json,
+)
 
 RECORD_PATTERN = "{split}-{idx:05d}-of-{num_shards:05d}.tfrecord"
 NUM_SHARDS = 10
@@ -139,20 +145,10 @@ def check_model_dir(model_dir: str, record: dict[str, Any]) -> None:
     Raises:
       RunError: naming the first differing fields and both values.
     """
-    if not os.path.exists(os.path.join(model_dir, "run.json")):
-        if tf.train.latest_checkpoint(model_dir):
-            raise RunError(f"{model_dir}: has checkpoints but no run.json; refusing to resume it")
-        return
     try:
-        old = read_run_json(model_dir).get("identity", {})
-    except ValueError as e:
+        check_resumable(model_dir, record["identity"])
+    except RunMismatchError as e:
         raise RunError(str(e)) from None
-    new = record["identity"]
-    diffs = [f"{k}: {old.get(k)!r} there, {new.get(k)!r} now"
-             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    if diffs:
-        raise RunError(f"{model_dir} was made by a different run ({'; '.join(diffs)}); "
-                       "use another --model_dir")
 
 
 def make_train_input_fn(opts: TrainOptions, record_dir: str, start_batch: int):
