@@ -5,6 +5,7 @@ Shared by `apps/mnist_gan` (writes) and `apps/repro` (reads), so it lives in a l
 
 from run_record.atomic import write_bytes_atomic, write_text_atomic
 from run_record.losses import LossesWriter, read_losses, truncate_losses
+from run_record.provenance import provenance
 from run_record.run_json import (
     RunMismatchError,
     check_resumable,
@@ -16,6 +17,7 @@ __all__ = [
     "LossesWriter",
     "RunMismatchError",
     "check_resumable",
+    "provenance",
     "read_losses",
     "read_run_json",
     "truncate_losses",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -22,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 import mnist_data
-import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
@@ -31,7 +29,7 @@ import seeded_input
 import tf_numerics
 from mnist_classifier import model
 from mnist_classifier.progress import ProgressHook
-from run_record import RunMismatchError, check_resumable, write_run_json
+from run_record import RunMismatchError, check_resumable, provenance, write_run_json
 
 RECORD_PATTERN = "{split}-{idx:05d}-of-{num_shards:05d}.tfrecord"
 NUM_SHARDS = 10
@@ -93,14 +91,6 @@ def default_model_dir(seed: int) -> str:
     return os.path.join("runs", "mnist_classifier", f"seed{seed}")
 
 
-def _versions() -> dict[str, str]:
-    import tensorflow_estimator
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__,
-            "tensorflow_estimator": getattr(tensorflow_estimator, "__version__", "unknown"),
-            "numpy": np.__version__}
-
-
 def run_record(opts: TrainOptions, manifest: dict[str, Any], data_identity: str) -> dict[str, Any]:
     """The run.json content: identity (must match on resume) plus provenance."""
     flags_ = dataclasses.asdict(opts)
@@ -115,9 +105,7 @@ def run_record(opts: TrainOptions, manifest: dict[str, Any], data_identity: str)
         "argv": sys.argv,
         "data": {"identity": data_identity, "manifest_digest": manifest.get("digest"),
                  "count": manifest.get("total_count")},
-        "versions": _versions(),
-        "host": {"platform": platform.platform(), "machine": platform.machine(),
-                 "cpu_count": os.cpu_count()},
+        **provenance(),
         "determinism": tf_numerics.numerics_record(opts.numerics),
     }
 

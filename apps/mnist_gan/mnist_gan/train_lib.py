@@ -6,9 +6,6 @@ functions with explicit arguments (flags are never parsed under pytest).
 
 import dataclasses
 import os
-import platform
-import socket
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,6 +23,7 @@ from run_record import (
     LossesWriter,
     RunMismatchError,
     check_resumable,
+    provenance,
     truncate_losses,
     write_run_json,
 )
@@ -87,33 +85,6 @@ def default_model_dir(gan_type: str, loss: str, seed: int) -> str:
     return os.path.join("runs", "mnist_gan", f"{gan_type}-{loss}-seed{seed}")
 
 
-def _git_commit() -> str | None:
-    """HEAD of the checkout the run was started from (cwd; `./pants run` runs in the repo root),
-    else of this file's checkout; None outside git."""
-    for where in (os.getcwd(), os.path.dirname(os.path.abspath(__file__))):
-        try:
-            out = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True,
-                                 text=True, timeout=10, check=True)
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if out.stdout.strip():
-            return out.stdout.strip()
-    return None
-
-
-def _versions() -> dict[str, str]:
-    """Installed versions of everything that computes a number in this run."""
-    from importlib import metadata
-
-    versions = {"python": platform.python_version(), "tensorflow": tf.__version__}
-    for dist in ("tensorflow-estimator", "tensorflow-gan", "tensorflow-probability", "numpy"):
-        try:
-            versions[dist.replace("-", "_")] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist.replace("-", "_")] = "not installed"
-    return versions
-
-
 def run_record(opts: TrainOptions, manifest: dict, data_identity: str) -> dict[str, Any]:
     """The run.json content: identity (must match on resume) plus provenance."""
     flags_ = dataclasses.asdict(opts)
@@ -129,11 +100,7 @@ def run_record(opts: TrainOptions, manifest: dict, data_identity: str) -> dict[s
         "argv": sys.argv,
         "data": {"identity": data_identity, "manifest_digest": manifest.get("digest"),
                  "count": manifest.get("total_count")},
-        "versions": _versions(),
-        "git_commit": _git_commit(),
-        "host": {"hostname": socket.gethostname(), "platform": platform.platform(),
-                 "machine": platform.machine(), "processor": platform.processor(),
-                 "cpu_count": os.cpu_count()},
+        **provenance(),
         "determinism": tf_numerics.numerics_record(opts.numerics),
         "batches_per_step": gan_models.BATCHES_PER_STEP,
     }
