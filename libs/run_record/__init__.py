@@ -8,6 +8,7 @@ from run_record.losses import LossesWriter, read_losses, truncate_losses
 from run_record.provenance import provenance
 from run_record.run_json import (
     RunMismatchError,
+    build_run_json,
     check_resumable,
     read_run_json,
     write_run_json,
@@ -16,6 +17,7 @@ from run_record.run_json import (
 __all__ = [
     "LossesWriter",
     "RunMismatchError",
+    "build_run_json",
     "check_resumable",
     "provenance",
     "read_losses",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ import seeded_input
 import tf_numerics
 from mnist_classifier import model
 from mnist_classifier.progress import ProgressHook
-from run_record import RunMismatchError, check_resumable, provenance, write_run_json
+from run_record import RunMismatchError, build_run_json, check_resumable, write_run_json
 
 RECORD_PATTERN = "{split}-{idx:05d}-of-{num_shards:05d}.tfrecord"
 NUM_SHARDS = 10
@@ -93,21 +92,9 @@ def default_model_dir(seed: int) -> str:
 
 def run_record(opts: TrainOptions, manifest: dict[str, Any], data_identity: str) -> dict[str, Any]:
     """The run.json content: identity (must match on resume) plus provenance."""
-    flags_ = dataclasses.asdict(opts)
-    flags_.pop("numerics")
-    identity = {k: v for k, v in flags_.items() if k not in _RESUMABLE_FIELDS}
-    identity["numerics"] = dataclasses.asdict(opts.numerics)
-    identity["data"] = data_identity
-    return {
-        "seed": opts.random_seed,
-        "identity": identity,
-        "flags": {**flags_, **dataclasses.asdict(opts.numerics)},
-        "argv": sys.argv,
-        "data": {"identity": data_identity, "manifest_digest": manifest.get("digest"),
-                 "count": manifest.get("total_count")},
-        **provenance(),
-        "determinism": tf_numerics.numerics_record(opts.numerics),
-    }
+    record = build_run_json(opts, _RESUMABLE_FIELDS, manifest, data_identity,
+                            tf_numerics.numerics_record(opts.numerics))
+    return record
 
 
 def _check_model_dir(model_dir: str, record: dict[str, Any]) -> None:

@@ -6,7 +6,6 @@ functions with explicit arguments (flags are never parsed under pytest).
 
 import dataclasses
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,8 +21,8 @@ from mnist_gan.samples import write_samples_png
 from run_record import (
     LossesWriter,
     RunMismatchError,
+    build_run_json,
     check_resumable,
-    provenance,
     truncate_losses,
     write_run_json,
 )
@@ -87,23 +86,10 @@ def default_model_dir(gan_type: str, loss: str, seed: int) -> str:
 
 def run_record(opts: TrainOptions, manifest: dict, data_identity: str) -> dict[str, Any]:
     """The run.json content: identity (must match on resume) plus provenance."""
-    flags_ = dataclasses.asdict(opts)
-    flags_.pop("numerics")
-    identity = {k: v for k, v in flags_.items() if k not in _RESUMABLE_FIELDS}
-    identity["numerics"] = dataclasses.asdict(opts.numerics)
-    # The data's content, not the manifest's digest: compression changes shard bytes only.
-    identity["data"] = data_identity
-    return {
-        "seed": opts.random_seed,
-        "identity": identity,
-        "flags": {**flags_, **dataclasses.asdict(opts.numerics)},
-        "argv": sys.argv,
-        "data": {"identity": data_identity, "manifest_digest": manifest.get("digest"),
-                 "count": manifest.get("total_count")},
-        **provenance(),
-        "determinism": tf_numerics.numerics_record(opts.numerics),
-        "batches_per_step": gan_models.BATCHES_PER_STEP,
-    }
+    record = build_run_json(opts, _RESUMABLE_FIELDS, manifest, data_identity,
+                            tf_numerics.numerics_record(opts.numerics))
+    record["batches_per_step"] = gan_models.BATCHES_PER_STEP
+    return record
 
 
 def check_model_dir(model_dir: str, record: dict[str, Any]) -> None:
