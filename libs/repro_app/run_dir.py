@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,6 +100,7 @@ def run_record(opts: Any, data: PreparedData, *, keep_identity: frozenset[str] =
         "options": options_lib.to_dict(opts),
         "identity": identity,
         "flags": options_lib.flat(opts),
+        "argv": sys.argv,
         "data": {"identity": data.identity, "manifest_digest": data.manifest.get("digest"),
                  "count": data.manifest.get("total_count")},
         **origin,

@@ -61,7 +61,8 @@ def test_twice_same_seed_is_bitwise_identical(runs):
     for run in (run_a, run_b):
         assert os.path.isfile(os.path.join(run, "train.log"))
         assert run_compare.latest_checkpoint(run).endswith(f"model.ckpt-{STEPS}")
-    assert "2 fields differ (0 in the run identity)" in out, out  # argv and flags.model_dir
+    # argv, flags.model_dir and options.model_dir
+    assert "3 fields differ (0 in the run identity)" in out, out
     assert code == 0 and out.endswith("IDENTICAL: losses and weights are bitwise equal\n"), out
 
 
