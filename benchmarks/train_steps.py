@@ -25,27 +25,30 @@ import sys
 import tempfile
 import time
 
-import tf_numerics
+import tf_determinism
 
 VARIANTS = ("shipped", "bare", "det_off", "onednn_flipped")
 
 
-def _numerics(variant: str) -> tf_numerics.Numerics:
-    default = tf_numerics.Numerics()
+def _numerics(variant: str) -> tf_determinism.Numerics:
+    default = tf_determinism.Numerics()
     if variant == "det_off":
-        return tf_numerics.Numerics(deterministic=False)
+        return tf_determinism.Numerics(deterministic=False)
     if variant == "onednn_flipped":
-        return tf_numerics.Numerics(onednn=not default.onednn)
+        return tf_determinism.Numerics(onednn=not default.onednn)
     return default
 
 
 def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[float]:
     """Trains `steps` steps; returns the wall time of every step (seconds)."""
     numerics = _numerics(variant)
-    tf_numerics.configure_environment(numerics)
+    tf_determinism.configure_environment(numerics)
     import tensorflow as tf
 
+    import repro_app
     from mnist_gan import train_lib
+    from mnist_gan.options import GanOptions
+    from repro_app import data
 
     class Timer(tf.estimator.SessionRunHook):
         def __init__(self) -> None:
@@ -55,9 +58,10 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
             self.times.append(time.perf_counter())
 
     timer = Timer()
-    opts = train_lib.TrainOptions(model_dir=model_dir, data_dir=data_dir, max_train_steps=steps,
-                                  save_checkpoints_steps=10 * steps, keep_checkpoint_max=1,
-                                  save_summary_steps=10 * steps, numerics=numerics)
+    opts = repro_app.from_values(GanOptions, {
+        **repro_app.flat(GanOptions(numerics=numerics)), "model_dir": model_dir,
+        "data_dir": data_dir, "max_train_steps": steps, "save_checkpoints_steps": 10 * steps,
+        "keep_checkpoint_max": 1, "save_summary_steps": 10 * steps})
     if variant != "bare":
         train_lib.run_experiment(opts, lambda _: None, extra_hooks=[timer])
     else:
@@ -68,7 +72,7 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
 
         config = train_lib.gan_config(opts)
         tf.get_logger().setLevel("ERROR")
-        manifest, record_dir, _ = train_lib._prepare(opts)
+        prepared = data.prepare_mnist(opts.data)
         estimator = tfgan.estimator.GANEstimator(
             generator_fn=lambda z, mode: networks.generator(z, config, mode == "train"),
             discriminator_fn=lambda x, z: networks.critic(x, z, config),
@@ -79,7 +83,7 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
             config=tf.estimator.RunConfig(model_dir=model_dir,
                                           save_checkpoints_steps=10 * steps,
                                           save_summary_steps=10 * steps))
-        estimator.train(train_lib.make_train_input_fn(opts, record_dir, 0), max_steps=steps,
+        estimator.train(train_lib.make_train_input_fn(opts, prepared, 0), max_steps=steps,
                         hooks=[timer])
     return [b - a for a, b in zip(timer.times, timer.times[1:], strict=False)]
 
@@ -123,7 +127,7 @@ def main() -> None:
         print(f"determinism on / off = {ratio:.3f} (target >= 0.97): "
               f"{'met' if ratio >= 0.97 else 'NOT met'}")
     if {"shipped", "onednn_flipped"} <= results.keys():
-        print(f"oneDNN {'on' if tf_numerics.Numerics().onednn else 'off'} (default) / flipped = "
+        print(f"oneDNN {'on' if tf_determinism.Numerics().onednn else 'off'} (default) / flipped = "
               f"{results['shipped'] / results['onednn_flipped']:.3f}")
 
 

@@ -53,8 +53,8 @@ def _options(tmp: str, name: str, seed: int, **overrides: object) -> train_lib.T
 # train.py does); prints the metrics as JSON.
 _SCRIPT = """
 import json, sys
-import tf_numerics
-tf_numerics.configure_environment(tf_numerics.Numerics())
+import tf_determinism
+tf_determinism.configure_environment(tf_determinism.Numerics())
 from mnist_classifier import train_lib
 kwargs = json.loads(sys.argv[1])
 metrics = train_lib.run_training(train_lib.TrainOptions(**kwargs), lambda line: None)

@@ -10,9 +10,9 @@ Importing this package installs the Python 3.11 `inspect.getargspec` shim TF-GAN
   interpolation_weights, loss_tensor_names
   make_estimator, predict_input_fn,           the tf.estimator builder (estimator.py)
   add_image_summaries
-  BATCHES_PER_STEP, DeterministicAdam,        one deterministic training step (training.py)
-  deterministic_run_config, gan_train_hooks
-  derive_seed, stateless_seed                 stable seed derivation (seeds.py)
+  BATCHES_PER_STEP, gan_train_hooks           one deterministic training step (training.py)
+
+Seeds, initializers, the deterministic optimizer and Grappler settings are tf_determinism's.
 """
 
 from gan_models import _compat
@@ -39,26 +39,17 @@ from gan_models.losses import (  # noqa: E402
 )
 from gan_models.networks import critic, generator  # noqa: E402
 from gan_models.noise import generator_inputs, sample_generator_inputs  # noqa: E402
-from gan_models.seeds import derive_seed, stateless_seed  # noqa: E402
-from gan_models.training import (  # noqa: E402
-    BATCHES_PER_STEP,
-    DeterministicAdam,
-    deterministic_run_config,
-    gan_train_hooks,
-)
+from gan_models.training import BATCHES_PER_STEP, gan_train_hooks  # noqa: E402
 
 __all__ = [
     "BATCHES_PER_STEP",
     "DEFAULT_LEARNING_RATES",
     "DEFAULT_LOSS",
-    "DeterministicAdam",
     "GAN_TYPES",
     "LOSS_NAMES",
     "GANConfig",
     "add_image_summaries",
     "critic",
-    "derive_seed",
-    "deterministic_run_config",
     "gan_train_hooks",
     "generator",
     "generator_inputs",
@@ -69,5 +60,4 @@ __all__ = [
     "make_loss_fns",
     "predict_input_fn",
     "sample_generator_inputs",
-    "stateless_seed",
 ]

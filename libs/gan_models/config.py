@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from tf_determinism import SeedTree
+
 GAN_TYPES = ("unconditional", "conditional", "infogan")
 LOSS_NAMES = ("wasserstein", "minimax", "modified", "least_squares")
 
@@ -57,7 +59,8 @@ class GANConfig:
       continuous_dim: InfoGAN continuous code size.
       mutual_information_penalty_weight: InfoGAN mutual-information penalty weight.
       weight_decay: L2 weight decay of the example networks (2.5e-5).
-      seed: Run seed; every initializer and random draw of the model derives from it.
+      seeds: The run's seed tree; the model draws from `init` (weights), `gradient_penalty`
+        and `samples` (the sample grid). Generator noise is keyed by the caller.
     """
 
     gan_type: str = "unconditional"
@@ -71,7 +74,7 @@ class GANConfig:
     continuous_dim: int = 2
     mutual_information_penalty_weight: float = 1.0
     weight_decay: float = 2.5e-5
-    seed: int = 0
+    seeds: SeedTree = dataclasses.field(default_factory=lambda: SeedTree.from_root(0))
 
     def __post_init__(self) -> None:
         if self.gan_type not in GAN_TYPES:
@@ -83,7 +86,8 @@ class GANConfig:
         _check_int("num_classes", self.num_classes, 2)
         _check_int("categorical_dim", self.categorical_dim, 2)
         _check_int("continuous_dim", self.continuous_dim, 1)
-        _check_int("seed", self.seed, 0)
+        if not isinstance(self.seeds, SeedTree):
+            raise ValueError(f"GANConfig.seeds must be a SeedTree, got {self.seeds!r}")
         _check_float("gen_lr", self.gen_lr, positive=True, optional=True)
         _check_float("crit_lr", self.crit_lr, positive=True, optional=True)
         _check_float("gradient_penalty_weight", self.gradient_penalty_weight,

@@ -23,7 +23,7 @@ that same run, so the value read there is either side of the increment.
 
 Determinism (see training.py): both optimizers are `DeterministicAdam` and `run_config` goes
 through `deterministic_run_config`; with a fixed thread configuration on the same machine,
-two runs with the same config.seed and input batches give bitwise-identical losses and
+two runs with the same config.seeds and input batches give bitwise-identical losses and
 weights, and so does a run resumed from a checkpoint that skips the consumed batches.
 """
 
@@ -39,7 +39,10 @@ import tensorflow_gan as tfgan
 from gan_models import networks
 from gan_models.config import GANConfig
 from gan_models.losses import make_loss_fns
-from gan_models.training import DeterministicAdam, deterministic_run_config, gan_train_hooks
+from tf_determinism import deterministic_run_config
+from tf_determinism.optimizers import DeterministicAdam
+
+from gan_models.training import gan_train_hooks
 
 _gan_estimator_lib = tfgan.estimator.gan_estimator
 _ModeKeys = tf.estimator.ModeKeys
@@ -118,7 +121,7 @@ def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig,
       run_config: Supplies model_dir, checkpointing, summaries and session config. It is used
         via `deterministic_run_config` (Grappler's arithmetic optimizer off). Its
         `tf_random_seed` does not matter to the model: every random op here is explicitly
-        seeded from config.seed.
+        seeded from config.seeds.
       params: Optional Estimator params (must not contain `tfgan.gan_loss` argument names).
 
     Returns:

@@ -2,7 +2,7 @@
 
 Built on `tf.compat.v1.get_variable` so that TF-GAN's `variable_scope` reuse (the critic is
 called on real data, generated data and gradient-penalty interpolates) shares variables, and
-so that every initializer is stateless and keyed by (run seed, full variable name).
+so that every initializer is stateless and keyed by (init sub-seed, full variable name).
 
 Spectral normalization mirrors `tfgan.features.spectral_normalization_custom_getter`
 (one power iteration from a persisted `u`), except for *when* `u` is written: TF-GAN assigns
@@ -19,7 +19,7 @@ import functools
 
 import tensorflow as tf
 
-from gan_models.seeds import StatelessGlorotUniform, StatelessNormal, stateless_seed
+from tf_determinism.initializers import StatelessGlorotUniform, StatelessNormal
 
 # Parallel collections (kernel i pairs with u i); Variables serialize into the MetaGraph.
 SPECTRAL_NORM_KERNELS = "gan_models_spectral_norm_kernels"
@@ -29,15 +29,14 @@ _WEIGHT_DECAY_SCOPES = "gan_models_weight_decay_scopes"
 _v1 = tf.compat.v1
 
 
-def _var_seed(seed: int, var_name: str) -> tuple[int, int]:
-    full_name = f"{_v1.get_variable_scope().name}/{var_name}"
-    return stateless_seed(seed, full_name)
+def _full_name(var_name: str) -> str:
+    return f"{_v1.get_variable_scope().name}/{var_name}"
 
 
 def _kernel(name: str, shape: list[int], seed: int, decay: bool,
             spectral_norm: bool) -> tf.Tensor:
     kernel = _v1.get_variable(
-        name, shape, dtype=tf.float32, initializer=StatelessGlorotUniform(_var_seed(seed, name)))
+        name, shape, dtype=tf.float32, initializer=StatelessGlorotUniform(seed, _full_name(name)))
     if decay and all(k is not kernel for k in _v1.get_collection(WEIGHT_DECAY_KERNELS)):
         _v1.add_to_collection(WEIGHT_DECAY_KERNELS, kernel)
     return spectral_normalize(kernel, seed=seed) if spectral_norm else kernel
@@ -80,7 +79,7 @@ def spectral_normalize(kernel: tf.Variable, *, seed: int) -> tf.Tensor:
 
     Args:
       kernel: Kernel variable of shape [..., out]; it is viewed as a [-1, out] matrix.
-      seed: Run seed (the persisted `u` vector is initialized statelessly from it).
+      seed: The run's init sub-seed (the persisted `u` vector is drawn statelessly from it).
 
     Returns:
       The normalized kernel, same shape/dtype as `kernel`.
@@ -88,7 +87,7 @@ def spectral_normalize(kernel: tf.Variable, *, seed: int) -> tf.Tensor:
     w_mat = tf.reshape(kernel, [-1, int(kernel.shape[-1])])
     u_var = _v1.get_variable(
         "spectral_norm_u", [int(w_mat.shape[0]), 1], dtype=tf.float32,
-        initializer=StatelessNormal(_var_seed(seed, "spectral_norm_u")), trainable=False)
+        initializer=StatelessNormal(seed, _full_name("spectral_norm_u")), trainable=False)
     if all(u is not u_var for u in _v1.get_collection(SPECTRAL_NORM_U)):
         _v1.add_to_collection(SPECTRAL_NORM_KERNELS, kernel)
         _v1.add_to_collection(SPECTRAL_NORM_U, u_var)
@@ -200,7 +199,7 @@ def condition_on_onehot(x: tf.Tensor, one_hot_labels: tf.Tensor, *, seed: int,
     Args:
       x: float32 [B, ...] with fully defined non-batch dims.
       one_hot_labels: float32 [B, num_classes].
-      seed: Run seed.
+      seed: The run's init sub-seed (`SeedTree.init`).
       name: Variable scope name.
       embedding_size: Embedding width (TF-GAN default 256).
       spectral_norm: Normalize the dense kernel (True inside the critic, as in TF-GAN).
@@ -213,7 +212,7 @@ def condition_on_onehot(x: tf.Tensor, one_hot_labels: tf.Tensor, *, seed: int,
         num_classes = int(one_hot_labels.shape[1])
         embedding = _v1.get_variable(
             "embedding", [num_classes, embedding_size], dtype=tf.float32,
-            initializer=StatelessGlorotUniform(_var_seed(seed, "embedding")))
+            initializer=StatelessGlorotUniform(seed, _full_name("embedding")))
         embedded = tf.matmul(tf.cast(one_hot_labels, tf.float32), embedding)
         mapped = dense(embedded, x.shape[1:].num_elements(), name="dense", seed=seed,
                        spectral_norm=spectral_norm)

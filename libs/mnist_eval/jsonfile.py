@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from run_record import write_text_atomic
+from tf_determinism import write_text_atomic
 
 
 def write_json_atomic(path: str, record: dict[str, Any]) -> str:

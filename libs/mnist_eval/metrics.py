@@ -2,7 +2,7 @@
 
 The score and distance are TF-GAN's own ``tfgan.eval.classifier_score_from_logits`` and
 ``tfgan.eval.frechet_classifier_distance_from_activations`` (float64), evaluated in a private
-graph and session with pinned thread counts (``tf_numerics.session_config``) so the result is
+graph and session with pinned thread counts (``tf_determinism.session_config``) so the result is
 the same float on any machine, as TF-GAN's MNIST evaluation computes them on its classifier's
 logits.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_gan as tfgan
 
-import tf_numerics
+import tf_determinism
 
 
 def _check_logits(name: str, values: np.ndarray, min_rows: int) -> np.ndarray:
@@ -30,22 +30,22 @@ def _check_logits(name: str, values: np.ndarray, min_rows: int) -> np.ndarray:
 
 
 def _run(fn: Callable[..., tf.Tensor], arrays: list[np.ndarray],
-         numerics: tf_numerics.Numerics | None) -> float:
+         numerics: tf_determinism.Numerics | None) -> float:
     graph = tf.Graph()
     with graph.as_default():
         inputs = [tf.constant(a, tf.float64) for a in arrays]
         result = fn(*inputs)
-    config = tf_numerics.session_config(numerics or tf_numerics.Numerics())
+    config = tf_determinism.session_config(numerics or tf_determinism.Numerics())
     with tf.compat.v1.Session(graph=graph, config=config) as session:
         return float(session.run(result))
 
 
-def classifier_score(logits: np.ndarray, numerics: tf_numerics.Numerics | None = None) -> float:
+def classifier_score(logits: np.ndarray, numerics: tf_determinism.Numerics | None = None) -> float:
     """The MNIST score (Inception score on our classifier): exp(E_x[KL(p(y|x) || p(y))]).
 
     Args:
       logits: float [N, C] classifier logits of N images (N >= 1).
-      numerics: thread counts for the computation (default ``tf_numerics.Numerics()``).
+      numerics: thread counts for the computation (default ``tf_determinism.Numerics()``).
 
     Returns:
       A float in [1, C]: 1 when every image gets the same class distribution (e.g. a uniform
@@ -57,7 +57,7 @@ def classifier_score(logits: np.ndarray, numerics: tf_numerics.Numerics | None =
 
 
 def frechet_distance(activations1: np.ndarray, activations2: np.ndarray,
-                     numerics: tf_numerics.Numerics | None = None) -> float:
+                     numerics: tf_determinism.Numerics | None = None) -> float:
     """The Fréchet distance between Gaussians fitted to two sets of activations (logits here).
 
     |m1 - m2|^2 + Tr(C1 + C2 - 2 (C1 C2)^(1/2)), with sample means and covariances; biased
@@ -65,7 +65,7 @@ def frechet_distance(activations1: np.ndarray, activations2: np.ndarray,
 
     Args:
       activations1, activations2: float [N1, D] and [N2, D], N >= 2 (a covariance needs 2).
-      numerics: thread counts for the computation (default ``tf_numerics.Numerics()``).
+      numerics: thread counts for the computation (default ``tf_determinism.Numerics()``).
 
     Returns:
       A float >= 0 up to rounding (|value| < 1e-9 for identical inputs).

@@ -11,7 +11,7 @@ from run_compare.checkpoints import (
     compare_tensors,
     latest_checkpoint,
 )
-from run_compare.compare import BadRunError, RunComparison, compare_runs
+from run_compare.compare import BadRunError, RunComparison, compare_runs, identical_runs
 from run_compare.losses import (
     LossDiff,
     LossesComparison,
@@ -41,6 +41,7 @@ __all__ = [
     "flatten",
     "format_report",
     "format_value",
+    "identical_runs",
     "latest_checkpoint",
     "load_losses",
     "render_comparison_png",

@@ -83,3 +83,18 @@ def compare_runs(dir_a: str, dir_b: str) -> RunComparison:
         dir_a=dir_a, dir_b=dir_b, record_a=records[0], record_b=records[1],
         fields=diff_records(records[0], records[1]),
         losses=compare_losses(tables[0], tables[1]), checkpoints=checkpoints)
+
+
+def identical_runs(dir_a: str, dir_b: str) -> bool:
+    """True when two run directories hold byte-identical losses.csv files and bitwise-equal
+    latest checkpoints (every tensor's dtype, shape and bytes; the same step).
+
+    Raises:
+      BadRunError: as compare_runs.
+    """
+    result = compare_runs(dir_a, dir_b)
+    with open(os.path.join(dir_a, "losses.csv"), "rb") as fa, open(
+            os.path.join(dir_b, "losses.csv"), "rb") as fb:
+        same_losses = fa.read() == fb.read()
+    return same_losses and result.identical and (
+        result.checkpoints.step_a == result.checkpoints.step_b)

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from run_compare.losses import LossesComparison, bits
-from run_record import write_bytes_atomic
+from tf_determinism import write_bytes_atomic
 
 
 def render_comparison_png(losses: LossesComparison, label_a: str, label_b: str,

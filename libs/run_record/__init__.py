@@ -3,12 +3,10 @@
 Shared by `apps/mnist_gan` (writes) and `apps/repro` (reads), so it lives in a library of its own.
 """
 
-from run_record.atomic import write_bytes_atomic, write_text_atomic
 from run_record.losses import LossesWriter, read_losses, truncate_losses
 from run_record.provenance import provenance
 from run_record.run_json import (
     RunMismatchError,
-    build_run_json,
     check_resumable,
     read_run_json,
     write_run_json,
@@ -17,13 +15,10 @@ from run_record.run_json import (
 __all__ = [
     "LossesWriter",
     "RunMismatchError",
-    "build_run_json",
     "check_resumable",
     "provenance",
     "read_losses",
     "read_run_json",
     "truncate_losses",
-    "write_bytes_atomic",
     "write_run_json",
-    "write_text_atomic",
 ]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from run_record.atomic import write_text_atomic
+from tf_determinism import write_text_atomic
 
 LOSSES_CSV = "losses.csv"
 

@@ -1,14 +1,10 @@
 """`run.json`: everything needed to tell whether two runs *should* give the same numbers."""
 
-import dataclasses
 import json
 import os
-import sys
-from collections.abc import Collection
 from typing import Any
 
-from run_record.atomic import write_text_atomic
-from run_record.provenance import provenance
+from tf_determinism import write_text_atomic
 
 RUN_JSON = "run.json"
 
@@ -68,33 +64,3 @@ def check_resumable(model_dir: str, identity: dict[str, Any]) -> None:
     if diffs:
         raise RunMismatchError(f"{model_dir} was made by a different run ({'; '.join(diffs)}); "
                                "use another --model_dir")
-
-
-def build_run_json(options: Any, resumable_fields: Collection[str], manifest: dict[str, Any],
-                   data_identity: str, determinism: dict[str, Any]) -> dict[str, Any]:
-    """The run.json content of an app run: identity (must match on resume) plus provenance.
-
-    Args:
-      options: the app's frozen options dataclass; it has `random_seed` and a `numerics`
-        dataclass field (the settings fixed before TensorFlow was imported).
-      resumable_fields: option names that may change on resume without changing any number.
-      manifest: seeded_input's manifest of the records trained on.
-      data_identity: the data's content identity; not the manifest's digest, since compression
-        changes the shard bytes only.
-      determinism: what TensorFlow actually ran with (tf_numerics.numerics_record).
-    """
-    flags = dataclasses.asdict(options)
-    numerics = flags.pop("numerics")
-    identity = {k: v for k, v in flags.items() if k not in resumable_fields}
-    identity["numerics"] = numerics
-    identity["data"] = data_identity
-    return {
-        "seed": options.random_seed,
-        "identity": identity,
-        "flags": {**flags, **numerics},
-        "argv": sys.argv,
-        "data": {"identity": data_identity, "manifest_digest": manifest.get("digest"),
-                 "count": manifest.get("total_count")},
-        **provenance(),
-        "determinism": determinism,
-    }

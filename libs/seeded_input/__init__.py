@@ -15,9 +15,11 @@ or the writer wrote the shards, graph vs eager execution, the process or host, o
 global/graph seed (``tf.random.set_seed``, ``RunConfig(tf_random_seed=...)``): every shuffle
 is a stateless permutation with seeds derived from ``random_seed``, so the graph seed cannot
 leak in. Epoch ``e``'s order is a function of ``(random_seed, e)`` alone, so a resume jumps
-straight to its epoch. The ``seed`` passed to ``batch_map_fn`` is
-``[derive_seed(random_seed, "batch"), global_batch_index]`` (int64 [2]); randomness drawn from
-it with ``tf.random.stateless_*`` is covered too.
+straight to its epoch. ``batch_map_fn`` gets each batch's global index;
+randomness drawn with ``tf.random.stateless_*`` from a key made of the caller's own sub-seed and
+that index (``tf_determinism.stateless_key``) is covered too. Sub-seeds come from
+``tf_determinism.derive_seed`` (shard order: ``derive_seed(random_seed, "files")``, windows:
+``derive_seed(random_seed, "shuffle")``).
 
 NOT covered: ``deterministic=False`` (order may vary); a ``parse_fn`` that mixes records (it
 sees chunks of up to 1024 records; per-batch work belongs in ``batch_map_fn``); stateful random
@@ -27,7 +29,7 @@ Philox streams could change); changing any input listed above (e.g. re-sharding 
 changes the interleave and hence the order); the numerics of the model itself.
 """
 
-from seeded_input.dataset import dataset_from_records, derive_seed, shuffle_repeat_prefetch
+from seeded_input.dataset import dataset_from_records, shuffle_repeat_prefetch
 from seeded_input.digest import digest_batches
 from seeded_input.features import make_parse_fn
 from seeded_input.pipeline import input_fn
@@ -37,7 +39,6 @@ from seeded_input.shards import DEFAULT_RECORD_PATTERN, read_manifest
 __all__ = [
     "DEFAULT_RECORD_PATTERN",
     "dataset_from_records",
-    "derive_seed",
     "digest_batches",
     "input_fn",
     "make_parse_fn",

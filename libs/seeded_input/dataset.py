@@ -6,13 +6,14 @@ See the package docstring (``seeded_input/__init__.py``) for the determinism gua
 
 from __future__ import annotations
 
-import hashlib
 import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
+from tf_determinism import derive_seed
 
 from seeded_input import shards as shards_lib
 
@@ -21,20 +22,6 @@ _FOREVER = 2**62
 # Default number of shards read concurrently; a constant (not num_parallel) so that the
 # interleave order, hence the stream, does not change with the degree of parallelism.
 _DEFAULT_CYCLE_LENGTH = 16
-
-
-def derive_seed(random_seed: int, *salt: str) -> int:
-    """Derives an independent 63-bit seed from ``random_seed`` and a purpose label.
-
-    Args:
-        random_seed: any Python int.
-        salt: labels naming the purpose ("files", "shuffle", "batch", ...).
-
-    Returns:
-        An int in [0, 2**63), the same on every platform and Python version.
-    """
-    text = "/".join([str(int(random_seed)), *salt]).encode()
-    return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") >> 1
 
 
 def check_int(name: str, value: Any, minimum: int | None) -> None:
@@ -51,8 +38,9 @@ def check_n_epochs(n_epochs: int | None) -> None:
         check_int("n_epochs", n_epochs, 1)
 
 
-def records_from_paths(paths: list[str], random_seed: int, compression: str, num_parallel: int,
-                        cycle_length: int | None, deterministic: bool) -> tf.data.Dataset:
+def records_from_paths(paths: list[str], *, random_seed: int, compression: str,
+                       num_parallel: int, cycle_length: int | None,
+                       deterministic: bool) -> tf.data.Dataset:
     """One epoch of serialized records from ``paths`` (already sorted)."""
     order = np.random.default_rng(derive_seed(random_seed, "files")).permutation(len(paths))
     files = tf.data.Dataset.from_tensor_slices([paths[i] for i in order])
@@ -70,6 +58,7 @@ def records_from_paths(paths: list[str], random_seed: int, compression: str, num
 
 def dataset_from_records(
     split: str,
+    *,
     record_dir: str,
     record_pattern: str,
     random_seed: int,
@@ -89,7 +78,7 @@ def dataset_from_records(
         split: split name, e.g. "train".
         record_dir: directory holding the shards (and usually the manifest).
         record_pattern: shard file pattern, e.g. shards.DEFAULT_RECORD_PATTERN.
-        random_seed: any int.
+        random_seed: a non-negative int.
         compression: "NONE", "GZIP" or "ZLIB"; must match the files.
         num_parallel: threads reading shards, >= 1; does not change the order.
         cycle_length: shards read concurrently (default min(num shards, 16)); part of the
@@ -104,12 +93,13 @@ def dataset_from_records(
         FileNotFoundError, ValueError: see shards.resolve_shards; bad num_parallel/cycle_length.
     """
     check_int("num_parallel", num_parallel, 1)
-    check_int("random_seed", random_seed, None)
+    check_int("random_seed", random_seed, 0)
     if cycle_length is not None:
         check_int("cycle_length", cycle_length, 1)
     paths, _ = shards_lib.resolve_shards(split, record_dir, record_pattern, compression, verify)
-    return records_from_paths(paths, random_seed, compression, num_parallel, cycle_length,
-                               deterministic)
+    return records_from_paths(paths, random_seed=random_seed, compression=compression,
+                              num_parallel=num_parallel, cycle_length=cycle_length,
+                              deterministic=deterministic)
 
 
 def _window_order(size: tf.Tensor, epoch_seed: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
@@ -120,6 +110,7 @@ def _window_order(size: tf.Tensor, epoch_seed: tf.Tensor, window: tf.Tensor) -> 
 
 def shuffled_windows(
     dataset: tf.data.Dataset,
+    *,
     buffer_size: int,
     n_epochs: int | None,
     random_seed: int,
@@ -179,6 +170,7 @@ def shuffled_windows(
 
 def shuffle_repeat_prefetch(
     dataset: tf.data.Dataset,
+    *,
     buffer_size: int,
     n_epochs: int | None,
     random_seed: int,
@@ -202,7 +194,7 @@ def shuffle_repeat_prefetch(
             must yield the same sequence each time it is iterated.
         buffer_size: shuffle window size in elements, >= 1.
         n_epochs: total epochs, >= 1, or None to repeat forever.
-        random_seed: any int.
+        random_seed: a non-negative int.
         first_epoch: index of the first epoch to produce (for resuming), >= 0.
         prefetch_size: elements to prefetch (default AUTOTUNE, 0 for none; does not affect
             the values).
@@ -215,7 +207,8 @@ def shuffle_repeat_prefetch(
     """
     check_int("buffer_size", buffer_size, 1)
     check_n_epochs(n_epochs)
-    check_int("random_seed", random_seed, None)
+    check_int("random_seed", random_seed, 0)
     check_int("first_epoch", first_epoch, 0)
-    shuffled = shuffled_windows(dataset, buffer_size, n_epochs, random_seed, first_epoch).unbatch()
+    shuffled = shuffled_windows(dataset, buffer_size=buffer_size, n_epochs=n_epochs,
+                                random_seed=random_seed, first_epoch=first_epoch).unbatch()
     return shuffled.prefetch(prefetch_size) if prefetch_size else shuffled

@@ -20,7 +20,6 @@ from seeded_input import shards as shards_lib
 from seeded_input.dataset import (
     check_int,
     check_n_epochs,
-    derive_seed,
     records_from_paths,
     shuffled_windows,
 )
@@ -33,13 +32,14 @@ _PARSE_CHUNK = 1024
 
 def input_fn(
     split: str,
-    batch_size: int,
-    buffer_size: int,
-    num_parallel: int,
-    compression: str,
-    random_seed: int,
-    parse_fn: Callable[[tf.Tensor], Any] | None,
+    *,
     record_dir: str,
+    batch_size: int,
+    random_seed: int,
+    buffer_size: int = 10000,
+    num_parallel: int = 2,
+    compression: str = "NONE",
+    parse_fn: Callable[[tf.Tensor], Any] | None = None,
     record_pattern: str = shards_lib.DEFAULT_RECORD_PATTERN,
     n_epochs: int | None = None,
     start_batch: int = 0,
@@ -61,7 +61,8 @@ def input_fn(
         buffer_size: shuffle window size in examples, >= 1 (see shuffle_repeat_prefetch);
             about two windows of parsed records are held in memory.
         num_parallel: parallel parse / batch_map_fn calls, >= 1; does not change the stream.
-        random_seed: any int; the whole stream is a function of it (package docstring).
+        random_seed: a non-negative int (an app passes its seed tree's ``data`` sub-seed); the whole
+            stream is a function of it (package docstring).
         parse_fn: vectorised parser: maps a [n] tf.string tensor of serialized examples to a
             structure of tensors with leading dimension n, treating each record on its own
             (it is called on chunks of up to 1024 records; the results are shuffled and
@@ -71,9 +72,11 @@ def input_fn(
         start_batch: global index of the first batch to yield, >= 0. The pipeline then yields
             exactly what a fresh one yields from its batch ``start_batch`` on: it starts at
             epoch start_batch * batch_size // total_count and skips only inside that epoch.
-        batch_map_fn: optional fn(batch, seed) -> batch structure, applied to each batch.
-            ``seed`` is an int64 [2] tensor [derive_seed(random_seed, "batch"), batch index];
-            draw randomness from it with tf.random.stateless_* only.
+        batch_map_fn: optional fn(batch, index) -> batch structure, applied to each batch.
+            ``index`` is the batch's global index in the stream (int64 scalar; start_batch
+            for the first one yielded), the position to key per-batch randomness by, e.g.
+            ``tf.random.stateless_normal(..., seed=tf_determinism.stateless_key(noise, index))``
+            with a sub-seed of the caller's own.
         deterministic: False allows reordering by the parallel stages (benchmarking only).
         num_parallel_reads: shards read in parallel, >= 1 (dataset_from_records'
             num_parallel); does not change the stream. Helps on remote file systems; with small
@@ -91,7 +94,7 @@ def input_fn(
                         ("num_parallel", num_parallel), ("num_parallel_reads", num_parallel_reads)):
         check_int(name, value, 1)
     check_n_epochs(n_epochs)
-    check_int("random_seed", random_seed, None)
+    check_int("random_seed", random_seed, 0)
     check_int("start_batch", start_batch, 0)
     if cycle_length is not None:
         check_int("cycle_length", cycle_length, 1)
@@ -104,18 +107,19 @@ def input_fn(
         )
     parse = parse_fn if parse_fn is not None else features_lib.make_parse_fn(manifest)
     first_epoch, offset = divmod(int(start_batch) * int(batch_size), manifest["total_count"])
-    batch_key = derive_seed(random_seed, "batch")
 
     def fn() -> tf.data.Dataset:
-        records = records_from_paths(paths, random_seed, compression, num_parallel_reads,
-                                      cycle_length, deterministic)
+        records = records_from_paths(paths, random_seed=random_seed, compression=compression,
+                                     num_parallel=num_parallel_reads,
+                                     cycle_length=cycle_length, deterministic=deterministic)
 
         def parse_chunks(epoch_records: tf.data.Dataset) -> tf.data.Dataset:
             return epoch_records.batch(_PARSE_CHUNK).map(
                 parse, num_parallel_calls=num_parallel, deterministic=deterministic)
 
         # Parsed records of each epoch, in windows of buffer_size permuted statelessly.
-        windows = shuffled_windows(records, buffer_size, n_epochs, random_seed, first_epoch,
+        windows = shuffled_windows(records, buffer_size=buffer_size, n_epochs=n_epochs,
+                                   random_seed=random_seed, first_epoch=first_epoch,
                                    skip=offset, to_batches=parse_chunks)
         # drop_remainder=True: a static batch dimension (noise of shape [batch_size, dims],
         # Estimator models), and batch k is always records [k*B, (k+1)*B) of the repeated
@@ -125,8 +129,7 @@ def input_fn(
         dataset = windows.rebatch(batch_size, drop_remainder=True)
         if batch_map_fn is not None:
             dataset = dataset.enumerate(start=start_batch).map(
-                lambda index, batch: batch_map_fn(
-                    batch, tf.stack([tf.constant(batch_key, tf.int64), index])),
+                lambda index, batch: batch_map_fn(batch, index),
                 num_parallel_calls=num_parallel,
                 deterministic=deterministic,
             )

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tf_determinism import write_text_atomic
+
 from seeded_input import features as features_lib
 from seeded_input import shards as shards_lib
 
@@ -42,15 +44,6 @@ def _locked(path: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _content_sha256(spec: features_lib.FeatureSpec, serialized: list[bytes]) -> str:
@@ -186,5 +179,5 @@ def write_records(
             entry["sha256"] = shards_lib.file_sha256(tmp)
             os.replace(tmp, final)
         expected["digest"] = shards_lib.manifest_digest(expected)
-        _atomic_write_text(path, json.dumps(expected, sort_keys=True, indent=2) + "\n")
+        write_text_atomic(path, json.dumps(expected, sort_keys=True, indent=2) + "\n")
     return expected

@@ -5,53 +5,34 @@ conv 3x3x32 + ReLU -> 2x2 max-pool -> conv 3x3x64 + ReLU -> 2x2 max-pool -> dens
 the 50k training images (dropout 0.5, Adam with cosine decay from 1e-3), ~3.8k images/s.
 
 What keeps it reproducible:
-  * every initial weight is a ``tf.random.stateless_uniform`` draw keyed by (run seed, variable
-    name): ``RunConfig(tf_random_seed=...)`` does not reach Keras layer initializers, and
-    graph-seeded ops depend on how many random ops were built before;
-  * dropout masks are stateless draws keyed by the batch's seed, which seeded_input derives
-    from (run seed, global batch index): the same batch always gets the same mask, also after
-    a resume, whatever the thread count;
-  * gradients are aggregated pairwise and gated (GATE_GRAPH), so no sum depends on which
-    buffer TF's AddN can reuse at run time (see libs/gan_models/training.py).
+  * every initial weight is a ``tf.random.stateless_uniform`` draw keyed by (init sub-seed,
+    variable name) (tf_determinism.initializers);
+  * dropout masks are stateless draws keyed by [dropout sub-seed, global batch index]: the
+    same batch always gets the same mask, also after a resume, whatever the thread count;
+  * gradients are aggregated pairwise and gated (tf_determinism.optimizers.DeterministicAdam),
+    so no sum depends on which buffer TF's AddN can reuse at run time.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import tensorflow as tf
 
 from mnist_eval import CLASSES_KEY, INPUT_KEY, LOGITS_KEY
-from seeded_input import derive_seed
+from tf_determinism.initializers import StatelessGlorotUniform
+from tf_determinism.optimizers import DeterministicAdam
 
 NUM_CLASSES = 10
 LOSS_NAME = "cross_entropy"  # the training loss tensor is "cross_entropy:0"
 _v1 = tf.compat.v1
 _ModeKeys = tf.estimator.ModeKeys
-_DROPOUT_TAG = 1  # fold-in tag of the dropout stream in the batch seed (never renumber)
-
-
-class _StatelessGlorotUniform:
-    """Glorot-uniform initializer (U[-l, l], l = sqrt(6 / (fan_in + fan_out))), stateless."""
-
-    def __init__(self, seed: int, name: str) -> None:
-        self.seed = [derive_seed(seed, "mnist_classifier", "init", name), 0]
-
-    def __call__(self, shape: Any, dtype: Any = tf.float32, partition_info: Any = None) -> Any:
-        del partition_info
-        dims = [int(d) for d in shape]
-        receptive = math.prod(dims[:-2])
-        fan_in, fan_out = receptive * dims[-2], receptive * dims[-1]
-        limit = math.sqrt(6.0 / (fan_in + fan_out))
-        return tf.random.stateless_uniform(dims, seed=self.seed, minval=-limit, maxval=limit,
-                                           dtype=tf.as_dtype(dtype).base_dtype)
 
 
 def _weights(name: str, shape: list[int], seed: int) -> tuple[tf.Variable, tf.Variable]:
     scope = _v1.get_variable_scope().name
     kernel = _v1.get_variable(f"{name}/kernel", shape, tf.float32,
-                              _StatelessGlorotUniform(seed, f"{scope}/{name}/kernel"))
+                              StatelessGlorotUniform(seed, f"{scope}/{name}/kernel"))
     bias = _v1.get_variable(f"{name}/bias", shape[-1:], tf.float32, _v1.zeros_initializer())
     return kernel, bias
 
@@ -73,7 +54,7 @@ def logits_fn(images: tf.Tensor, seed: int, dropout_rate: float = 0.0,
 
     Args:
       images: float32 [B, 28, 28, 1] in [-1, 1].
-      seed: run seed (non-negative int); keys every initial weight.
+      seed: the run's init sub-seed (SeedTree.init); keys every initial weight.
       dropout_rate: fraction of the dense layer's units dropped, in [0, 1); training only.
       dropout_seed: int64 [2] stateless seed of this batch's dropout mask; None = no dropout.
 
@@ -86,12 +67,12 @@ def logits_fn(images: tf.Tensor, seed: int, dropout_rate: float = 0.0,
         h = tf.reshape(h, [-1, 7 * 7 * 64])
         h = tf.nn.relu(_dense(h, 256, "fc1", seed))
         if dropout_seed is not None and dropout_rate > 0:
-            mask_seed = tf.random.experimental.stateless_fold_in(dropout_seed, _DROPOUT_TAG)
-            h = tf.nn.experimental.stateless_dropout(h, rate=dropout_rate, seed=mask_seed)
+            h = tf.nn.experimental.stateless_dropout(h, rate=dropout_rate, seed=dropout_seed)
         return _dense(h, NUM_CLASSES, "logits", seed)
 
 
-def make_model_fn(seed: int, train_steps: int, learning_rate: float, dropout_rate: float):
+def make_model_fn(init_seed: int, train_steps: int, learning_rate: float,
+                  dropout_rate: float):
     """The tf.estimator model_fn (TRAIN and PREDICT modes).
 
     TRAIN: features {"images": float32 [B, 28, 28, 1], "seed": int64 [2]}, labels int64 [B];
@@ -104,7 +85,7 @@ def make_model_fn(seed: int, train_steps: int, learning_rate: float, dropout_rat
                  params: Any = None) -> tf.estimator.EstimatorSpec:
         del params
         training = mode == _ModeKeys.TRAIN
-        logits = logits_fn(features[INPUT_KEY], seed, dropout_rate,
+        logits = logits_fn(features[INPUT_KEY], init_seed, dropout_rate,
                            features["seed"] if training else None)
         if mode == _ModeKeys.PREDICT:
             predictions = {LOGITS_KEY: logits, CLASSES_KEY: tf.argmax(logits, axis=1)}
@@ -122,10 +103,7 @@ def make_model_fn(seed: int, train_steps: int, learning_rate: float, dropout_rat
         # lr reads global_step before the increment: the increment waits for the updates,
         # which need lr, so the value read is always the step being trained.
         rate = _v1.train.cosine_decay(learning_rate, global_step, train_steps)
-        train_op = _v1.train.AdamOptimizer(rate).minimize(
-            loss, global_step=global_step,
-            gate_gradients=_v1.train.Optimizer.GATE_GRAPH,
-            aggregation_method=tf.AggregationMethod.EXPERIMENTAL_TREE)
+        train_op = DeterministicAdam(rate).minimize(loss, global_step=global_step)
         return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
 
     return model_fn

@@ -21,6 +21,11 @@ class ProgressHook(tf.estimator.SessionRunHook):
         self._loss: tf.Tensor | None = None
         self._since = (start_step, time.monotonic())
 
+    @property
+    def step(self) -> int:
+        """The last global step trained (the restored one before the first)."""
+        return self._step
+
     def begin(self) -> None:
         self._loss = tf.compat.v1.get_default_graph().get_tensor_by_name(
             f"{model.LOSS_NAME}:0")

@@ -4,7 +4,7 @@ As TF-GAN judges its MNIST GANs, but with our reproducible classifier (libs/mnis
 instead of one downloaded at run time. For the run in ``model_dir`` (its run.json rebuilds the
 Estimator; its latest checkpoint is evaluated):
   generated: ``num_images`` images from fixed generator inputs, stateless draws keyed by
-    (``random_seed``, batch index) in batches of ``GENERATOR_BATCH_SIZE`` (conditional GANs get
+    (the run's ``eval`` sub-seed, batch index) in batches of ``GENERATOR_BATCH_SIZE`` (conditional GANs get
     the classes 0..9 in turn); their MNIST score and Fréchet distance (on the classifier's
     logits) to the whole test split.
   real (the ceiling): the same two numbers for the first min(num_images, 10k) images of a
@@ -27,51 +27,50 @@ import tensorflow as tf
 
 import gan_models
 import mnist_eval
-import tf_numerics
+import repro_app
+import tf_determinism
 from mnist_gan import train_lib
+from mnist_gan.options import GanOptions
 from run_record import read_run_json
 
 EVAL_JSON = "eval.json"
+CLASSIFIER_COMMAND = "./pants run apps/mnist_classifier -- --random_seed=123"
 GENERATOR_BATCH_SIZE = 500
 
 
-def options_from_run(model_dir: str) -> train_lib.TrainOptions:
-    """The TrainOptions a run was trained with, from its run.json (model_dir replaced).
+def options_from_run(model_dir: str) -> GanOptions:
+    """The GanOptions a run was trained with, read strictly from its run.json (model_dir
+    replaced by where it is now).
 
     Raises:
-      train_lib.RunError: no/invalid run.json, or its flags do not make valid options.
+      repro_app.RunError: no/invalid run.json, or options that do not fit GanOptions (naming
+        the field).
     """
+    path = os.path.join(model_dir, "run.json")
     try:
-        flags_ = read_run_json(model_dir).get("flags")
+        stored = read_run_json(model_dir).get("options")
     except (FileNotFoundError, ValueError) as e:
-        raise train_lib.RunError(f"{e}; --model_dir must be a trained GAN run") from None
-    if not isinstance(flags_, dict):
-        raise train_lib.RunError(f"{os.path.join(model_dir, 'run.json')}: no 'flags' object")
-    numerics_fields = {f.name for f in dataclasses.fields(tf_numerics.Numerics)}
-    numerics = tf_numerics.Numerics(**{k: flags_[k] for k in numerics_fields if k in flags_})
-    option_fields = {f.name for f in dataclasses.fields(train_lib.TrainOptions)}
-    kwargs = {k: v for k, v in flags_.items()
-              if k in option_fields and k not in ("model_dir", "numerics")}
+        raise repro_app.RunError(f"{e}; --model_dir must be a trained GAN run") from None
     try:
-        return train_lib.TrainOptions(model_dir=model_dir, numerics=numerics, **kwargs)
-    except TypeError as e:
-        raise train_lib.RunError(f"{model_dir}/run.json: unusable flags ({e})") from None
+        opts = repro_app.from_dict(GanOptions, stored)
+    except repro_app.OptionsError as e:
+        raise repro_app.RunError(f"{path}: {e}") from None
+    return dataclasses.replace(opts, model_dir=model_dir)
 
 
-def eval_input_fn(config: gan_models.GANConfig, num_images: int, random_seed: int):
+def eval_input_fn(config: gan_models.GANConfig, num_images: int):
     """input_fn for ``estimator.predict``: ceil(num_images / GENERATOR_BATCH_SIZE) batches.
 
     Batch i holds ``gan_models.generator_inputs`` drawn statelessly from the seed
-    [derive_seed(random_seed, "eval_generator_inputs"), i]; conditional GANs get one-hot
+    [seeds.eval, i] of the run's seed tree; conditional GANs get one-hot
     labels of class (image index) % num_classes. Each element is (features, dummy labels), so
     tuple features stay whole (Estimator would split a bare 2-tuple into features/labels).
     """
     batch = GENERATOR_BATCH_SIZE
     num_batches = -(-num_images // batch)
-    key = gan_models.derive_seed(random_seed, "eval_generator_inputs")
 
     def make(index: tf.Tensor) -> Any:
-        seed = tf.stack([tf.constant(key, tf.int64), index])
+        seed = tf_determinism.stateless_key(config.seeds.eval, index)
         one_hot = None
         if config.gan_type == "conditional":
             classes = (index * batch + tf.range(batch, dtype=tf.int64)) % config.num_classes
@@ -85,9 +84,9 @@ def eval_input_fn(config: gan_models.GANConfig, num_images: int, random_seed: in
 
 
 def generate_images(estimator: tf.estimator.Estimator, config: gan_models.GANConfig,
-                    checkpoint: str, num_images: int, random_seed: int) -> np.ndarray:
+                    checkpoint: str, num_images: int) -> np.ndarray:
     """The fixed evaluation images: float32 [num_images, 28, 28, 1] in [-1, 1]."""
-    batches = estimator.predict(eval_input_fn(config, num_images, random_seed),
+    batches = estimator.predict(eval_input_fn(config, num_images),
                                 checkpoint_path=checkpoint, yield_single_examples=False)
     return np.concatenate(list(batches), axis=0)[:num_images]
 
@@ -96,16 +95,15 @@ def _reference_split(mnist: mnist_data.MnistSplits) -> str:
     return "validation" if "validation" in mnist.splits else "train"
 
 
-def run_eval(model_dir: str, classifier_dir: str, num_images: int, random_seed: int,
+def run_eval(model_dir: str, classifier_dir: str, num_images: int,
              log: Callable[[str], None]) -> dict[str, Any]:
     """Evaluates the latest checkpoint in model_dir; writes ``<model_dir>/eval.json``.
 
     Args:
       model_dir: a GAN run dir (run.json + checkpoints), e.g. runs/mnist_gan/...-seed123.
-      classifier_dir: the classifier SavedModel (``mnist_eval.DEFAULT_CLASSIFIER_DIR``) or its
-        run dir.
-      num_images: generated images to score, >= 2 (10000 as TF-GAN's evaluation).
-      random_seed: keys the generator inputs; any int >= 0.
+      classifier_dir: the classifier SavedModel or its run dir.
+      num_images: generated images to score, >= 2 (10000 as TF-GAN's evaluation); their
+        generator inputs are keyed by the run's seed tree (``eval``).
       log: receives progress lines.
 
     Returns:
@@ -116,35 +114,38 @@ def run_eval(model_dir: str, classifier_dir: str, num_images: int, random_seed: 
       test_mnist_score}, numerics.
 
     Raises:
-      train_lib.RunError: no run.json/checkpoint, no classifier (the message gives the
-        command that trains it), bad num_images/random_seed, unreadable data.
+      repro_app.RunError: no run.json/checkpoint, no classifier (the message gives the
+        command that trains it), bad num_images, unreadable data.
     """
-    for name, value, minimum in (("num_images", num_images, 2), ("random_seed", random_seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise train_lib.RunError(f"--{name} must be an int >= {minimum}, got {value!r}")
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 2:
+        raise repro_app.RunError(f"--num_images must be an int >= 2, got {num_images!r}")
     opts = options_from_run(model_dir)
     checkpoint = tf.train.latest_checkpoint(model_dir)
     if checkpoint is None:
-        raise train_lib.RunError(f"{model_dir}: no checkpoint to evaluate (train it first)")
-    tf_numerics.configure_tensorflow(opts.numerics)
+        raise repro_app.RunError(f"{model_dir}: no checkpoint to evaluate (train it first)")
+    tf_determinism.configure_tensorflow(opts.numerics)
     try:
         classifier = mnist_eval.load_classifier(classifier_dir, opts.numerics)
+    except mnist_eval.ClassifierNotFoundError as e:
+        raise repro_app.RunError(f"{e}; train one with `{CLASSIFIER_COMMAND}` or pass "
+                                 "--classifier_dir") from None
     except (FileNotFoundError, ValueError) as e:
-        raise train_lib.RunError(str(e)) from None
+        raise repro_app.RunError(str(e)) from None
     try:
-        mnist = mnist_data.load_mnist(opts.mnist_idx_dir)
+        mnist = mnist_data.load_mnist(opts.data.mnist_idx_dir)
     except (FileNotFoundError, ValueError, OSError) as e:
         classifier.close()
-        raise train_lib.RunError(str(e)) from None
+        raise repro_app.RunError(str(e)) from None
 
     with classifier:
         started = time.monotonic()
         config = train_lib.gan_config(opts)
         estimator = gan_models.make_estimator(config, train_lib.make_run_config(opts))
         step = int(tf.train.load_variable(checkpoint, "global_step"))
-        log(f"generating {num_images} images from {checkpoint} (step {step}, seed {random_seed})")
+        log(f"generating {num_images} images from {checkpoint} (step {step}, seed "
+            f"{opts.random_seed})")
         generated = classifier.logits(
-            generate_images(estimator, config, checkpoint, num_images, random_seed))
+            generate_images(estimator, config, checkpoint, num_images))
         test_images, _ = mnist.splits["test"]
         test = classifier.logits(mnist_eval.to_classifier_input(test_images))
         reference_split = _reference_split(mnist)
@@ -157,8 +158,9 @@ def run_eval(model_dir: str, classifier_dir: str, num_images: int, random_seed: 
     numerics = opts.numerics
     result: dict[str, Any] = {
         "checkpoint": os.path.basename(checkpoint), "global_step": step,
-        "gan_type": opts.gan_type, "loss": config.resolved_loss,
-        "num_images": num_images, "random_seed": random_seed,
+        "gan_type": config.gan_type, "loss": config.resolved_loss,
+        "num_images": num_images, "random_seed": opts.random_seed,
+        "eval_seed": config.seeds.eval,
         "generator_batch_size": GENERATOR_BATCH_SIZE,
         "classifier": {"export_dir": export_dir, "weights_sha256": weights},
         "data": {"source": mnist.source, "digest": mnist.digest, "test_count": len(test),
@@ -168,7 +170,7 @@ def run_eval(model_dir: str, classifier_dir: str, num_images: int, random_seed: 
         "real": {"mnist_score": score(reference, numerics),
                  "frechet_distance": distance(reference, test, numerics),
                  "test_mnist_score": score(test, numerics)},
-        "numerics": tf_numerics.numerics_record(numerics),
+        "numerics": tf_determinism.numerics_record(numerics),
     }
     path = mnist_eval.write_json_atomic(os.path.join(model_dir, EVAL_JSON), result)
     gen, real = result["generated"], result["real"]

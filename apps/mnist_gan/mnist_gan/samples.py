@@ -8,7 +8,7 @@ matplotlib.use("Agg")  # no display on servers; must precede pyplot's import
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from run_record import write_bytes_atomic  # noqa: E402
+from tf_determinism import write_bytes_atomic  # noqa: E402
 
 
 def image_grid(images: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:

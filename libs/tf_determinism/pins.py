@@ -1,4 +1,4 @@
-"""Process-wide numerics settings of reproducible TF apps: set BEFORE TF is imported, recorded.
+"""Process-wide numerics pins of reproducible TF apps: set BEFORE TF is imported, recorded.
 
 Why each one is pinned (all measured on TF 2.15, CPU):
   * Thread counts: the intra-op thread count partitions reductions, so 1 thread and "all cores"
@@ -15,16 +15,25 @@ Why each one is pinned (all measured on TF 2.15, CPU):
 import dataclasses
 import os
 import sys
+from typing import Any
+
+
+def _setting(default: object, help_text: str, **bounds: int) -> Any:
+    # metadata is read by apps that define a flag per field (repro_app.options).
+    return dataclasses.field(default=default, metadata={"help": help_text, **bounds})
 
 
 @dataclasses.dataclass(frozen=True)
 class Numerics:
     """The settings that change the bits of a run; recorded in run.json."""
 
-    intra_op_threads: int = 2
-    inter_op_threads: int = 2
-    onednn: bool = True
-    deterministic: bool = True
+    intra_op_threads: int = _setting(
+        2, "Intra-op threads. Fixed, not per machine: it changes the bits.", lower_bound=1)
+    inter_op_threads: int = _setting(2, "Inter-op threads. Fixed, not per machine.",
+                                     lower_bound=1)
+    onednn: bool = _setting(
+        True, "Set TF_ENABLE_ONEDNN_OPTS=1 (faster here; either way pinned and recorded).")
+    deterministic: bool = _setting(True, "Enable TF op determinism.")
 
 
 def configure_environment(numerics: Numerics) -> None:
@@ -51,6 +60,10 @@ def configure_tensorflow(numerics: Numerics) -> None:
 
     import tensorflow as tf
 
+    # Before any op runs: the first op creates TF's process-wide CPU thread pools, which every
+    # later Session reuses whatever its ConfigProto says.
+    tf.config.threading.set_intra_op_parallelism_threads(numerics.intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(numerics.inter_op_threads)
     if numerics.deterministic:
         tf.config.experimental.enable_op_determinism()
     # TF's Python logger prints deprecation notices from TF-GAN/Estimator internals at WARNING;
@@ -60,25 +73,52 @@ def configure_tensorflow(numerics: Numerics) -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module="keras")
 
 
-def session_config(numerics: Numerics):
-    """A tf.compat.v1.ConfigProto with the pinned thread counts, for tf.estimator.RunConfig.
+def deterministic_grappler(config: Any) -> Any:
+    """Turns off the Grappler rewrites that change or break the bits, in place; returns config.
 
-    allow_soft_placement=True as in Estimator's own default config, which this one replaces.
-    Grappler's remapper is off: on the GAN's training graph it fails anyway ("remapper failed:
-    Mutation::Apply error", logged at ERROR level on every run, its rewrite discarded), so
-    turning it off changes no training numbers (checked: identical losses.csv) and removes a
-    scary, meaningless error line.
+    Arithmetic optimizer: merges 2-input adds into AddN, whose CPU kernel sums in a
+    buffer-reuse-dependent order (see optimizers.py). Remapper: on the GAN's training graph it
+    fails anyway ("remapper failed: Mutation::Apply error", logged at ERROR level on every run,
+    its rewrite discarded), so turning it off changes no training numbers (checked: identical
+    losses.csv) and removes a scary, meaningless error line.
     """
-    import tensorflow as tf
     from tensorflow.core.protobuf import rewriter_config_pb2
 
-    config = tf.compat.v1.ConfigProto(
+    rewrites = config.graph_options.rewrite_options
+    rewrites.arithmetic_optimization = rewriter_config_pb2.RewriterConfig.OFF
+    rewrites.remapping = rewriter_config_pb2.RewriterConfig.OFF
+    return config
+
+
+def session_config(numerics: Numerics) -> Any:
+    """A tf.compat.v1.ConfigProto with the pinned thread counts and deterministic Grappler.
+
+    allow_soft_placement=True as in Estimator's own default config, which this one replaces.
+    """
+    import tensorflow as tf
+
+    return deterministic_grappler(tf.compat.v1.ConfigProto(
         allow_soft_placement=True,
         intra_op_parallelism_threads=numerics.intra_op_threads,
         inter_op_parallelism_threads=numerics.inter_op_threads,
-    )
-    config.graph_options.rewrite_options.remapping = rewriter_config_pb2.RewriterConfig.OFF
-    return config
+    ))
+
+
+def deterministic_run_config(run_config: Any) -> Any:
+    """`run_config` (a tf.estimator.RunConfig) with `deterministic_grappler` applied to its
+    session config; without one, starting from Estimator's default (soft placement, one
+    meta-optimizer iteration)."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import rewriter_config_pb2
+
+    config = tf.compat.v1.ConfigProto()
+    if run_config.session_config is not None:
+        config.CopyFrom(run_config.session_config)
+    else:
+        config.allow_soft_placement = True
+        config.graph_options.rewrite_options.meta_optimizer_iterations = (
+            rewriter_config_pb2.RewriterConfig.ONE)
+    return run_config.replace(session_config=deterministic_grappler(config))
 
 
 def numerics_record(numerics: Numerics) -> dict:

@@ -1,0 +1,49 @@
+"""The MNIST GAN's options: the shared groups plus its model (TF-GAN example defaults).
+
+No TensorFlow here: train.py defines the flags from these classes before TF is imported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from repro_app import DataOptions, ScheduleOptions, option
+from tf_determinism import Numerics
+
+# gan_models.GAN_TYPES / LOSS_NAMES (importing gan_models imports TF; a test checks they match).
+GAN_TYPES = ("unconditional", "conditional", "infogan")
+LOSS_NAMES = ("wasserstein", "minimax", "modified", "least_squares")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+    """Which GAN, and how it learns (gan_models.GANConfig, minus the seeds)."""
+
+    gan_type: str = option("unconditional", "GAN variant.", choices=GAN_TYPES)
+    loss: str | None = option(
+        None, "GAN loss. Default: wasserstein (unconditional, conditional), modified (infogan).",
+        choices=LOSS_NAMES)
+    noise_dims: int = option(64, "Generator noise size.", lower_bound=1)
+    gen_lr: float | None = option(
+        None, "Generator Adam learning rate. Default: TF-GAN's MNIST example's for the gan_type "
+        "(unconditional 1e-3, conditional 1e-5, infogan 1e-4).", positive=True)
+    crit_lr: float | None = option(
+        None, "Critic Adam learning rate. Default: the example's (1e-4).", positive=True)
+    gradient_penalty_weight: float | None = option(
+        None, "WGAN-GP weight (off by default, as in TF-GAN's example).", lower_bound=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class GanOptions:
+    """Everything one GAN run depends on; run.json holds it as written by repro_app."""
+
+    random_seed: int = option(123, "Root of the run's seed tree (data order, weights, noise, "
+                              "samples, eval).", lower_bound=0)
+    model_dir: str | None = option(
+        None, "Run directory (checkpoints, events, losses.csv, run.json, samples.png). Default: "
+        "runs/mnist_gan/<gan_type>-<loss>-seed<seed>. An existing one is resumed.",
+        resumable=True)
+    model: ModelOptions = ModelOptions()
+    data: DataOptions = DataOptions()
+    schedule: ScheduleOptions = ScheduleOptions()
+    numerics: Numerics = Numerics()

@@ -1,0 +1,48 @@
+"""The skeleton every reproducible training app shares, so that its `train.py` only declares its
+own options and calls its train_lib (and a third app copies nothing):
+
+  option, define_flags, from_values,   nested frozen options, one flag per leaf, run.json
+  to_dict, from_dict, identity, flat,  round trip, run identity (options.py)
+  OptionsError
+  DataOptions, ScheduleOptions         the option groups every training app has (groups.py)
+  parse_options, run                   the shared `main`: stray args, numerics pinned before
+                                       TF is imported, one-line errors (cli.py)
+  RunError, NonFiniteLossError         refusals (exit 2) and a NaN/Inf loss (exit 3)
+
+TensorFlow-backed parts, imported by train_libs after the pins: `repro_app.run_dir` (lock,
+refuse, run.json, restored step), `repro_app.data` (MNIST records and the seeded input).
+Importing this package does not import TensorFlow.
+"""
+
+from repro_app.cli import parse_options, run
+from repro_app.errors import EXIT_NON_FINITE, EXIT_REFUSED, NonFiniteLossError, RunError
+from repro_app.groups import DataOptions, ScheduleOptions
+from repro_app.options import (
+    OptionsError,
+    define_flags,
+    flat,
+    from_dict,
+    from_values,
+    identity,
+    option,
+    to_dict,
+)
+
+__all__ = [
+    "EXIT_NON_FINITE",
+    "EXIT_REFUSED",
+    "DataOptions",
+    "NonFiniteLossError",
+    "OptionsError",
+    "RunError",
+    "ScheduleOptions",
+    "define_flags",
+    "flat",
+    "from_dict",
+    "from_values",
+    "identity",
+    "option",
+    "parse_options",
+    "run",
+    "to_dict",
+]

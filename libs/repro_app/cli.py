@@ -1,0 +1,42 @@
+"""The shared `main` of a training app: stray arguments, numerics pins, one-line failures.
+
+    _FLAGS = repro_app.define_flags(MyOptions)
+
+    def main(argv):
+        opts = repro_app.parse_options(argv, MyOptions, {n: f.value for n, f in _FLAGS.items()})
+        from my_app import train_lib          # imports TensorFlow: only now
+        repro_app.run(train_lib.train, opts)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from absl import app, logging
+
+import tf_determinism
+from repro_app import options as options_lib
+from repro_app.errors import RunError
+
+
+def parse_options(argv: list[str], cls: type, values: Mapping[str, Any]) -> Any:
+    """Builds the options from parsed flag values and pins numerics before TF is imported.
+
+    Raises:
+      app.UsageError: stray positional arguments.
+    """
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    opts = options_lib.from_values(cls, values)
+    tf_determinism.configure_environment(opts.numerics)
+    return opts
+
+
+def run(fn: Callable[..., Any], *args: Any) -> Any:
+    """Calls fn(*args, log); a RunError ends the process with one line and its exit status."""
+    try:
+        return fn(*args, logging.info)
+    except RunError as e:
+        logging.error("%s", e)
+        raise SystemExit(e.exit_status) from None

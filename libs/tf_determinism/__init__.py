@@ -1,0 +1,45 @@
+"""What makes a TensorFlow run repeat bit for bit, for every app of this repo (no flags, no I/O
+beyond crash-safe writes):
+
+  Numerics, configure_environment,     the process-wide pins (threads, oneDNN, op determinism),
+  configure_tensorflow, session_config, set before TF is imported, and deterministic Grappler
+  deterministic_run_config,             settings (pins.py)
+  numerics_record
+  SeedTree, derive_seed, stateless_key the run's one seed tree (seeds.py)
+  StatelessGlorotUniform,              initializers keyed by (init seed, variable name)
+  StatelessNormal, variable_key         (initializers.py; import TF)
+  DeterministicAdam                    pairwise, gated gradient aggregation (optimizers.py)
+  write_bytes_atomic, write_text_atomic writes a crash cannot leave half done (atomic.py): a
+                                        resume after kill -9 must find whole files
+
+Importing this package does not import TensorFlow (apps import it before pinning numerics);
+import the TF-backed modules themselves: `tf_determinism.initializers`,
+`tf_determinism.optimizers`.
+"""
+
+from tf_determinism.atomic import write_bytes_atomic, write_text_atomic
+from tf_determinism.pins import (
+    Numerics,
+    configure_environment,
+    configure_tensorflow,
+    deterministic_grappler,
+    deterministic_run_config,
+    numerics_record,
+    session_config,
+)
+from tf_determinism.seeds import SeedTree, derive_seed, stateless_key
+
+__all__ = [
+    "Numerics",
+    "SeedTree",
+    "configure_environment",
+    "configure_tensorflow",
+    "derive_seed",
+    "deterministic_grappler",
+    "deterministic_run_config",
+    "numerics_record",
+    "session_config",
+    "stateless_key",
+    "write_bytes_atomic",
+    "write_text_atomic",
+]
