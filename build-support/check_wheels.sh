@@ -15,7 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Every python_distribution. A library imported by a distributed one needs a distribution of
 # its own here (Pants then makes it a requirement instead of copying it into the wheel).
-DISTS=(libs/seeded_input:dist)
+DISTS=(libs/tf_determinism:dist libs/seeded_input:dist)
 PYTHON="${PYTHON:-python3.11}"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/check_wheels.XXXXXX")"

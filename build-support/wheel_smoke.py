@@ -1,10 +1,11 @@
 """Smoke test of the installed library wheels, run by check_wheels.sh in a fresh venv.
 
 Run it from a directory outside the repository with `python -I` (no PYTHONPATH, no script
-directory on sys.path), so `import seeded_input` can only find the installed wheel; this is
-checked too. It writes a few records with `seeded_input.write_records`, reads a seeded stream
-twice through `seeded_input.input_fn` and requires the two to be bitwise equal, every batch to
-be records that were written, and another seed to give another stream. Exits 1 on any failure.
+directory on sys.path), so `import seeded_input` (and the tf_determinism it imports) can only
+find the installed wheels; this is checked too. It writes a few records with
+`seeded_input.write_records`, reads a seeded stream twice through `seeded_input.input_fn` and
+requires the two to be bitwise equal, every batch to be records that were written, and another
+seed to give another stream. Exits 1 on any failure.
 """
 
 import os
@@ -42,10 +43,12 @@ def _same(a: list[dict[str, np.ndarray]], b: list[dict[str, np.ndarray]]) -> boo
 
 def main() -> None:
     site = os.path.realpath(sysconfig.get_paths()["purelib"])
-    where = os.path.realpath(seeded_input.__file__)
-    if not where.startswith(site + os.sep):
-        _fail(f"seeded_input imported from {where}, not from this venv's {site}")
-    print(f"wheel_smoke: seeded_input from {where}")
+    # seeded_input imports tf_determinism: both must be the installed wheels.
+    for name in ("seeded_input", "tf_determinism"):
+        where = os.path.realpath(sys.modules[name].__file__ or "?")
+        if not where.startswith(site + os.sep):
+            _fail(f"{name} imported from {where}, not from this venv's {site}")
+        print(f"wheel_smoke: {name} from {where}")
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (_N, 28, 28), dtype=np.uint8)
