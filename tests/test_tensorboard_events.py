@@ -1,8 +1,8 @@
 """A short MNIST GAN run's TensorBoard events, read back by TensorBoard itself.
 
-The run is real (`python -m mnist_gan.train` in a subprocess, as test_mnist_gan runs it: 2 steps,
-summaries every step) on a few synthetic digits given as IDX files, so no test converts the 50k
-MNIST images. Checked: every losses.csv column is a scalar tag "losses/<column>" holding, step for
+The run is real (`python -m mnist_gan.train` in a fresh process through conftest's `run_module`:
+2 steps, summaries every step) on conftest's `tiny_idx_dir`, so no test converts the 50k MNIST
+images. Checked: every losses.csv column is a scalar tag "losses/<column>" holding, step for
 step, the same float32 as losses.csv; the real and generated image grids are there; and a
 TensorBoard server (127.0.0.1, a port the OS picks, stopped here) serves those tags.
 """
@@ -21,37 +21,19 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from run_record import read_losses
 
-_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
 _IMAGE_TAGS = ("real_data/image", "generated_data/image")
 _BATCH = 16  # 4x4 image grids.
 
 
-def _write_idx(path: str, array: np.ndarray) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape)
-    with open(path, "wb") as f:
-        f.write(header + np.ascontiguousarray(array, np.uint8).tobytes())
-
-
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> str:
+def run_dir(tmp_path_factory, tiny_idx_dir, run_module) -> str:
     tmp = tmp_path_factory.mktemp("tb")
-    idx_dir = tmp / "idx"
-    idx_dir.mkdir()
-    rng = np.random.default_rng(0)
-    for prefix, count in (("train", 64), ("t10k", 16)):
-        _write_idx(str(idx_dir / f"{prefix}-images-idx3-ubyte"),
-                   rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
-        _write_idx(str(idx_dir / f"{prefix}-labels-idx1-ubyte"),
-                   rng.integers(0, 10, count, dtype=np.uint8))
     model_dir = str(tmp / "runs" / "gan")
     # With a gradient penalty, losses.csv has a third column.
-    args = ["--max_train_steps=2", "--save_summary_steps=1", f"--batch_size={_BATCH}",
-            "--buffer_size=64", "--gradient_penalty_weight=1", f"--model_dir={model_dir}",
-            f"--data_dir={tmp / 'data'}", f"--mnist_idx_dir={idx_dir}"]
-    proc = subprocess.run([sys.executable, "-m", "mnist_gan.train", *args], env=_ENV,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_module("mnist_gan.train", "--max_train_steps=2", "--save_summary_steps=1",
+               f"--batch_size={_BATCH}", "--buffer_size=256", "--gradient_penalty_weight=1",
+               f"--model_dir={model_dir}", f"--data_dir={tmp / 'data'}",
+               f"--mnist_idx_dir={tiny_idx_dir}")
     return model_dir
 
 
@@ -87,6 +69,7 @@ def _get_json(opener: urllib.request.OpenerDirector, port: int, path: str) -> di
 
 
 def test_tensorboard_serves_the_run_on_localhost(run_dir, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     logdir = os.path.dirname(run_dir)  # runs/: the run appears as "gan".
     log_path = tmp_path / "tensorboard.log"
     # Only ever 127.0.0.1, without any proxy from the environment.
@@ -95,7 +78,7 @@ def test_tensorboard_serves_the_run_on_localhost(run_dir, tmp_path):
         server = subprocess.Popen(
             [sys.executable, "-m", "tensorboard.main", f"--logdir={logdir}",
              "--host=127.0.0.1", "--port=0", "--reload_interval=1"],
-            env=_ENV, stdout=log, stderr=subprocess.STDOUT)
+            env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         port, scalars, images = None, {}, {}
