@@ -23,9 +23,10 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import seeded_input
 import tensorflow as tf
 
-import seeded_input
+import tf_determinism
 
 
 def _parse_args() -> argparse.Namespace:
@@ -72,14 +73,16 @@ def _run(args: argparse.Namespace, record_dir: str) -> None:
           f"({args.compression}), ready in {time.perf_counter() - start:.1f}s, "
           f"manifest {manifest['digest'][:16]}")
 
-    def batch_map_fn(batch: dict[str, tf.Tensor], seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        noise = tf.random.stateless_normal([args.batch_size, args.noise_dims], seed=seed)
+    def batch_map_fn(batch: dict[str, tf.Tensor], index: tf.Tensor) -> dict[str, tf.Tensor]:
+        noise = tf.random.stateless_normal([args.batch_size, args.noise_dims],
+                                           seed=tf_determinism.stateless_key(7, index))
         return {**batch, "noise": noise}
 
     def shipped(deterministic: bool) -> Callable[[], tf.data.Dataset]:
         return seeded_input.input_fn(
-            "train", args.batch_size, args.buffer_size, args.num_parallel, args.compression,
-            random_seed=123, parse_fn=None, record_dir=record_dir,
+            "train", record_dir=record_dir, batch_size=args.batch_size, random_seed=123,
+            buffer_size=args.buffer_size, num_parallel=args.num_parallel,
+            compression=args.compression,
             batch_map_fn=batch_map_fn if args.noise_dims > 0 else None,
             deterministic=deterministic, verify="size",
         )

@@ -67,7 +67,6 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
     else:
         # (train_lib imported gan_models, which installs TF-GAN's Python 3.11 shim.)
         import tensorflow_gan as tfgan
-
         from gan_models import networks
 
         config = train_lib.gan_config(opts)

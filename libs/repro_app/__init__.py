@@ -1,7 +1,8 @@
 """The skeleton every reproducible training app shares, so that its `train.py` only declares its
 own options and calls its train_lib (and a third app copies nothing):
 
-  option, define_flags, from_values,   nested frozen options, one flag per leaf, run.json
+  option, Checked, define_flags,       nested frozen options, checked leaves, one flag per leaf,
+  from_values,                         run.json
   to_dict, from_dict, identity, flat,  round trip, run identity (options.py)
   OptionsError
   DataOptions, ScheduleOptions         the option groups every training app has (groups.py)
@@ -18,6 +19,7 @@ from repro_app.cli import parse_options, run
 from repro_app.errors import EXIT_NON_FINITE, EXIT_REFUSED, NonFiniteLossError, RunError
 from repro_app.groups import DataOptions, ScheduleOptions
 from repro_app.options import (
+    Checked,
     OptionsError,
     define_flags,
     flat,
@@ -29,6 +31,7 @@ from repro_app.options import (
 )
 
 __all__ = [
+    "Checked",
     "EXIT_NON_FINITE",
     "EXIT_REFUSED",
     "DataOptions",

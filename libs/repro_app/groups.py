@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from repro_app.options import option
+from repro_app.options import Checked, option
 
 COMPRESSIONS = ("NONE", "GZIP", "ZLIB")
 
 
 @dataclasses.dataclass(frozen=True)
-class DataOptions:
+class DataOptions(Checked):
     """Where the training records come from and how the seeded stream is cut."""
 
     data_dir: str = option("data", "Where the MNIST TFRecords are kept.", nonempty=True,
@@ -31,7 +31,7 @@ class DataOptions:
 
 
 @dataclasses.dataclass(frozen=True)
-class ScheduleOptions:
+class ScheduleOptions(Checked):
     """How long to train and how often to save and log (none of it changes a number)."""
 
     max_train_steps: int = option(1000, "Train until this global step.", lower_bound=1,

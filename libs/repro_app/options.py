@@ -47,6 +47,54 @@ def option(default: Any, help_text: str, *, lower_bound: float | None = None,
     return dataclasses.field(default=default, metadata=metadata)
 
 
+class Checked:
+    """Mixin for options dataclasses: each leaf is checked against its `option()` metadata
+    (type, bounds, choices, positive, nonempty) on construction, however the options are
+    built (flags, run.json, code).
+
+    Raises (from __post_init__):
+      ValueError: "<Class>.<field> must be ..., got <value>".
+    """
+
+    def __post_init__(self) -> None:
+        for field, hint in _fields(type(self)):
+            if dataclasses.is_dataclass(hint):
+                continue
+            value = getattr(self, field.name)
+            problem = _leaf_problem(value, *_leaf_type(hint), field.metadata)
+            if problem:
+                raise ValueError(f"{type(self).__name__}.{field.name} must be {problem}, got "
+                                 f"{value!r}")
+
+
+_KINDS = {int: "an int", float: "a number", str: "a string", bool: "a bool"}
+
+
+def _leaf_problem(value: Any, base: type, optional: bool, meta: Mapping[str, Any]) -> str:
+    """Why value does not fit the leaf (empty when it does)."""
+    kind = _KINDS.get(base, base.__name__)
+    if value is None:
+        return "" if optional else kind
+    if base is bool:
+        return "" if isinstance(value, bool) else kind
+    if isinstance(value, bool) or not isinstance(value, (int | float) if base is float else base):
+        return kind
+    low, high = meta.get("lower_bound"), meta.get("upper_bound")
+    if base in (int, float) and not (value == value and abs(value) != float("inf")):
+        return "a finite number"
+    if low is not None and value < low:
+        return f"{kind} >= {low}"
+    if high is not None and value > high:
+        return f"{kind} <= {high}"
+    if meta.get("positive") and value <= 0:
+        return "> 0"
+    if meta.get("choices") and value not in meta["choices"]:
+        return f"one of {', '.join(meta['choices'])}"
+    if meta.get("nonempty") and not value:
+        return "non-empty"
+    return ""
+
+
 def _leaf_type(hint: Any) -> tuple[type, bool]:
     """(base type, optional) of a leaf annotation such as `int`, `float | None`."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
@@ -87,23 +135,27 @@ def define_flags(cls: type, overrides: Mapping[str, Any] | None = None,
         if name in holders:
             raise ValueError(f"{cls.__name__}: two option fields are named {name!r}")
         default = overrides.pop(name, field.default)
-        kwargs = {"flag_values": flag_values}
+        kwargs: dict[str, Any] = {"flag_values": flag_values}
+        define: Any
         if base is bool:
-            holder = flags.DEFINE_boolean(name, default, meta["help"], **kwargs)
+            define = flags.DEFINE_boolean
+            holder = define(name, default, meta["help"], **kwargs)
         elif base in (int, float):
             define = flags.DEFINE_integer if base is int else flags.DEFINE_float
             holder = define(name, default, meta["help"], lower_bound=meta.get("lower_bound"),
                             upper_bound=meta.get("upper_bound"), **kwargs)
         elif meta.get("choices"):
-            holder = flags.DEFINE_enum(name, default, list(meta["choices"]), meta["help"],
-                                       **kwargs)
+            define = flags.DEFINE_enum
+            holder = define(name, default, list(meta["choices"]), meta["help"], **kwargs)
         else:
-            holder = flags.DEFINE_string(name, default, meta["help"], **kwargs)
+            define = flags.DEFINE_string
+            holder = define(name, default, meta["help"], **kwargs)
         if meta.get("positive"):
             flags.register_validator(name, lambda v: v is None or v > 0,
                                      message=f"--{name} must be > 0", flag_values=flag_values)
         if meta.get("nonempty"):
-            flags.register_validator(name, bool, message=f"--{name} must not be empty",
+            flags.register_validator(name, lambda v: v is None or bool(v),
+                                     message=f"--{name} must not be empty",
                                      flag_values=flag_values)
         holders[name] = holder
     if overrides:
@@ -159,17 +211,6 @@ class OptionsError(ValueError):
     """A stored options object that does not fit the options class; names the field."""
 
 
-def _check_leaf(path: str, value: Any, base: type, optional: bool) -> None:
-    if value is None and optional:
-        return
-    ok = (isinstance(value, bool) if base is bool else
-          not isinstance(value, bool) and isinstance(value, int | float) if base is float else
-          not isinstance(value, bool) and isinstance(value, base))
-    if not ok:
-        raise OptionsError(f"{path}: expected {base.__name__}{' or null' if optional else ''}, "
-                           f"got {value!r}")
-
-
 def from_dict(cls: type, data: Any, path: str = "options") -> Any:
     """Strictly rebuilds `cls` from its `to_dict` form: every field present, no other key,
     every leaf of the declared type.
@@ -192,10 +233,8 @@ def from_dict(cls: type, data: Any, path: str = "options") -> Any:
             kwargs[field.name] = from_dict(hint, data[field.name], where)
         else:
             base, optional = _leaf_type(hint)
-            _check_leaf(where, data[field.name], base, optional)
-            kwargs[field.name] = float(data[field.name]) if base is float and data[
-                field.name] is not None else data[field.name]
-    try:
-        return cls(**kwargs)
-    except ValueError as e:
-        raise OptionsError(f"{path}: {e}") from None
+            problem = _leaf_problem(data[field.name], base, optional, field.metadata)
+            if problem:
+                raise OptionsError(f"{where}: must be {problem}, got {data[field.name]!r}")
+            kwargs[field.name] = data[field.name]
+    return cls(**kwargs)

@@ -17,9 +17,9 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import tf_determinism
 from run_record import RunMismatchError, check_resumable, provenance, write_run_json
 
+import tf_determinism
 from repro_app import options as options_lib
 from repro_app.data import PreparedData
 from repro_app.errors import RunError
@@ -35,7 +35,7 @@ def _holder(path: str) -> str:
         return "another process"
     try:
         with open(f"/proc/{int(pid)}/cmdline", "rb") as f:
-            command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            command = " ".join(f.read().replace(b"\0", b" ").decode(errors="replace").split())
     except (OSError, ValueError):
         command = ""
     return f"process {pid}" + (f" ({command[:200]})" if command else "")

@@ -40,6 +40,17 @@ class RunMismatchError(ValueError):
     """model_dir holds a run whose identity differs from the one about to resume it."""
 
 
+def _flatten(record: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as {"a.b": leaf}; other values as they are."""
+    if not isinstance(record, dict):
+        return {prefix: record}
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        out.update(_flatten(value, f"{prefix}{key}.") if isinstance(value, dict)
+                   else {f"{prefix}{key}": value})
+    return out
+
+
 def check_resumable(model_dir: str, identity: dict[str, Any]) -> None:
     """Refuses to let a run with `identity` continue in model_dir unless it is the same run.
 
@@ -47,7 +58,8 @@ def check_resumable(model_dir: str, identity: dict[str, Any]) -> None:
 
     Raises:
       RunMismatchError: model_dir has checkpoints but no run.json, an unreadable run.json, or a
-        recorded "identity" that differs; one line naming each differing field and both values.
+        recorded "identity" that differs; one line naming each differing field (nested ones
+        by dotted path, e.g. model.gan_type) and both values.
     """
     if not os.path.exists(os.path.join(model_dir, RUN_JSON)):
         # `checkpoint` is the index file tf.train.Saver keeps beside its checkpoints.
@@ -59,8 +71,9 @@ def check_resumable(model_dir: str, identity: dict[str, Any]) -> None:
         old = read_run_json(model_dir).get("identity", {})
     except ValueError as e:
         raise RunMismatchError(str(e)) from None
-    diffs = [f"{k}: {old.get(k)!r} there, {identity.get(k)!r} now"
-             for k in sorted(set(old) | set(identity)) if old.get(k) != identity.get(k)]
+    old, new = _flatten(old), _flatten(identity)
+    diffs = [f"{k}: {old.get(k)!r} there, {new.get(k)!r} now"
+             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     if diffs:
         raise RunMismatchError(f"{model_dir} was made by a different run ({'; '.join(diffs)}); "
                                "use another --model_dir")

@@ -20,7 +20,8 @@ from typing import Any
 
 def _setting(default: object, help_text: str, **bounds: int) -> Any:
     # metadata is read by apps that define a flag per field (repro_app.options).
-    return dataclasses.field(default=default, metadata={"help": help_text, **bounds})
+    metadata: dict[str, object] = {"help": help_text, **bounds}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)

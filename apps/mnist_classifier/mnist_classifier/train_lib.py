@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import mnist_eval
 import tensorflow as tf
 
-import mnist_eval
 import tf_determinism
 from mnist_classifier import model
 from mnist_classifier.options import IDENTITY_TOO, ClassifierOptions
@@ -122,27 +122,28 @@ def run_training(opts: ClassifierOptions, log: Callable[[str], None]) -> dict[st
       repro_app.NonFiniteLossError: the loss became NaN (everything before it is kept).
     """
     opts = opts.with_model_dir()
+    model_dir = str(opts.model_dir)  # with_model_dir() filled it in
     tf_determinism.configure_tensorflow(opts.numerics)
     log(f"preparing MNIST TFRecords under {opts.data.data_dir}")
     prepared = data.prepare_mnist(opts.data)
     record = run_dir.run_record(opts, prepared, keep_identity=IDENTITY_TOO)
-    with run_dir.open_run_dir(opts.model_dir, record) as step:
+    with run_dir.open_run_dir(model_dir, record) as step:
         estimator = make_estimator(opts)
         if step < opts.schedule.max_train_steps:
             _train(estimator, opts, prepared, step, log)
         else:
-            log(f"{opts.model_dir} is already at step {step}; nothing to train")
-        export_dir = export_classifier(estimator, os.path.join(opts.model_dir, EXPORT_DIR))
+            log(f"{model_dir} is already at step {step}; nothing to train")
+        export_dir = export_classifier(estimator, os.path.join(model_dir, EXPORT_DIR))
         images, labels = prepared.mnist.splits["test"]
         with mnist_eval.load_classifier(export_dir, opts.numerics) as classifier:
             logits = classifier.logits(mnist_eval.to_classifier_input(images))
         test_accuracy, correct = mnist_eval.accuracy(logits, labels)
         metrics = {
             "test_accuracy": test_accuracy, "test_correct": correct, "test_count": len(labels),
-            "global_step": run_dir.restored_step(opts.model_dir), "export_dir": EXPORT_DIR,
+            "global_step": run_dir.restored_step(model_dir), "export_dir": EXPORT_DIR,
             "export_weights_sha256": mnist_eval.weights_sha256(export_dir),
         }
-        mnist_eval.write_json_atomic(os.path.join(opts.model_dir, METRICS_JSON), metrics)
+        mnist_eval.write_json_atomic(os.path.join(model_dir, METRICS_JSON), metrics)
     log(f"test accuracy {test_accuracy:.4f} ({correct}/{len(labels)}); SavedModel in "
         f"{export_dir}")
     return metrics

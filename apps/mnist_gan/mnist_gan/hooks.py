@@ -5,7 +5,6 @@ import time
 from collections.abc import Callable, Mapping
 
 import tensorflow as tf
-
 from run_record import LossesWriter
 
 

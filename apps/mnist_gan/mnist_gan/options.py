@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from repro_app import DataOptions, ScheduleOptions, option
+from repro_app import Checked, DataOptions, ScheduleOptions, option
 from tf_determinism import Numerics
 
 # gan_models.GAN_TYPES / LOSS_NAMES (importing gan_models imports TF; a test checks they match).
@@ -16,7 +16,7 @@ LOSS_NAMES = ("wasserstein", "minimax", "modified", "least_squares")
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelOptions:
+class ModelOptions(Checked):
     """Which GAN, and how it learns (gan_models.GANConfig, minus the seeds)."""
 
     gan_type: str = option("unconditional", "GAN variant.", choices=GAN_TYPES)
@@ -34,7 +34,7 @@ class ModelOptions:
 
 
 @dataclasses.dataclass(frozen=True)
-class GanOptions:
+class GanOptions(Checked):
     """Everything one GAN run depends on; run.json holds it as written by repro_app."""
 
     random_seed: int = option(123, "Root of the run's seed tree (data order, weights, noise, "
@@ -42,7 +42,7 @@ class GanOptions:
     model_dir: str | None = option(
         None, "Run directory (checkpoints, events, losses.csv, run.json, samples.png). Default: "
         "runs/mnist_gan/<gan_type>-<loss>-seed<seed>. An existing one is resumed.",
-        resumable=True)
+        nonempty=True, resumable=True)
     model: ModelOptions = ModelOptions()
     data: DataOptions = DataOptions()
     schedule: ScheduleOptions = ScheduleOptions()

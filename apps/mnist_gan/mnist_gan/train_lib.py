@@ -11,16 +11,16 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import gan_models
 import numpy as np
 import tensorflow as tf
+from run_record import LossesWriter, truncate_losses
 
-import gan_models
 import tf_determinism
 from mnist_gan.hooks import LossRecorderHook, NonFiniteLoss
 from mnist_gan.options import GanOptions
 from mnist_gan.samples import write_samples_png
 from repro_app import NonFiniteLossError, data, run_dir
-from run_record import LossesWriter, truncate_losses
 
 SAMPLE_ROWS, SAMPLE_COLS = 10, 10
 
@@ -107,7 +107,8 @@ def _train(estimator: tf.estimator.Estimator, opts: GanOptions, prepared: data.P
            step: int, log: Callable[[str], None],
            extra_hooks: Sequence[tf.estimator.SessionRunHook]) -> None:
     config = gan_config(opts)
-    losses_path = os.path.join(opts.model_dir, "losses.csv")
+    model_dir = str(opts.model_dir)
+    losses_path = os.path.join(model_dir, "losses.csv")
     loss_names = gan_models.loss_tensor_names(config)
     writer = LossesWriter(losses_path, list(loss_names))
     hook = LossRecorderHook(writer, loss_names, opts.schedule.max_train_steps,
@@ -119,13 +120,13 @@ def _train(estimator: tf.estimator.Estimator, opts: GanOptions, prepared: data.P
                         max_steps=opts.schedule.max_train_steps, hooks=[hook, *extra_hooks])
     except NonFiniteLoss as e:
         raise NonFiniteLossError(e.step, e.loss, e.kind,
-                                 tf.train.latest_checkpoint(opts.model_dir)) from None
+                                 tf.train.latest_checkpoint(model_dir)) from None
     except tf.errors.InvalidArgumentError as e:
         found = _non_finite_check(e)
         if found is None:
             raise
         raise NonFiniteLossError(hook.step + 1, *found,
-                                 tf.train.latest_checkpoint(opts.model_dir)) from None
+                                 tf.train.latest_checkpoint(model_dir)) from None
     finally:
         writer.close()
 
@@ -144,6 +145,7 @@ def run_experiment(opts: GanOptions, log: Callable[[str], None],
       repro_app.NonFiniteLossError: a loss became NaN or Inf (everything before it is kept).
     """
     opts = resolved(opts)
+    model_dir = str(opts.model_dir)  # resolved() filled it in
     tf_determinism.configure_tensorflow(opts.numerics)
     log(f"preparing MNIST TFRecords under {opts.data.data_dir}")
     prepared = data.prepare_mnist(opts.data)
@@ -151,20 +153,20 @@ def run_experiment(opts: GanOptions, log: Callable[[str], None],
                                 extra={"batches_per_step": gan_models.BATCHES_PER_STEP})
     config = gan_config(opts)
     max_steps = opts.schedule.max_train_steps
-    with run_dir.open_run_dir(opts.model_dir, record) as step:
+    with run_dir.open_run_dir(model_dir, record) as step:
         # Rows written after the last checkpoint (a crash) are recomputed now: drop them first.
-        truncate_losses(os.path.join(opts.model_dir, "losses.csv"), step)
+        truncate_losses(os.path.join(model_dir, "losses.csv"), step)
         estimator = gan_models.make_estimator(config, make_run_config(opts))
         if step < max_steps:
             log(f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in "
-                f"{opts.model_dir}")
+                f"{model_dir}")
             _train(estimator, opts, prepared, step, log, extra_hooks)
         else:
-            log(f"{opts.model_dir} is already at step {step}; nothing to train")
-        end_step = run_dir.restored_step(opts.model_dir)
-        samples_path = os.path.join(opts.model_dir, "samples.png")
+            log(f"{model_dir} is already at step {step}; nothing to train")
+        end_step = run_dir.restored_step(model_dir)
+        samples_path = os.path.join(model_dir, "samples.png")
         write_samples_png(samples_path, generate_samples(estimator, config), SAMPLE_ROWS,
                           SAMPLE_COLS, f"{config.gan_type} / {config.resolved_loss} / seed "
                           f"{opts.random_seed} / step {end_step}")
         log(f"wrote {samples_path}")
-    return {"model_dir": opts.model_dir, "start_step": step, "end_step": end_step}
+    return {"model_dir": model_dir, "start_step": step, "end_step": end_step}

@@ -39,6 +39,12 @@ def make_input(record_dir: str, **overrides):
     return si.input_fn(**kwargs)
 
 
+def records_of(split: str, record_dir: str, **overrides):
+    kwargs: dict[str, Any] = dict(record_dir=record_dir, record_pattern=PATTERN, random_seed=1)
+    kwargs.update(overrides)
+    return si.dataset_from_records(split, **kwargs)
+
+
 def check_error(call, error: type[Exception], *fragments: str) -> None:
     with pytest.raises(error) as info:
         call()
@@ -52,8 +58,7 @@ def test_bad_input_messages(dirs: dict[str, str], tmp_path: Path) -> None:
     none_dir, gzip_dir = dirs["NONE"], dirs["GZIP"]
     missing = str(tmp_path / "nowhere")
     check_error(lambda: make_input(missing), FileNotFoundError, missing)
-    check_error(lambda: si.dataset_from_records("train", missing, PATTERN, 1),
-                FileNotFoundError, missing)
+    check_error(lambda: records_of("train", missing), FileNotFoundError, missing)
     check_error(lambda: make_input(none_dir, split="valid"), FileNotFoundError, none_dir,
                 "valid-*-of-*.tfrecord")
     # Compression mismatch, told by the file names ...
@@ -66,8 +71,8 @@ def test_bad_input_messages(dirs: dict[str, str], tmp_path: Path) -> None:
     renamed.mkdir()
     for name in sorted(os.listdir(gzip_dir)):
         shutil.copyfile(os.path.join(gzip_dir, name), renamed / name.removesuffix(".gz"))
-    check_error(lambda: si.dataset_from_records("train", str(renamed), PATTERN, 1),
-                ValueError, "compression mismatch", "train-00000-of-00002.tfrecord", "GZIP")
+    check_error(lambda: records_of("train", str(renamed)), ValueError, "compression mismatch",
+                "train-00000-of-00002.tfrecord", "GZIP")
     check_error(lambda: make_input(none_dir, compression="LZ4"), ValueError, "'LZ4'")
 
     # Truncated and corrupt shards are named.
@@ -85,8 +90,8 @@ def test_bad_input_messages(dirs: dict[str, str], tmp_path: Path) -> None:
             os.remove(bad / "train.manifest.json")  # the header check needs no manifest
         shard.write_bytes(bytes(data))
         if damage == "head":
-            check_error(lambda b=bad: si.dataset_from_records("train", str(b), PATTERN, 1),
-                        ValueError, fragment, str(shard))
+            check_error(lambda b=bad: records_of("train", str(b)), ValueError, fragment,
+                        str(shard))
         else:
             check_error(lambda b=bad: make_input(str(b)), ValueError, fragment, str(shard))
     no_manifest = tmp_path / "truncate"
@@ -98,12 +103,21 @@ def test_bad_input_messages(dirs: dict[str, str], tmp_path: Path) -> None:
     check_error(lambda: make_input(none_dir, n_epochs=0), ValueError, "n_epochs", "0")
     check_error(lambda: make_input(none_dir, start_batch=-1), ValueError, "start_batch", "-1")
     check_error(lambda: make_input(none_dir, batch_size=2.5), ValueError, "batch_size", "2.5")
-    records = si.dataset_from_records("train", none_dir, PATTERN, 1)
-    check_error(lambda: si.shuffle_repeat_prefetch(records, 0, None, 1), ValueError,
+    # Seeds are non-negative ints everywhere (derive_seed's domain).
+    check_error(lambda: make_input(none_dir, random_seed=-1), ValueError, "random_seed", "-1")
+    check_error(lambda: make_input(none_dir, random_seed=1.0), ValueError, "random_seed", "1.0")
+    check_error(lambda: records_of("train", none_dir, random_seed=-1), ValueError,
+                "random_seed", "-1")
+    records = records_of("train", none_dir)
+    shuffle = si.shuffle_repeat_prefetch
+    check_error(lambda: shuffle(records, buffer_size=0, n_epochs=None, random_seed=1), ValueError,
                 "buffer_size", "0")
-    check_error(lambda: si.shuffle_repeat_prefetch(records, 10, 0, 1), ValueError, "n_epochs")
-    check_error(lambda: si.dataset_from_records("train", none_dir, PATTERN, 1, num_parallel=0),
-                ValueError, "num_parallel", "0")
+    check_error(lambda: shuffle(records, buffer_size=10, n_epochs=0, random_seed=1), ValueError,
+                "n_epochs")
+    check_error(lambda: shuffle(records, buffer_size=10, n_epochs=None, random_seed=-2),
+                ValueError, "random_seed", "-2")
+    check_error(lambda: records_of("train", none_dir, num_parallel=0), ValueError,
+                "num_parallel", "0")
     check_error(lambda: make_input(none_dir, record_pattern="{split}.tfrecord"), ValueError,
                 "{split}.tfrecord")
 

@@ -1,16 +1,28 @@
-"""run_compare's logic and `repro`'s bad-input handling, on small synthetic runs (no training).
+"""run_compare's logic on small synthetic runs (no training): losses, run.json fields and
+checkpoint tensors compared by bits, and `identical_runs` on fake run directories.
 
-The real-run tests (twice, different seed, tampering) are in test_repro.py.
+`repro compare`/`repro twice` (exit codes, messages) are tested in apps/repro/repro; the
+real-run tests (twice, different seed, tampering) are in tests/test_repro.py.
 """
 
 import json
 import os
 
 import numpy as np
+import pytest
 
 import run_compare
-from repro.main import main
-from run_compare import LossTable, compare_losses, compare_tensors, diff_records, format_value
+from run_compare import (
+    BadRunError,
+    LossTable,
+    compare_losses,
+    compare_runs,
+    compare_tensors,
+    diff_records,
+    format_value,
+    identical_runs,
+    verdict_line,
+)
 from run_record import LossesWriter, write_run_json
 
 
@@ -80,7 +92,8 @@ def test_tensors_compared_by_bytes():
     assert s.elements_differing == 1 and s.max_abs_diff is None
 
 
-def _fake_run(path, with_checkpoint=True, losses=((1, 0.5, 0.25), (2, 0.125, 1.5))):
+def _fake_run(path, losses=((1, 0.5, 0.25), (2, 0.125, 1.5)), w=None, extra=None):
+    """A run directory as mnist_gan writes it: run.json, losses.csv, a checkpoint at step 2."""
     import tensorflow as tf
 
     os.makedirs(path)
@@ -89,66 +102,48 @@ def _fake_run(path, with_checkpoint=True, losses=((1, 0.5, 0.25), (2, 0.125, 1.5
     for step, *values in losses:
         writer.write(step, values)
     writer.close()
-    if with_checkpoint:
-        prefix = os.path.join(path, "model.ckpt-2")
-        tf.raw_ops.SaveV2(prefix=prefix, tensor_names=["global_step", "w"],
-                          shape_and_slices=["", ""],
-                          tensors=[tf.constant(2, tf.int64), tf.ones([2, 3])])
-        with open(os.path.join(path, "checkpoint"), "w") as f:
-            f.write('model_checkpoint_path: "model.ckpt-2"\n')
+    tensors = {"global_step": tf.constant(2, tf.int64),
+               "w": tf.constant(np.ones([2, 3], np.float32) if w is None else w), **(extra or {})}
+    tf.raw_ops.SaveV2(prefix=os.path.join(path, "model.ckpt-2"), tensor_names=list(tensors),
+                      shape_and_slices=[""] * len(tensors), tensors=list(tensors.values()))
+    with open(os.path.join(path, "checkpoint"), "w") as f:
+        f.write('model_checkpoint_path: "model.ckpt-2"\n')
     return str(path)
 
 
-def test_compare_exit_codes_and_bad_input(tmp_path, capsys):
+def test_identical_runs_on_fake_run_dirs(tmp_path):
     a = _fake_run(tmp_path / "a")
-    b = _fake_run(tmp_path / "b")
-    assert main(["compare", a, b]) == 0
-    out = capsys.readouterr().out
-    assert out.endswith("IDENTICAL: losses and weights are bitwise equal\n")
-    assert os.path.getsize(os.path.join(b, "comparison.png")) > 0
-    c = _fake_run(tmp_path / "c", losses=((1, 0.5, 0.25), (2, 0.125, 1.25)))
-    assert main(["compare", a, c, "--out", str(tmp_path / "x.png")]) == 1
-    out = capsys.readouterr().out
-    assert "d  1 of 2 steps bitwise equal; first divergent step 2:" in out
-    assert "A 1.5 (0x3fc00000)  B 1.25 (0x3fa00000)" in out
-    assert os.path.isfile(tmp_path / "x.png")
+    assert identical_runs(a, _fake_run(tmp_path / "same"))
+    assert identical_runs(a, a)
 
-    no_ckpt = _fake_run(tmp_path / "no_ckpt", with_checkpoint=False)
-    no_losses = _fake_run(tmp_path / "no_losses")
-    os.remove(os.path.join(no_losses, "losses.csv"))
-    bad_losses = _fake_run(tmp_path / "bad_losses")
-    with open(os.path.join(bad_losses, "losses.csv"), "a") as f:
-        f.write("3,oops,1.0\n")
-    no_json = _fake_run(tmp_path / "no_json")
-    os.remove(os.path.join(no_json, "run.json"))
-    gone = _fake_run(tmp_path / "gone")
-    os.remove(os.path.join(gone, "model.ckpt-2.index"))
-    cases = {
-        str(tmp_path / "missing"): "no such run directory",
-        no_ckpt: "no checkpoint",
-        no_losses: "no losses.csv",
-        bad_losses: "losses.csv:4: not a number",
-        no_json: "no run.json",
-        gone: "model.ckpt-2.index: checkpoint named in",
-    }
-    for run, message in cases.items():
-        assert main(["compare", a, run]) == 2, run
-        err = capsys.readouterr().err
-        assert err.startswith(f"repro compare: error: {run}") and message in err, err
-        assert err.count("\n") == 1, err  # one line
-    assert main(["compare", a, b, "--", "x"]) == 2
-    assert "unexpected arguments" in capsys.readouterr().err
+    # One loss value one ulp off: a changed losses.csv byte, and a changed value.
+    ulp = float(np.nextafter(np.float32(1.5), np.float32(2)))
+    assert not identical_runs(a, _fake_run(tmp_path / "loss", losses=((1, 0.5, 0.25),
+                                                                       (2, 0.125, ulp))))
+    # One byte of losses.csv changed, same float32 values ("0.5" -> "5e-1"): the bytes decide.
+    text = _fake_run(tmp_path / "text")
+    csv_path = os.path.join(text, "losses.csv")
+    with open(csv_path) as f:
+        content = f.read()
+    assert "1,0.5," in content
+    with open(csv_path, "w") as f:
+        f.write(content.replace("1,0.5,", "1,5e-1,", 1))
+    assert compare_runs(a, text).losses.identical  # the values are bitwise equal ...
+    assert not identical_runs(a, text)  # ... but losses.csv is not byte-identical
 
+    # One element of one tensor one ulp off, a -0.0 for a 0.0, or an extra tensor.
+    w = np.ones([2, 3], np.float32)
+    w[1, 2] = np.nextafter(w[1, 2], np.float32(2))
+    assert not identical_runs(a, _fake_run(tmp_path / "tensor", w=w))
+    zeros = _fake_run(tmp_path / "zeros", w=np.zeros([2, 3], np.float32))
+    negative_zero = np.zeros([2, 3], np.float32)
+    negative_zero[0, 0] = -0.0
+    assert not identical_runs(zeros, _fake_run(tmp_path / "negzero", w=negative_zero))
+    import tensorflow as tf
 
-def test_twice_refuses_model_dir_and_reports_failed_run(tmp_path, capsys):
-    root = str(tmp_path / "runs")
-    assert main(["twice", "--runs_root", root, "--", "--model_dir=/tmp/x"]) == 2
-    assert "--model_dir=/tmp/x: twice picks the two run directories" in capsys.readouterr().err
-    assert not os.path.exists(root)
-    # An invalid mnist_gan flag fails in flag parsing, before TF is imported: a quick child.
-    assert main(["twice", "--runs_root", root, "--", "--max_train_steps=0"]) == 2
-    err = capsys.readouterr().err
-    assert "mnist_gan.train exited with status 1" in err and "train.log" in err, err
-    assert err.count("\n") == 1
-    (run_a,) = (d for d in os.listdir(root) if d.endswith("-a"))
-    assert "max_train_steps" in open(os.path.join(root, run_a, "train.log")).read()
+    extra = _fake_run(tmp_path / "extra", extra={"v": tf.zeros([1])})
+    assert not identical_runs(a, extra)
+    assert verdict_line(compare_runs(a, extra)).startswith("DIFFERENT")
+
+    with pytest.raises(BadRunError, match="no such run directory"):
+        identical_runs(a, str(tmp_path / "missing"))

@@ -19,6 +19,7 @@ import pytest  # pants: no-infer-dep (provided by the pytest tool)
 import tensorflow as tf
 
 import seeded_input as si
+from tf_determinism import SeedTree, stateless_key
 
 # Executed here and in the subprocesses, so all of them write the very same examples.
 _DATA_CODE = """
@@ -34,18 +35,26 @@ exec(_DATA_CODE, _namespace)
 make_features = _namespace["make_features"]
 
 N, SHARDS, BATCH, BUFFER, SEED = 2000, 4, 48, 500, 7
+OTHER_ORDER_SEED = SEED + 1
 
 
-def add_noise(batch: dict, seed: tf.Tensor) -> dict:
-    """The way apps add generator noise: stateless, keyed by the per-batch seed."""
-    return {**batch, "noise": tf.random.stateless_normal([BATCH, 3], seed=seed)}
+def noise_adder(seed: int):
+    """The way apps add generator noise: stateless, keyed by [their noise sub-seed, the global
+    batch index] (here the noise sub-seed of the same root seed)."""
+    noise_seed = SeedTree.from_root(seed).noise
+
+    def add_noise(batch: dict, index: tf.Tensor) -> dict:
+        key = stateless_key(noise_seed, index)
+        return {**batch, "noise": tf.random.stateless_normal([BATCH, 3], seed=key)}
+
+    return add_noise
 
 
 def pipeline(record_dir: str, seed: int = SEED, compression: str = "NONE", **kwargs):
     kwargs.setdefault("num_parallel", 2)
-    kwargs.setdefault("batch_map_fn", add_noise)
-    return si.input_fn("train", BATCH, BUFFER, compression=compression, random_seed=seed,
-                       parse_fn=None, record_dir=record_dir, **kwargs)()
+    kwargs.setdefault("batch_map_fn", noise_adder(seed))
+    return si.input_fn("train", record_dir=record_dir, batch_size=BATCH, buffer_size=BUFFER,
+                       compression=compression, random_seed=seed, parse_fn=None, **kwargs)()
 
 
 def batches(dataset: tf.data.Dataset, n: int | None = None) -> list[dict]:
@@ -111,12 +120,15 @@ def test_separate_processes_writing_concurrently(record_dirs: dict[str, str],
     script = _DATA_CODE + f"""
 import seeded_input as si
 import tensorflow as tf
+from tf_determinism import SeedTree, stateless_key
 print("ready", flush=True)
 manifest = si.write_records("train", {str(shared)!r}, make_features({N}), {SHARDS})
-def add_noise(batch, seed):
-    return {{**batch, "noise": tf.random.stateless_normal([{BATCH}, 3], seed=seed)}}
-stream = si.input_fn("train", {BATCH}, {BUFFER}, 2, "NONE", {SEED}, None, {str(shared)!r},
-                     batch_map_fn=add_noise)()
+def add_noise(batch, index):
+    key = stateless_key(SeedTree.from_root({SEED}).noise, index)
+    return {{**batch, "noise": tf.random.stateless_normal([{BATCH}, 3], seed=key)}}
+stream = si.input_fn("train", record_dir={str(shared)!r}, batch_size={BATCH},
+                     buffer_size={BUFFER}, num_parallel=2, compression="NONE",
+                     random_seed={SEED}, parse_fn=None, batch_map_fn=add_noise)()
 print(manifest["digest"], si.digest_batches(stream, 50), flush=True)
 """
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
@@ -154,12 +166,15 @@ def test_parallelism_and_compression_do_not_change_stream(record_dirs: dict[str,
         stream = pipeline(record_dirs[compression], compression=compression,
                           num_parallel=num_parallel, num_parallel_reads=reads)
         assert si.digest_batches(stream, 50) == reference, (compression, num_parallel, reads)
-    records = [si.dataset_from_records("train", record_dirs["NONE"], si.DEFAULT_RECORD_PATTERN,
-                                       SEED, num_parallel=p) for p in (1, 4)]
+    records = [si.dataset_from_records("train", record_dir=record_dirs["NONE"],
+                                       record_pattern=si.DEFAULT_RECORD_PATTERN,
+                                       random_seed=SEED, num_parallel=p) for p in (1, 4)]
     assert si.digest_batches(records[0], N) == si.digest_batches(records[1], N)
-    # Only the 4! shard orders vary here (no record shuffle); seeds 7 and 8 happen to share one.
-    other_seed = si.dataset_from_records("train", record_dirs["NONE"], si.DEFAULT_RECORD_PATTERN,
-                                         SEED + 2)
+    # Only the 4! shard orders vary here (no record shuffle), so two seeds can share one: with
+    # derive_seed(seed, "files") seeds 7 and 8 give different orders ([2 0 3 1], [2 3 0 1]).
+    other_seed = si.dataset_from_records("train", record_dir=record_dirs["NONE"],
+                                         record_pattern=si.DEFAULT_RECORD_PATTERN,
+                                         random_seed=OTHER_ORDER_SEED)
     assert si.digest_batches(other_seed, N) != si.digest_batches(records[0], N)
 
 
@@ -195,9 +210,10 @@ def test_every_record_once_per_epoch_and_epochs_differ(record_dirs: dict[str, st
     forever = batches(pipeline(record_dirs["NONE"]), 126)
     assert_same_batches(forever[:125], got)
     # input_fn is the composition of the public building blocks, record for record.
-    records = si.dataset_from_records("train", record_dirs["NONE"], si.DEFAULT_RECORD_PATTERN,
-                                      SEED)
-    composed = si.shuffle_repeat_prefetch(records, BUFFER, 3, SEED).batch(1000)
+    records = si.dataset_from_records("train", record_dir=record_dirs["NONE"],
+                                      record_pattern=si.DEFAULT_RECORD_PATTERN, random_seed=SEED)
+    composed = si.shuffle_repeat_prefetch(records, buffer_size=BUFFER, n_epochs=3,
+                                          random_seed=SEED).batch(1000)
     parse = si.make_parse_fn(si.read_manifest(record_dirs["NONE"], "train"))
     assert np.array_equal(np.concatenate([parse(b)["id"].numpy() for b in composed]), ids)
     other = np.concatenate([b["id"] for b in batches(pipeline(record_dirs["NONE"], seed=8,

@@ -1,12 +1,14 @@
-"""Tests for libs/gan_models: config, seeds, inputs, networks, losses, estimator training.
+"""Tests for libs/gan_models: config, inputs, networks, losses, estimator training.
 
 The Estimator tests use tiny synthetic batches (B=4) from a stateless input_fn keyed by
-(seed, batch index), so two runs see identical batches and a resumed run can skip the batches
-an uninterrupted run consumed.
+(data seed, batch index), so two runs see identical batches and a resumed run can skip the
+batches an uninterrupted run consumed. Seeds, initializers, DeterministicAdam and the Grappler
+settings are tf_determinism's, tested there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
@@ -20,12 +22,17 @@ import tensorflow_probability as tfp
 
 import gan_models as gm
 from gan_models import networks
+from tf_determinism import SeedTree
 
 _B = 4
 _v1 = tf.compat.v1
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _config(root: int = 0, **kwargs: Any) -> gm.GANConfig:
+    return gm.GANConfig(seeds=SeedTree.from_root(root), **kwargs)
 
 
 def _input_fn(config: gm.GANConfig, data_seed: int,
@@ -80,7 +87,7 @@ def _train(config: gm.GANConfig, model_dir: Any, max_steps: int, *, data_seed: i
            skip_batches: int = 0, checkpoints: bool = False,
            snapshot_after: int | None = None) -> _Recorder:
     run_config = tf.estimator.RunConfig(
-        model_dir=str(model_dir), tf_random_seed=config.seed,
+        model_dir=str(model_dir), tf_random_seed=config.seeds.root,
         save_checkpoints_steps=10_000 if checkpoints else None, save_checkpoints_secs=None,
         keep_checkpoint_max=1, save_summary_steps=1, log_step_count_steps=10_000)
     recorder = _Recorder(gm.loss_tensor_names(config), snapshot_after)
@@ -105,7 +112,7 @@ def _build_networks(config: gm.GANConfig, graph_seed: int) -> dict[str, Any]:
     with graph.as_default():
         _v1.set_random_seed(graph_seed)
         tf.random.uniform([graph_seed % 5 + 1])  # Unrelated random ops built first.
-        inputs = tf.nest.map_structure(tf.constant, gm.sample_generator_inputs(config, 2, 3, 0))
+        inputs = tf.nest.map_structure(tf.constant, gm.sample_generator_inputs(config, 2, 3))
         with _v1.variable_scope("Generator"):
             images = networks.generator(inputs, config, is_training=True)
         with _v1.variable_scope("Discriminator"):
@@ -139,7 +146,7 @@ def _example_trainable_shapes(config: gm.GANConfig) -> list[list[int]]:
            "conditional": example.conditional_discriminator,
            "infogan": example.infogan_discriminator}
     with tf.Graph().as_default():
-        inputs = tf.nest.map_structure(tf.constant, gm.sample_generator_inputs(config, 2, 2, 0))
+        inputs = tf.nest.map_structure(tf.constant, gm.sample_generator_inputs(config, 2, 2))
         with _v1.variable_scope("Generator"):
             images = gen[config.gan_type](inputs)
         with _v1.variable_scope("Discriminator"):
@@ -147,7 +154,7 @@ def _example_trainable_shapes(config: gm.GANConfig) -> list[list[int]]:
         return sorted(v.shape.as_list() for v in _v1.trainable_variables())
 
 
-# ----------------------------------------------------------------------------- config, seeds
+# ----------------------------------------------------------------------------- config
 
 
 def test_config_defaults_and_validation() -> None:
@@ -165,7 +172,8 @@ def test_config_defaults_and_validation() -> None:
         gm.GANConfig(loss="hinge")
     bad_values: list[dict[str, Any]] = [
         {"noise_dims": 0}, {"noise_dims": True}, {"gen_lr": -1.0}, {"crit_lr": float("nan")},
-        {"gradient_penalty_weight": -0.1}, {"seed": -1}, {"seed": 1.5}, {"num_classes": 1},
+        {"gradient_penalty_weight": -0.1}, {"seeds": 5}, {"seeds": {"init": 1}},
+        {"seeds": None}, {"num_classes": 1},
         {"mutual_information_penalty_weight": float("inf")}, {"weight_decay": -1e-5},
     ]
     for kwargs in bad_values:
@@ -173,22 +181,16 @@ def test_config_defaults_and_validation() -> None:
             gm.GANConfig(**kwargs)
     with pytest.raises(ValueError, match="noise_dims"):
         gm.GANConfig(gan_type="infogan", noise_dims=2, continuous_dim=2)
+    assert gm.GANConfig().seeds == SeedTree.from_root(0)
+    assert _config(7).seeds == SeedTree.from_root(7)
 
 
-def test_compat_shim_and_derive_seed() -> None:
+def test_compat_shim() -> None:
     def fn(model: Any, add_summaries: bool = False, **kwargs: Any) -> None:
         del model, add_summaries, kwargs
 
     spec = inspect.getargspec(fn)  # type: ignore[attr-defined]
     assert spec.args == ["model", "add_summaries"] and spec.keywords == "kwargs"
-    # Pinned value: a change here silently changes every initial weight of every run.
-    assert gm.derive_seed(123, "x") == 376794075
-    assert gm.derive_seed(123, "x") != gm.derive_seed(124, "x")
-    assert gm.derive_seed(123, "x") != gm.derive_seed(123, "y")
-    assert gm.derive_seed(1, "2") != gm.derive_seed(1, 2)
-    assert all(0 <= s < 2**31 for s in gm.stateless_seed(5, "a"))
-    with pytest.raises(ValueError, match="seed"):
-        gm.derive_seed(-1, "x")
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -230,21 +232,29 @@ def test_generator_inputs_shapes_ranges_and_seeding() -> None:
 
 
 def test_sample_generator_inputs_grid_structure() -> None:
-    cond = gm.sample_generator_inputs(gm.GANConfig(gan_type="conditional"), 10, 3, seed=1)
+    cond = gm.sample_generator_inputs(_config(1, gan_type="conditional"), 10, 3)
     noise, labels = cond
     assert noise.shape == (30, 64) and labels.shape == (30, 10)
     np.testing.assert_array_equal(labels.argmax(1), np.repeat(np.arange(10), 3))
     np.testing.assert_array_equal(noise[0], noise[3])  # Same column, different row.
     assert not np.array_equal(noise[0], noise[1])
     unstructured, categorical, continuous = gm.sample_generator_inputs(
-        gm.GANConfig(gan_type="infogan"), 4, 5, seed=1)
+        _config(1, gan_type="infogan"), 4, 5)
     assert unstructured.shape == (20, 62) and continuous.shape == (20, 2)
     np.testing.assert_array_equal(categorical, np.repeat(np.arange(4), 5).astype(np.int32))
     np.testing.assert_array_equal(continuous[2], continuous[7])
-    uncond = gm.sample_generator_inputs(gm.GANConfig(), 2, 2, seed=1)
+    uncond = gm.sample_generator_inputs(_config(1), 2, 2)
     assert uncond.shape == (4, 64) and uncond.dtype == np.float32
-    assert uncond.tobytes() == gm.sample_generator_inputs(gm.GANConfig(), 2, 2, seed=1).tobytes()
-    assert uncond.tobytes() != gm.sample_generator_inputs(gm.GANConfig(), 2, 2, seed=2).tobytes()
+    assert uncond.tobytes() == gm.sample_generator_inputs(_config(1), 2, 2).tobytes()
+    assert uncond.tobytes() != gm.sample_generator_inputs(_config(2), 2, 2).tobytes()
+    # Drawn from the samples sub-seed alone: other sub-seeds do not move the grid.
+    seeds = SeedTree.from_root(1)
+    others = dataclasses.replace(SeedTree.from_root(2), samples=seeds.samples)
+    same = gm.sample_generator_inputs(gm.GANConfig(seeds=others), 2, 2)
+    assert same.tobytes() == uncond.tobytes()
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match="n_rows"):
+            gm.sample_generator_inputs(_config(1), bad, 2)
 
 
 # ----------------------------------------------------------------------------- networks
@@ -252,7 +262,7 @@ def test_sample_generator_inputs_grid_structure() -> None:
 
 @pytest.mark.parametrize("gan_type", gm.GAN_TYPES)
 def test_networks_shapes_counts_and_seeded_initial_weights(gan_type: str) -> None:
-    config = gm.GANConfig(gan_type=gan_type, seed=3)
+    config = _config(3, gan_type=gan_type)
     built = _build_networks(config, graph_seed=1)
     images, logits = built["images"], built["logits"]
     assert images.shape == (6, 28, 28, 1) and images.dtype == np.float32
@@ -279,12 +289,12 @@ def test_networks_shapes_counts_and_seeded_initial_weights(gan_type: str) -> Non
         decayed = {"Generator": 5, "Discriminator": 3 if gan_type == "infogan" else 4}[scope]
         assert len(losses) == 1 and len(kernels) == decayed
         np.testing.assert_allclose(losses[0], expected, rtol=1e-5)
-    # Same config.seed, different graph seed and graph history: identical bytes.
+    # Same config.seeds, different graph seed and graph history: identical bytes.
     again = _build_networks(config, graph_seed=2)
     assert _same_bits(built["weights"], again["weights"])
     assert built["images"].tobytes() == again["images"].tobytes()
-    # Different config.seed: every randomly initialized variable differs.
-    other = _build_networks(gm.GANConfig(gan_type=gan_type, seed=4), graph_seed=1)
+    # Different root seed: every randomly initialized variable differs.
+    other = _build_networks(_config(4, gan_type=gan_type), graph_seed=1)
     random_vars = [k for k in built["weights"] if k.endswith(("kernel", "spectral_norm_u",
                                                                "embedding"))]
     assert len(random_vars) >= 8
@@ -395,8 +405,10 @@ def test_gradient_penalty_matches_tfgan_and_hand_computed(monkeypatch: Any) -> N
 
 
 def test_interpolation_weights_are_stateless_in_seed_and_step() -> None:
-    def draw(seed: int, step: int) -> bytes:
-        out = gm.interpolation_weights(gm.GANConfig(seed=seed), 5, tf.constant(step, tf.int64))
+    def draw(seeds: SeedTree | int, step: int) -> bytes:
+        if isinstance(seeds, int):
+            seeds = SeedTree.from_root(seeds)
+        out = gm.interpolation_weights(gm.GANConfig(seeds=seeds), 5, tf.constant(step, tf.int64))
         assert out.shape == (5, 1, 1, 1)
         assert float(tf.reduce_min(out)) >= 0.0 and float(tf.reduce_max(out)) < 1.0
         return out.numpy().tobytes()
@@ -404,37 +416,10 @@ def test_interpolation_weights_are_stateless_in_seed_and_step() -> None:
     assert draw(1, 3) == draw(1, 3)
     assert draw(1, 3) != draw(1, 4)
     assert draw(1, 3) != draw(2, 3)
-
-
-def test_deterministic_adam_sums_gradients_pairwise_and_gates() -> None:
-    with tf.Graph().as_default():
-        w = _v1.get_variable("w", [3], initializer=_v1.ones_initializer())
-        x = tf.constant([1.0, 2.0, 3.0])
-        # w reaches the loss along four paths: the default AddN would sum them in one op.
-        loss = tf.reduce_sum(w * x + w * w + tf.sin(w) + tf.exp(w))
-        before = set(tf.compat.v1.get_default_graph().get_operations())
-        grads = gm.DeterministicAdam(0.1).compute_gradients(loss, [w])
-        new_ops = [op for op in tf.compat.v1.get_default_graph().get_operations()
-                   if op not in before]
-        add_n = [op for op in new_ops if op.type == "AddN"]
-        assert add_n and all(len(op.inputs) == 2 for op in add_n)
-        # GATE_GRAPH: the returned gradient waits on a tuple barrier of all gradients.
-        assert grads[0][0].op.type == "Identity" and grads[0][0].op.control_inputs
-
-
-def test_deterministic_run_config_turns_arithmetic_optimizer_off(tmp_path: Any) -> None:
-    from tensorflow.core.protobuf import rewriter_config_pb2
-
-    off = rewriter_config_pb2.RewriterConfig.OFF
-    default = gm.deterministic_run_config(tf.estimator.RunConfig(model_dir=str(tmp_path)))
-    options = default.session_config.graph_options.rewrite_options
-    assert options.arithmetic_optimization == off and default.session_config.allow_soft_placement
-    custom = _v1.ConfigProto(inter_op_parallelism_threads=1, intra_op_parallelism_threads=2)
-    kept = gm.deterministic_run_config(tf.estimator.RunConfig(session_config=custom))
-    assert kept.session_config.inter_op_parallelism_threads == 1
-    assert kept.session_config.intra_op_parallelism_threads == 2
-    assert kept.session_config.graph_options.rewrite_options.arithmetic_optimization == off
-    assert custom.graph_options.rewrite_options.arithmetic_optimization != off  # Not mutated.
+    # Keyed by the gradient_penalty sub-seed alone.
+    one, two = SeedTree.from_root(1), SeedTree.from_root(2)
+    assert draw(dataclasses.replace(two, gradient_penalty=one.gradient_penalty), 3) == draw(1, 3)
+    assert draw(dataclasses.replace(one, gradient_penalty=two.gradient_penalty), 3) == draw(2, 3)
 
 
 # ----------------------------------------------------------------------------- estimator
@@ -453,7 +438,7 @@ def test_every_loss_trains_reproducibly(gan_type: str, tmp_path: Any) -> None:
     for loss in gm.LOSS_NAMES:
         # The gradient penalty rides along with wasserstein on the unconditional model.
         gp = 10.0 if (gan_type, loss) == ("unconditional", "wasserstein") else None
-        config = gm.GANConfig(gan_type=gan_type, loss=loss, gradient_penalty_weight=gp, seed=11)
+        config = _config(11, gan_type=gan_type, loss=loss, gradient_penalty_weight=gp)
         first = _train(config, tmp_path / f"{loss}_a", 3)
         second = _train(config, tmp_path / f"{loss}_b", 3)
         assert len(first.losses) == 3
@@ -463,7 +448,7 @@ def test_every_loss_trains_reproducibly(gan_type: str, tmp_path: Any) -> None:
         assert _same_bits(first.variables, second.variables), loss
         first_runs[loss] = first
     # Different seed -> different losses and weights.
-    other = _train(gm.GANConfig(gan_type=gan_type, loss="modified", seed=12),
+    other = _train(_config(12, gan_type=gan_type, loss="modified"),
                    tmp_path / "other_seed", 3)
     reference = first_runs["modified"]
     assert _loss_bytes(other)[0] != _loss_bytes(reference)[0]
@@ -474,7 +459,7 @@ def test_every_loss_trains_reproducibly(gan_type: str, tmp_path: Any) -> None:
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path: Any) -> None:
     """2 steps + resume to 4 == 4 straight, when the input skips BATCHES_PER_STEP per step."""
-    config = gm.GANConfig(gan_type="conditional", gradient_penalty_weight=10.0, seed=5)
+    config = _config(5, gan_type="conditional", gradient_penalty_weight=10.0)
     straight = _train(config, tmp_path / "straight", 5, snapshot_after=4)
     part1 = _train(config, tmp_path / "resumed", 2, checkpoints=True)
     part2 = _train(config, tmp_path / "resumed", 4, checkpoints=True,
@@ -491,8 +476,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path: Any) -> None:
 @pytest.mark.parametrize("gan_type", ["conditional", "infogan"])
 def test_predict_sample_grid(gan_type: str, tmp_path: Any) -> None:
     """Tuple features reach the generator intact (GANEstimator and the InfoGAN model_fn)."""
-    config = gm.GANConfig(gan_type=gan_type, seed=2)
-    grid = gm.sample_generator_inputs(config, 2, 3, seed=2)
+    config = _config(2, gan_type=gan_type)
+    grid = gm.sample_generator_inputs(config, 2, 3)
     estimator = gm.make_estimator(config, tf.estimator.RunConfig(model_dir=str(tmp_path)))
     images = np.stack(list(estimator.predict(gm.predict_input_fn(grid))))
     assert images.shape == (6, 28, 28, 1) and images.dtype == np.float32

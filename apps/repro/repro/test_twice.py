@@ -1,4 +1,5 @@
-"""`repro` on real (3-step) mnist_gan runs, each trained in its own process.
+"""`repro` on real (3-step) mnist_gan runs on the conftest's tiny MNIST, each trained in its
+own process.
 
 One `twice` run pair and one different-seed run are shared by the module; the tampering tests
 modify hard-linked copies of run A (new files replace links, so A itself is never changed).
@@ -11,17 +12,18 @@ import shutil
 
 import numpy as np
 import pytest
-
 import run_compare
+
 from repro.main import main
 from repro.twice import run_training
 
 STEPS = 3
 
 
-def _flags(data_dir, seed: int) -> list[str]:
-    return [f"--data_dir={data_dir}", f"--max_train_steps={STEPS}", f"--random_seed={seed}",
-            "--keep_checkpoint_max=1", "--save_summary_steps=1000"]
+def _flags(data_dir, idx_dir, seed: int) -> list[str]:
+    return [f"--data_dir={data_dir}", f"--mnist_idx_dir={idx_dir}", "--buffer_size=256",
+            f"--max_train_steps={STEPS}", f"--random_seed={seed}", "--keep_checkpoint_max=1",
+            "--save_summary_steps=1000"]
 
 
 def _main(*argv: str) -> tuple[int, str]:
@@ -32,17 +34,18 @@ def _main(*argv: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_idx_dir):
     """(twice's exit code, its output, run A, run B, run C with another seed)."""
     root = tmp_path_factory.mktemp("repro")
     data_dir = root / "data"
-    code, out = _main("twice", "--runs_root", str(root / "runs"), "--", *_flags(data_dir, 123))
+    code, out = _main("twice", "--runs_root", str(root / "runs"), "--",
+                      *_flags(data_dir, tiny_idx_dir, 123))
     names = sorted(os.listdir(root / "runs"))
     assert len(names) == 2 and names[0].endswith("-a") and names[1].endswith("-b"), (names, out)
     run_a, run_b = (str(root / "runs" / n) for n in names)
     run_c = str(root / "seed124")
     os.mkdir(run_c)
-    run_training(_flags(data_dir, 124), run_c)
+    run_training(_flags(data_dir, tiny_idx_dir, 124), run_c)
     return code, out, run_a, run_b, run_c
 
 

@@ -1,0 +1,157 @@
+"""Tests for apps/mnist_classifier: options, refusals, and bit-for-bit reproducible training.
+
+Training runs use the conftest's tiny IDX copy of real MNIST (256 train / 64 test images) and
+8 steps, each in its own process as a user runs the app: same seed -> identical accuracy and
+bitwise-identical exported weights and logits; seed + 1 -> different weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import mnist_data
+import mnist_eval
+import numpy as np
+import pytest
+
+import repro_app
+from mnist_classifier import train_lib
+from mnist_classifier.options import ClassifierOptions
+
+STEPS = 8
+
+
+def _options(tmp: str, tiny_idx_dir: str, name: str, seed: int) -> ClassifierOptions:
+    return ClassifierOptions.with_defaults(
+        model_dir=os.path.join(tmp, name), random_seed=seed, max_train_steps=STEPS,
+        batch_size=32, buffer_size=256, log_step_count_steps=4,
+        data_dir=os.path.join(tmp, "data"), mnist_idx_dir=tiny_idx_dir)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_idx_dir) -> dict[str, ClassifierOptions]:
+    """Three tiny runs of the app, each in its own process: seed 5 twice (a, b), seed 6 (c)."""
+    tmp = str(tmp_path_factory.mktemp("classifier"))
+    opts = {"a": _options(tmp, tiny_idx_dir, "a", 5), "b": _options(tmp, tiny_idx_dir, "b", 5),
+            "c": _options(tmp, tiny_idx_dir, "c", 6)}
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    # The data are written once, before the parallel runs read them.
+    train_lib.data.prepare_mnist(opts["a"].data)
+    procs = {}
+    for name, o in opts.items():
+        flags = [f"--{k}={v}" for k, v in repro_app.flat(o).items() if v is not None]
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "mnist_classifier.train", *flags], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=env)
+    for name, proc in procs.items():
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"run {name} failed:\n{err[-3000:]}"
+    return opts
+
+
+def _variables(model_dir: str) -> dict[str, bytes]:
+    variables_dir = os.path.join(model_dir, "export", "variables")
+    result = {}
+    for name in sorted(os.listdir(variables_dir)):
+        with open(os.path.join(variables_dir, name), "rb") as f:
+            result[name] = f.read()
+    return result
+
+
+def _metrics(model_dir: str) -> dict:
+    with open(os.path.join(model_dir, train_lib.METRICS_JSON), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def test_same_seed_same_bits_other_seed_differs(runs) -> None:
+    a, b, c = (runs[k].model_dir for k in "abc")
+    ma, mb, mc = _metrics(a), _metrics(b), _metrics(c)
+    assert ma["global_step"] == mb["global_step"] == mc["global_step"] == STEPS
+    assert ma["test_count"] == 64
+    assert ma["test_accuracy"] == mb["test_accuracy"]
+    assert ma["test_correct"] == mb["test_correct"]
+    assert ma["test_accuracy"] > 0.2  # 8 steps of 32 images already learn something
+    assert _variables(a) == _variables(b)
+    assert ma["export_weights_sha256"] == mb["export_weights_sha256"]
+    assert _variables(a) != _variables(c)
+    assert ma["export_weights_sha256"] != mc["export_weights_sha256"]
+
+    test_images = mnist_data.load_mnist(runs["a"].data.mnist_idx_dir).splits["test"][0]
+    inputs = mnist_eval.to_classifier_input(test_images)
+    logits = {}
+    for name in "abc":
+        with mnist_eval.load_classifier(runs[name].model_dir) as classifier:
+            logits[name] = classifier.logits(inputs)
+    assert logits["a"].shape == (64, 10) and logits["a"].dtype == np.float32
+    assert np.array_equal(logits["a"], logits["b"])
+    assert not np.array_equal(logits["a"], logits["c"])
+
+
+def test_run_record_and_export_layout(runs) -> None:
+    model_dir = runs["a"].model_dir
+    with open(os.path.join(model_dir, "run.json"), encoding="utf-8") as f:
+        record = json.load(f)
+    assert record["seed"] == 5
+    assert record["flags"]["max_train_steps"] == STEPS and record["flags"]["intra_op_threads"] == 2
+    assert record["identity"]["schedule"] == {"max_train_steps": STEPS}  # the decay length
+    assert record["identity"]["data"].startswith("idx-")
+    assert record["determinism"]["op_determinism_enabled"] is True
+    assert repro_app.from_dict(ClassifierOptions, record["options"]) == runs["a"]
+    assert os.path.isfile(os.path.join(model_dir, "export", "saved_model.pb"))
+    # No staging directories left behind.
+    assert not [n for n in os.listdir(model_dir) if n.startswith(".export-")]
+
+
+def test_finished_run_reexports_identical_weights(runs) -> None:
+    opts = runs["a"]
+    before = _variables(opts.model_dir)
+    lines: list[str] = []
+    metrics = train_lib.run_training(opts, lines.append)
+    assert any("nothing to train" in line for line in lines)
+    assert _variables(opts.model_dir) == before
+    assert metrics["export_weights_sha256"] == _metrics(runs["b"].model_dir)[
+        "export_weights_sha256"]
+
+
+def test_refuses_a_model_dir_of_another_run(runs) -> None:
+    opts = runs["a"]
+    other = dataclasses.replace(opts, model=dataclasses.replace(opts.model, dropout_rate=0.25))
+    with pytest.raises(repro_app.RunError, match="model.dropout_rate: 0.5 there, 0.25 now"):
+        train_lib.run_training(other, lambda line: None)
+    longer = dataclasses.replace(
+        opts, schedule=dataclasses.replace(opts.schedule, max_train_steps=STEPS + 1))
+    with pytest.raises(repro_app.RunError, match="schedule.max_train_steps: 8 there, 9 now"):
+        train_lib.run_training(longer, lambda line: None)
+
+
+def test_missing_data_is_a_run_error(tmp_path) -> None:
+    opts = ClassifierOptions.with_defaults(model_dir=str(tmp_path / "x"),
+                                           data_dir=str(tmp_path / "data"),
+                                           mnist_idx_dir=str(tmp_path / "nowhere"))
+    with pytest.raises(repro_app.RunError, match="nowhere"):
+        train_lib.run_training(opts, lambda line: None)
+    assert not os.path.exists(str(opts.model_dir))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("max_train_steps", 0, "max_train_steps must be an int >= 1"),
+    ("batch_size", 2.0, "batch_size must be an int"),
+    ("random_seed", -1, "random_seed must be an int >= 0"),
+    ("learning_rate", 0.0, "learning_rate must be > 0"),
+    ("dropout_rate", 1.0, r"dropout_rate must be a number <= 0.99"),
+    ("model_dir", "", "model_dir must be non-empty"),
+    ("data_dir", "", "data_dir must be non-empty"),
+])
+def test_options_are_validated(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ClassifierOptions.with_defaults(**{field: value})
+
+
+def test_default_model_dir_is_where_the_gan_eval_looks() -> None:
+    opts = ClassifierOptions.with_defaults().with_model_dir()
+    assert os.path.join(str(opts.model_dir), train_lib.EXPORT_DIR) == (
+        "runs/mnist_classifier/seed123/export")  # mnist_gan's --classifier_dir default
