@@ -17,9 +17,8 @@ import urllib.request
 
 import numpy as np
 import pytest
-from tensorboard.backend.event_processing import event_accumulator
-
 from run_record import read_losses
+from tensorboard.backend.event_processing import event_accumulator
 
 _IMAGE_TAGS = ("real_data/image", "generated_data/image")
 _BATCH = 16  # 4x4 image grids.
