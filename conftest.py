@@ -3,6 +3,9 @@
 * `tiny_idx_dir`: real MNIST digits, few of them (256 train, 64 test), as the four standard IDX
   files: apps run on it with `--mnist_idx_dir`, so no test converts all 50k images.
 * `run_module`: runs `python -m MODULE ARGS` in a fresh process, as a user runs an app.
+* `one_core` / `bit_changing_env`: what a run on another machine may meet: one schedulable
+  core (`taskset -c 0`, None where taskset is missing), and every environment variable known to
+  change TF's CPU numerics set to a value that would (the apps must override them all).
 * `identical_runs`: bitwise equality of two run directories (losses.csv bytes and every
   checkpoint tensor, through run_compare, the same code `repro compare` uses).
 """
@@ -31,11 +34,13 @@ def tiny_idx_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 def run_module() -> Callable[..., subprocess.CompletedProcess]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
 
-    def run(module: str, *args: str, check: bool = True,
-            timeout: float = 600) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", module, *map(str, args)], env=env,
-                              capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+    def run(module: str, *args: str, check: bool = True, timeout: float = 600,
+            extra_env: dict[str, str] | None = None,
+            prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        """prefix: a command the run goes under (e.g. ("taskset", "-c", "0"))."""
+        proc = subprocess.run([*prefix, sys.executable, "-m", module, *map(str, args)],
+                              env={**env, **(extra_env or {})}, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
         if check and proc.returncode != 0:
             raise AssertionError(f"{module} {args} failed ({proc.returncode}):\n"
                                  f"{proc.stderr[-3000:]}")
@@ -49,3 +54,25 @@ def identical_runs() -> Callable[[str, str], bool]:
     from run_compare import identical_runs as compare
 
     return compare
+
+
+@pytest.fixture(scope="session")
+def one_core() -> tuple[str, ...] | None:
+    import shutil
+
+    if shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
+        return None
+    return ("taskset", "-c", "0")
+
+
+BIT_CHANGING_ENV = {
+    "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX", "TF_ENABLE_ONEDNN_OPTS": "0",
+    "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "false", "TF_DETERMINISTIC_OPS": "0",
+    "OMP_NUM_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
+    "ONEDNN_DEFAULT_FPMATH_MODE": "BF16", "TF_OVERRIDE_GLOBAL_THREADPOOL": "1",
+}
+
+
+@pytest.fixture(scope="session")
+def bit_changing_env() -> dict[str, str]:
+    return dict(BIT_CHANGING_ENV)

@@ -9,14 +9,20 @@ warm-up. A step is one global step: generator update, critic update and the main
              sequential hooks, Estimator's default RunConfig: no seed, no op determinism, no
              pinned threads, no loss recording;
 * det_off:   shipped with op determinism off;
-* onednn_flipped: shipped with TF_ENABLE_ONEDNN_OPTS flipped from the app's default.
+* onednn_flipped: shipped with TF_ENABLE_ONEDNN_OPTS flipped from the app's default;
+* native:    shipped with --cpu_isa=native (oneDNN uses the CPU's best ISA; bits follow the CPU);
+* avx512:    shipped with --cpu_isa=avx512_core;
+* pure_eigen: oneDNN off and TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL=false (no oneDNN call at
+             all; ISA-independent, but Eigen's blocking still follows the cache sizes).
 
-Targets: shipped >= 1.0 x bare, shipped (determinism on) >= 0.97 x det_off.
+Targets: shipped >= 1.0 x bare, shipped (determinism on) >= 0.97 x det_off. The ISA variants
+are printed as ratios to native: the cost of each pin.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -27,22 +33,27 @@ import time
 
 import tf_determinism
 
-VARIANTS = ("shipped", "bare", "det_off", "onednn_flipped")
+VARIANTS = ("shipped", "bare", "det_off", "onednn_flipped", "native", "avx512", "pure_eigen")
+ISA_VARIANTS = ("shipped", "avx512", "pure_eigen")
 
 
 def _numerics(variant: str) -> tf_determinism.Numerics:
     default = tf_determinism.Numerics()
-    if variant == "det_off":
-        return tf_determinism.Numerics(deterministic=False)
-    if variant == "onednn_flipped":
-        return tf_determinism.Numerics(onednn=not default.onednn)
-    return default
+    changes: dict[str, object] = {
+        "det_off": {"deterministic": False}, "onednn_flipped": {"onednn": not default.onednn},
+        "native": {"cpu_isa": "native"}, "avx512": {"cpu_isa": "avx512_core"},
+        "pure_eigen": {"onednn": False},
+    }.get(variant, {})
+    return dataclasses.replace(default, **changes)
 
 
 def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[float]:
     """Trains `steps` steps; returns the wall time of every step (seconds)."""
     numerics = _numerics(variant)
-    tf_determinism.configure_environment(numerics)
+    if variant != "bare":  # bare: TensorFlow's own defaults, nothing pinned
+        tf_determinism.configure_environment(numerics)
+    if variant == "pure_eigen":  # not a pin the apps offer: the benchmark sets it itself
+        os.environ["TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL"] = "false"
     import tensorflow as tf
 
     import repro_app
@@ -125,6 +136,10 @@ def main() -> None:
         ratio = results["shipped"] / results["det_off"]
         print(f"determinism on / off = {ratio:.3f} (target >= 0.97): "
               f"{'met' if ratio >= 0.97 else 'NOT met'}")
+    if "native" in results:
+        for variant in (v for v in ISA_VARIANTS if v in results):
+            label = "avx2 (shipped)" if variant == "shipped" else variant
+            print(f"{label} / native = {results[variant] / results['native']:.3f}")
     if {"shipped", "onednn_flipped"} <= results.keys():
         print(f"oneDNN {'on' if tf_determinism.Numerics().onednn else 'off'} (default) / flipped = "
               f"{results['shipped'] / results['onednn_flipped']:.3f}")

@@ -17,7 +17,7 @@ from absl import app, logging
 
 import tf_determinism
 from repro_app import options as options_lib
-from repro_app.errors import RunError
+from repro_app.errors import EXIT_REFUSED, RunError
 
 
 def parse_options(argv: list[str], cls: type, values: Mapping[str, Any]) -> Any:
@@ -25,11 +25,16 @@ def parse_options(argv: list[str], cls: type, values: Mapping[str, Any]) -> Any:
 
     Raises:
       app.UsageError: stray positional arguments.
+      SystemExit(2): a numerics pin this machine cannot honour (one line logged).
     """
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     opts = options_lib.from_values(cls, values)
-    tf_determinism.configure_environment(opts.numerics)
+    try:
+        tf_determinism.configure_environment(opts.numerics)
+    except tf_determinism.PinError as e:
+        logging.error("%s", e)
+        raise SystemExit(EXIT_REFUSED) from None
     return opts
 
 

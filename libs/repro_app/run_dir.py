@@ -20,6 +20,7 @@ from typing import Any
 from run_record import RunMismatchError, check_resumable, provenance, write_run_json
 
 import tf_determinism
+from tf_determinism import machine
 from repro_app import options as options_lib
 from repro_app.data import PreparedData
 from repro_app.errors import RunError
@@ -75,7 +76,8 @@ def restored_step(model_dir: str) -> int:
 def run_record(opts: Any, data: PreparedData, *, keep_identity: frozenset[str] = frozenset(),
                extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run.json content: options, identity (what a resume must match), seed tree,
-    provenance and what TF ran with.
+    provenance (with the CPU fingerprint and the ISA oneDNN dispatches to) and what TF ran
+    with.
 
     Args:
       opts: the app's options (with `random_seed`, `numerics`).
@@ -83,8 +85,14 @@ def run_record(opts: Any, data: PreparedData, *, keep_identity: frozenset[str] =
       keep_identity: see `options.identity`.
       extra: app-specific top-level entries (e.g. batches_per_step).
     """
+    import tensorflow as tf
+
     identity = options_lib.identity(opts, keep_identity)
     identity["data"] = data.identity
+    origin = provenance()
+    origin["host"] = {**origin["host"], "cpu": machine.fingerprint(),
+                      "onednn_isa": machine.onednn_isa(),
+                      "tf_build_info": dict(tf.sysconfig.get_build_info())}
     return {
         "seed": opts.random_seed,
         "seeds": tf_determinism.SeedTree.from_root(opts.random_seed).as_dict(),
@@ -93,7 +101,7 @@ def run_record(opts: Any, data: PreparedData, *, keep_identity: frozenset[str] =
         "flags": options_lib.flat(opts),
         "data": {"identity": data.identity, "manifest_digest": data.manifest.get("digest"),
                  "count": data.manifest.get("total_count")},
-        **provenance(),
+        **origin,
         "determinism": tf_determinism.numerics_record(opts.numerics),
         **(extra or {}),
     }

@@ -4,6 +4,7 @@ Used by `apps/repro`. Reads what `run_record` apps write; imports TensorFlow onl
 checkpoints.
 """
 
+from run_compare.causes import likely_causes
 from run_compare.checkpoints import (
     CheckpointComparison,
     TensorDiff,
@@ -21,7 +22,14 @@ from run_compare.losses import (
 )
 from run_compare.plot import render_comparison_png, write_comparison_png
 from run_compare.record import MISSING, FieldDiff, diff_records, flatten
-from run_compare.report import format_report, format_value, verdict_line
+from run_compare.reference import (
+    ReferenceCheck,
+    check_against,
+    make_reference,
+    read_reference,
+    write_reference,
+)
+from run_compare.report import cause_lines, format_report, format_value, verdict_line
 
 __all__ = [
     "MISSING",
@@ -31,8 +39,11 @@ __all__ = [
     "LossDiff",
     "LossTable",
     "LossesComparison",
+    "ReferenceCheck",
     "RunComparison",
     "TensorDiff",
+    "cause_lines",
+    "check_against",
     "compare_checkpoints",
     "compare_losses",
     "compare_runs",
@@ -43,8 +54,12 @@ __all__ = [
     "format_value",
     "identical_runs",
     "latest_checkpoint",
+    "likely_causes",
     "load_losses",
+    "make_reference",
+    "read_reference",
     "render_comparison_png",
     "verdict_line",
+    "write_reference",
     "write_comparison_png",
 ]

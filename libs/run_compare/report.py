@@ -5,9 +5,11 @@ from typing import Any
 
 import numpy as np
 
+from run_compare.causes import likely_causes
 from run_compare.checkpoints import CheckpointComparison, TensorDiff
 from run_compare.compare import RunComparison
 from run_compare.losses import LossDiff, LossesComparison, LossTable
+from run_compare.record import FieldDiff
 
 
 def format_value(value: Any) -> str:
@@ -99,6 +101,19 @@ def verdict_line(result: RunComparison) -> str:
     return "DIFFERENT: " + "; ".join(parts)
 
 
+def cause_lines(fields: list[FieldDiff]) -> list[str]:
+    """The "likely causes" block of a report on runs that differ."""
+    causes = likely_causes(fields)
+    if not causes:
+        return ["likely cause: nothing recorded differs that is known to change bits "
+                "(same recorded machine, pins and versions)"]
+    lines = ["likely causes, most likely first:"]
+    for number, (meaning, field) in enumerate(causes, 1):
+        lines.append(f"  {number}. {meaning}: {field.path}: A {field.value_a!r}  "
+                     f"B {field.value_b!r}")
+    return lines
+
+
 def format_report(result: RunComparison, png_path: str | None = None) -> str:
     """The full report (ends with the verdict line), as printed by `repro compare`."""
     lines = [_run_line("A", result.dir_a, result.record_a, result.checkpoints.step_a),
@@ -116,6 +131,8 @@ def format_report(result: RunComparison, png_path: str | None = None) -> str:
             lines.append(f"  {field.path}: A {a}  B {b}{mark}")
     lines += _loss_lines(result.losses)
     lines += _checkpoint_lines(result.checkpoints)
+    if not result.identical:
+        lines += cause_lines(result.fields)
     if png_path:
         lines.append(f"plot: {png_path}")
     lines.append(verdict_line(result))

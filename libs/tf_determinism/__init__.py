@@ -4,7 +4,9 @@ beyond crash-safe writes):
   Numerics, configure_environment,     the process-wide pins (threads, oneDNN, op determinism),
   configure_tensorflow, session_config, set before TF is imported, and deterministic Grappler
   deterministic_run_config,             settings (pins.py)
-  numerics_record
+  numerics_record, PinError,           (a pin the CPU cannot honour), PINNED_ENVIRONMENT
+  CPU_ISAS
+  machine.fingerprint, onednn_isa      what the CPU is: ISA levels, caches, cores (machine.py)
   SeedTree, derive_seed, stateless_key the run's one seed tree (seeds.py)
   StatelessGlorotUniform,              initializers keyed by (init seed, variable name)
   StatelessNormal, variable_key         (initializers.py; import TF)
@@ -19,7 +21,10 @@ import the TF-backed modules themselves: `tf_determinism.initializers`,
 
 from tf_determinism.atomic import write_bytes_atomic, write_text_atomic
 from tf_determinism.pins import (
+    CPU_ISAS,
+    PINNED_ENVIRONMENT,
     Numerics,
+    PinError,
     configure_environment,
     configure_tensorflow,
     deterministic_grappler,
@@ -30,7 +35,10 @@ from tf_determinism.pins import (
 from tf_determinism.seeds import SeedTree, derive_seed, stateless_key
 
 __all__ = [
+    "CPU_ISAS",
     "Numerics",
+    "PINNED_ENVIRONMENT",
+    "PinError",
     "SeedTree",
     "configure_environment",
     "configure_tensorflow",

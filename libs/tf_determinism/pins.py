@@ -9,16 +9,44 @@ Why each one is pinned (all measured on TF 2.15, CPU):
     deterministic.
   * Op determinism: makes kernels that have a non-deterministic fast path choose the
     deterministic one (and fail loudly where none exists).
+  * The instruction set oneDNN may use (`cpu_isa`, as ONEDNN_MAX_CPU_ISA): oneDNN, and the
+    Eigen contraction kernel that calls oneDNN's sgemm even with oneDNN's graph rewrites off,
+    dispatch at run time to the best ISA the CPU has, and each ISA rounds differently. Capped
+    to AVX2 (the default), every x86-64 machine since 2013-2015 runs the same kernels; a CPU
+    without the capped ISA is refused rather than silently training other bits.
+  * Every environment variable known to change TF's CPU numerics (`PINNED_ENVIRONMENT`) is
+    overwritten with the pinned value, so a value a user exported cannot silently change the
+    bits; run.json records what TF saw and what was overridden.
+  * The thread pools: TF sizes its process-wide CPU pool when the first op runs, from
+    TF_NUM_INTRAOP_THREADS or else the number of schedulable cores, and every later Session
+    reuses it whatever its ConfigProto says (measured: `taskset -c 0` vs two cores differed
+    from step 1). The pinned counts therefore go into the environment before TF is imported.
   * TF_CPP_MIN_LOG_LEVEL=1: hides TF's C++ INFO chatter; warnings and errors still show.
 """
 
 import dataclasses
 import os
+import platform
 import sys
 from typing import Any
 
+from tf_determinism import machine
 
-def _setting(default: object, help_text: str, **bounds: int) -> Any:
+CPU_ISAS = ("avx2", "avx512_core", "native")
+# Variables TF 2.15's CPU numerics read. Each is set from Numerics by pinned_environment().
+PINNED_ENVIRONMENT = (
+    "ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS", "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL",
+    "TF_DETERMINISTIC_OPS", "OMP_NUM_THREADS", "TF_NUM_INTEROP_THREADS",
+    "TF_NUM_INTRAOP_THREADS", "ONEDNN_DEFAULT_FPMATH_MODE", "TF_OVERRIDE_GLOBAL_THREADPOOL",
+)
+_overridden: dict[str, str] = {}
+
+
+class PinError(RuntimeError):
+    """A pin this machine cannot honour (one line, naming what is missing and the flag)."""
+
+
+def _setting(default: object, help_text: str, **bounds: object) -> Any:
     # metadata is read by apps that define a flag per field (repro_app.options).
     metadata: dict[str, object] = {"help": help_text, **bounds}
     return dataclasses.field(default=default, metadata=metadata)
@@ -35,22 +63,69 @@ class Numerics:
     onednn: bool = _setting(
         True, "Set TF_ENABLE_ONEDNN_OPTS=1 (faster here; either way pinned and recorded).")
     deterministic: bool = _setting(True, "Enable TF op determinism.")
+    cpu_isa: str = _setting(
+        "avx2", "Highest instruction set oneDNN may use (ONEDNN_MAX_CPU_ISA): avx2 gives the "
+        "same bits on every x86-64 CPU with AVX2 and FMA; avx512_core on those with AVX-512; "
+        "native lets each CPU use its best (fastest, but the bits follow the CPU).",
+        choices=CPU_ISAS)
+
+
+def _is_x86() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64", "i686", "i386")
+
+
+def pinned_environment(numerics: Numerics) -> dict[str, str]:
+    """The value each PINNED_ENVIRONMENT variable gets for these numerics.
+
+    Raises:
+      PinError: the CPU lacks the instruction set `cpu_isa` pins.
+    """
+    if numerics.cpu_isa != "native" and _is_x86():
+        supported = machine.supported_isas()
+        if numerics.cpu_isa not in supported:
+            have = supported[-1] if supported else "none known"
+            raise PinError(
+                f"this CPU lacks {numerics.cpu_isa.upper()} (its best oneDNN level is {have}), "
+                f"so --cpu_isa={numerics.cpu_isa} cannot be honoured; use --cpu_isa=native (or "
+                "a level it has) and expect other bits than the pinned runs")
+    threads = str(numerics.intra_op_threads)
+    return {
+        "ONEDNN_MAX_CPU_ISA": "DEFAULT" if numerics.cpu_isa == "native" else
+        numerics.cpu_isa.upper(),
+        "TF_ENABLE_ONEDNN_OPTS": "1" if numerics.onednn else "0",
+        "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "1",
+        "TF_DETERMINISTIC_OPS": "1" if numerics.deterministic else "0",
+        # No effect on this wheel (oneDNN runs on TF's own pool, no OpenMP), pinned for builds
+        # where it has one.
+        "OMP_NUM_THREADS": threads,
+        "TF_NUM_INTRAOP_THREADS": threads,
+        "TF_NUM_INTEROP_THREADS": str(numerics.inter_op_threads),
+        "ONEDNN_DEFAULT_FPMATH_MODE": "STRICT",  # no implicit bf16/tf32 math
+        "TF_OVERRIDE_GLOBAL_THREADPOOL": "0",
+    }
 
 
 def configure_environment(numerics: Numerics) -> None:
-    """Sets the environment variables that TensorFlow reads at import time.
+    """Sets the environment variables that TensorFlow reads (at import or its first op),
+    overwriting whatever was there (recorded by numerics_record).
 
     Raises:
       RuntimeError: TensorFlow is already imported (the settings would silently not apply).
+      PinError: the CPU cannot honour `cpu_isa`.
     """
     if "tensorflow" in sys.modules:
         raise RuntimeError("configure_environment() must run before TensorFlow is imported")
     import warnings
 
+    for name, value in pinned_environment(numerics).items():
+        before = os.environ.get(name)
+        if before is not None and before != value:
+            _overridden[name] = before
+        os.environ[name] = value
+
     # tensorflow_hub (imported by TF-GAN) warns about pkg_resources on every start; the pin
     # setuptools<81 in 3rdparty/python/requirements.txt is the answer to it.
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if numerics.onednn else "0"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 
@@ -61,10 +136,13 @@ def configure_tensorflow(numerics: Numerics) -> None:
 
     import tensorflow as tf
 
-    # Before any op runs: the first op creates TF's process-wide CPU thread pools, which every
-    # later Session reuses whatever its ConfigProto says.
-    tf.config.threading.set_intra_op_parallelism_threads(numerics.intra_op_threads)
-    tf.config.threading.set_inter_op_parallelism_threads(numerics.inter_op_threads)
+    # The eager context's pool sizes too (the environment pinned them already; once an op has
+    # run, the context refuses changes, and then the environment's values are the ones in use).
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(numerics.intra_op_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(numerics.inter_op_threads)
+    except RuntimeError:
+        pass
     if numerics.deterministic:
         tf.config.experimental.enable_op_determinism()
     # TF's Python logger prints deprecation notices from TF-GAN/Estimator internals at WARNING;
@@ -131,4 +209,8 @@ def numerics_record(numerics: Numerics) -> dict:
         **dataclasses.asdict(numerics),
         "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         "op_determinism_enabled": bool(tf_config.is_op_determinism_enabled()),
+        "environment": {name: os.environ.get(name) for name in PINNED_ENVIRONMENT},
+        "overridden_environment": dict(_overridden),
+        "cpu_isa_pin": ("no meaning on this platform" if not _is_x86() else
+                        numerics.cpu_isa),
     }

@@ -33,8 +33,11 @@ def _options(tmp: str, tiny_idx_dir: str, name: str, seed: int) -> ClassifierOpt
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_idx_dir) -> dict[str, ClassifierOptions]:
-    """Three tiny runs of the app, each in its own process: seed 5 twice (a, b), seed 6 (c)."""
+def runs(tmp_path_factory, tiny_idx_dir, one_core,
+         bit_changing_env) -> dict[str, ClassifierOptions]:
+    """Three tiny runs of the app, each in its own process: seed 5 twice (a, b), seed 6 (c).
+    b runs on one core (where taskset exists) with bit-changing environment variables set,
+    which the app must neutralize."""
     tmp = str(tmp_path_factory.mktemp("classifier"))
     opts = {"a": _options(tmp, tiny_idx_dir, "a", 5), "b": _options(tmp, tiny_idx_dir, "b", 5),
             "c": _options(tmp, tiny_idx_dir, "c", 6)}
@@ -44,9 +47,11 @@ def runs(tmp_path_factory, tiny_idx_dir) -> dict[str, ClassifierOptions]:
     procs = {}
     for name, o in opts.items():
         flags = [f"--{k}={v}" for k, v in repro_app.flat(o).items() if v is not None]
+        prefix = (one_core or ()) if name == "b" else ()
         procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "mnist_classifier.train", *flags], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=env)
+            [*prefix, sys.executable, "-m", "mnist_classifier.train", *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**env, **bit_changing_env} if name == "b" else env)
     for name, proc in procs.items():
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, f"run {name} failed:\n{err[-3000:]}"
@@ -91,7 +96,9 @@ def test_same_seed_same_bits_other_seed_differs(runs) -> None:
     assert not np.array_equal(logits["a"], logits["c"])
 
 
-def test_run_record_and_export_layout(runs) -> None:
+def test_run_record_and_export_layout(runs, bit_changing_env) -> None:
+    with open(os.path.join(str(runs["b"].model_dir), "run.json"), encoding="utf-8") as f:
+        assert json.load(f)["determinism"]["overridden_environment"] == bit_changing_env
     model_dir = runs["a"].model_dir
     with open(os.path.join(model_dir, "run.json"), encoding="utf-8") as f:
         record = json.load(f)

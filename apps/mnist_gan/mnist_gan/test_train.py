@@ -27,11 +27,11 @@ def train(run_module, tiny_idx_dir, tmp_path_factory):
     """train(model_dir, *flags, check=True, tiny=True): one app run in a fresh process."""
     data_dir = str(tmp_path_factory.mktemp("data"))
 
-    def run(model_dir, *extra: str, check: bool = True, tiny: bool = True):
+    def run(model_dir, *extra: str, check: bool = True, tiny: bool = True, **kwargs):
         idx = [f"--mnist_idx_dir={tiny_idx_dir}", "--buffer_size=256"] if tiny else []
         return run_module(APP, f"--model_dir={model_dir}", f"--data_dir={data_dir}",
                           "--keep_checkpoint_max=1", "--log_step_count_steps=1", *idx, *extra,
-                          check=check)
+                          check=check, **kwargs)
 
     return run
 
@@ -79,14 +79,29 @@ def test_real_mnist_same_flags_same_bits_other_seed_differs(train, identical_run
     _same_bits_other_seed_differs(train, identical_runs, tmp_path, "unconditional", tiny=False)
 
 
-@pytest.mark.parametrize("gan_type", ["conditional", "infogan"])
-def test_same_flags_same_bits(train, identical_runs, tmp_path, gan_type):
-    # That another seed differs, per gan_type, is gan_models' test (in process, cheaper).
+def test_one_core_and_two_cores_same_bits(train, identical_runs, tmp_path, one_core):
+    # The process-wide thread pool is sized by the pins, not by the schedulable cores.
+    if one_core is None:
+        pytest.skip("needs taskset and two cores")
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
-    for model_dir in (a, b):
-        train(model_dir, "--max_train_steps=1", f"--gan_type={gan_type}")
+    train(a, "--max_train_steps=2", "--gan_type=conditional")
+    train(b, "--max_train_steps=2", "--gan_type=conditional", prefix=one_core)
     assert identical_runs(a, b)
-    assert read_run_json(a)["options"]["model"]["gan_type"] == gan_type
+    assert read_run_json(b)["host"]["cpu"]["schedulable_cores"] == 1
+
+
+def test_bit_changing_environment_is_overridden(train, identical_runs, tmp_path,
+                                                bit_changing_env):
+    # Also: the same flags twice give the same bits (infogan; that another seed differs, per
+    # gan_type, is gan_models' test, in process and cheaper).
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    train(a, "--max_train_steps=2", "--gan_type=infogan")
+    train(b, "--max_train_steps=2", "--gan_type=infogan", extra_env=bit_changing_env)
+    assert identical_runs(a, b)
+    determinism = read_run_json(b)["determinism"]
+    assert determinism["overridden_environment"] == bit_changing_env
+    assert determinism["environment"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert read_run_json(a)["host"]["onednn_isa"] == read_run_json(b)["host"]["onednn_isa"]
 
 
 def test_resume_equals_straight_run_and_mismatch_is_refused(train, identical_runs, tmp_path):

@@ -2,9 +2,10 @@
 
     ./pants run apps/repro -- compare RUN_A RUN_B [--out PATH]
     ./pants run apps/repro -- twice [--runs_root DIR] [--out PATH] -- <mnist_gan flags>
+    ./pants run apps/repro -- check [--reference PATH] [--runs_root DIR]
 
-Exit status: 0 when losses and weights are bitwise identical, 1 when they differ, 2 on bad input
-(one-line message on stderr).
+Exit status: 0 when losses and weights are bitwise identical (check: to the reference), 1 when
+they differ, 2 on bad input (one-line message on stderr).
 """
 
 import argparse
@@ -31,6 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     twice.add_argument("--runs_root", default=os.path.join("runs", "repro"),
                        help="where the two new run directories go (default: runs/repro)")
     twice.add_argument("--out", help=f"the plot's path (default: <run b>/{PNG_NAME})")
+    check = commands.add_parser(
+        "check", help="rerun the shipped reference run here; say whether it is bitwise equal")
+    check.add_argument("--reference", help="reference record (default: the shipped one)")
+    check.add_argument("--runs_root", default=os.path.join("runs", "repro"),
+                       help="where the new run directory goes (default: runs/repro)")
+    check.add_argument("--write_reference", metavar="PATH",
+                       help="instead: train the reference run and write its record to PATH")
+    check.add_argument("--reason", default="", help="with --write_reference: why (required)")
     return parser
 
 
@@ -79,6 +88,21 @@ def twice(mnist_flags: Sequence[str], runs_root: str, out: str | None = None) ->
     return compare(run_a, run_b, out)
 
 
+def check(reference: str | None, runs_root: str, write_to: str | None, reason: str) -> int:
+    """`check` (or `check --write_reference`); returns the exit code."""
+    from repro import check as check_lib
+
+    echo = lambda line: print(line, flush=True)  # noqa: E731
+    try:
+        if write_to:
+            check_lib.write_reference(write_to, reason, runs_root, echo)
+            return EXIT_IDENTICAL
+        same = check_lib.check(reference or check_lib.shipped_reference_path(), runs_root, echo)
+    except check_lib.CheckError as e:
+        return _bad_input("check", str(e))
+    return EXIT_IDENTICAL if same else EXIT_DIFFERENT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parses `argv` (default: sys.argv[1:]) and runs the command; returns the exit code."""
     args_in = list(sys.argv[1:] if argv is None else argv)
@@ -92,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if passthrough:
             return _bad_input("compare", f"unexpected arguments after --: {' '.join(passthrough)}")
         return compare(args.run_a, args.run_b, args.out)
+    if args.command == "check":
+        if passthrough:
+            return _bad_input("check", f"unexpected arguments after --: {' '.join(passthrough)}")
+        return check(args.reference, args.runs_root, args.write_reference, args.reason)
     return twice(passthrough, args.runs_root, args.out)
 
 

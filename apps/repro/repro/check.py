@@ -1,0 +1,101 @@
+"""`repro check`: does this machine reproduce the shipped reference run bit for bit?
+
+The reference (reference.json beside this file) is one short fixed run: unconditional
+Wasserstein GAN, seed 123, 20 steps, default pins, real MNIST. `check` reruns it in a fresh
+process and compares every step's losses (float32 bits) and every checkpoint tensor (sha256)
+with the reference; when they differ it names the first divergent step and the recorded
+machine properties (CPU, caches, dispatched ISA, versions, environment) that differ from the
+reference machine's. Machines of one kind can differ (cache sizes steer oneDNN's and Eigen's
+blocking), so CI never asserts the shipped reference: run `check` by hand on each machine.
+
+Regenerating the reference is deliberate, never a way to make a machine pass:
+    ./pants run apps/repro -- check --write_reference apps/repro/repro/reference.json \\
+        --reason "why the bits changed"
+and commit it with that reason.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import time
+from collections.abc import Callable
+
+from repro.twice import TwiceError, run_training
+
+REFERENCE_FLAGS = ("--random_seed=123", "--max_train_steps=20", "--keep_checkpoint_max=1",
+                   "--save_summary_steps=1000", "--log_step_count_steps=10")
+
+
+class CheckError(Exception):
+    """Bad input for `check` or a failed run (one-line message; exit 2)."""
+
+
+def shipped_reference_path() -> str:
+    return str(importlib.resources.files("repro") / "reference.json")
+
+
+def _run_dir(runs_root: str, label: str) -> str:
+    path = os.path.join(runs_root, f"{label}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
+    try:
+        os.makedirs(path)
+    except OSError as e:
+        raise CheckError(f"{path}: cannot create the run directory ({e.strerror})") from None
+    return path
+
+
+def _train(flags: list[str], runs_root: str, label: str, echo: Callable[[str], None]) -> str:
+    model_dir = _run_dir(runs_root, label)
+    echo(f"training the reference run: {' '.join(flags)} --model_dir={model_dir}")
+    try:
+        seconds = run_training(flags, model_dir)
+    except TwiceError as e:
+        raise CheckError(str(e)) from None
+    echo(f"done in {seconds:.1f} s")
+    return model_dir
+
+
+def check(reference_path: str, runs_root: str, echo: Callable[[str], None]) -> bool:
+    """Reruns the reference's flags here; prints the verdict; True when bitwise identical.
+
+    Raises:
+      CheckError: unreadable reference, failed run.
+    """
+    import run_compare
+
+    try:
+        reference = run_compare.read_reference(reference_path)
+    except (OSError, ValueError) as e:
+        raise CheckError(str(e)) from None
+    model_dir = _train(list(reference["flags"]), runs_root, "check", echo)
+    result = run_compare.check_against(reference, model_dir)
+    if result.reproduces:
+        echo(f"this machine reproduces the reference bit for bit ({result.steps_compared} "
+             f"steps, {result.tensors_compared} tensors; {reference_path})")
+        return True
+    if result.first_divergent_step is not None:
+        echo(f"first divergent step: {result.first_divergent_step} "
+             f"({result.divergent_loss})")
+    if result.missing_steps:
+        echo(f"{result.missing_steps} reference loss values missing from this run")
+    echo(f"checkpoint tensors: {result.tensors_differing} of {result.tensors_compared} differ")
+    if result.fingerprint_diffs:
+        echo("this machine differs from the reference machine in:")
+        for field, theirs, ours in result.fingerprint_diffs:
+            echo(f"  {field}: reference {theirs!r}, here {ours!r}")
+    else:
+        echo("no recorded machine property differs from the reference machine's")
+    echo(f"this machine does NOT reproduce the reference ({reference_path}); run: {model_dir}")
+    return False
+
+
+def write_reference(path: str, reason: str, runs_root: str, echo: Callable[[str], None]) -> None:
+    """Trains the reference run here and writes its record to `path` (with `reason`)."""
+    import run_compare
+
+    if not reason.strip():
+        raise CheckError("--write_reference needs --reason: say why the reference changes")
+    model_dir = _train(list(REFERENCE_FLAGS), runs_root, "reference", echo)
+    run_compare.write_reference(path, run_compare.make_reference(model_dir, REFERENCE_FLAGS,
+                                                                 reason))
+    echo(f"wrote {path} from {model_dir}")

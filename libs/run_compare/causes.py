@@ -1,0 +1,51 @@
+"""Why two runs' bits differ: the recorded fields that can change bits, most likely first.
+
+`repro compare` lists these when losses or weights differ, so a user reads "A used AVX2, B
+AVX-512" instead of only "differ at step 1". The order is what this project has measured to
+matter: the run identity (seed, model, data, numerics pins), then the ISA oneDNN actually
+dispatched to, the numerics environment TF saw, library versions and code, and last the CPU
+itself (its ISA extensions, cache sizes and core counts, which steer oneDNN's and Eigen's
+blocking even under the same ISA).
+"""
+
+from __future__ import annotations
+
+from run_compare.record import FieldDiff
+
+# (dotted-path prefix, what it means), most likely cause first.
+_CAUSES: tuple[tuple[str, str], ...] = (
+    ("identity.random_seed", "the seed"),
+    ("identity.numerics.cpu_isa", "the cpu_isa pin (instruction set oneDNN may use)"),
+    ("identity.numerics", "a numerics pin"),
+    ("identity.model", "the model options"),
+    ("identity.data", "the data or its stream"),
+    ("identity", "the run identity"),
+    ("host.onednn_isa", "the instruction set oneDNN dispatched to"),
+    ("determinism.environment", "the numerics environment TF saw"),
+    ("determinism", "TF's determinism settings"),
+    ("versions", "a library version"),
+    ("git_commit", "the code (git commit)"),
+    ("host.cpu.isa_levels", "the CPU's instruction sets"),
+    ("host.cpu.isa_flags", "the CPU's instruction sets"),
+    ("host.cpu.caches", "the CPU's cache sizes (oneDNN/Eigen blocking)"),
+    ("host.cpu.model_name", "the CPU model"),
+    ("host.cpu.family_model_stepping", "the CPU model"),
+    ("host.cpu.vendor", "the CPU vendor"),
+    ("host.cpu", "the CPU's cores"),
+    ("host.machine", "the machine architecture"),
+)
+
+
+def _rank(path: str) -> int | None:
+    for rank, (prefix, _) in enumerate(_CAUSES):
+        if path == prefix or path.startswith(prefix + "."):
+            return rank
+    return None
+
+
+def likely_causes(fields: list[FieldDiff]) -> list[tuple[str, FieldDiff]]:
+    """The differing run.json fields that can change bits, as (meaning, field), most likely
+    first (paths, argv, host names and timings are left out: they change no number)."""
+    ranked = [(rank, field.path, field) for field in fields
+              if (rank := _rank(field.path)) is not None]
+    return [(_CAUSES[rank][1], field) for rank, _, field in sorted(ranked, key=lambda r: r[:2])]

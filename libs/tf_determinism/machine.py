@@ -1,0 +1,187 @@
+"""What the machine is, as far as the bits of a CPU run can tell: ISA, caches, cores.
+
+TensorFlow's CPU kernels pick code paths and blocking at run time from the CPU: oneDNN (and
+the Eigen contraction kernel that calls its sgemm) dispatches on the instruction set, and both
+Eigen and oneDNN size their blocks from the CPUID cache sizes (L1d/L2/L3) and core topology.
+A run's bits therefore depend on these, and run.json records them (`fingerprint`), so two runs
+can be told apart after the fact. Linux reads /proc/cpuinfo and /sys; elsewhere fields that
+cannot be read are None (macOS arm64: no x86 ISA at all, the `cpu_isa` pin has no meaning).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+# oneDNN 3.2's rules (cpu_isa_traits.hpp: mayiuse), in /proc/cpuinfo flag names; each level
+# needs its own flags and every lower level's.
+ISA_LEVELS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("sse41", frozenset({"sse4_1"})),
+    ("avx", frozenset({"avx"})),
+    ("avx2", frozenset({"avx2", "fma"})),
+    ("avx512_core", frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq"})),
+    ("avx512_core_vnni", frozenset({"avx512_vnni"})),
+    ("avx512_core_bf16", frozenset({"avx512_bf16"})),
+    ("avx512_core_amx", frozenset({"amx_tile", "amx_int8", "amx_bf16", "avx512_fp16",
+                                   "avx_vnni"})),
+)
+# The extensions worth recording (a fingerprint, not the whole flag list).
+_RECORDED_FLAGS = ("sse4_1", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512dq",
+                   "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                   "amx_tile", "amx_int8", "amx_bf16")
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return {}
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (/proc/cpuinfo names; empty where unknown)."""
+    return frozenset(_cpuinfo().get("flags", "").split())
+
+
+def supported_isas(flags: frozenset[str] | None = None) -> list[str]:
+    """oneDNN ISA levels this CPU supports, lowest first (e.g. [..., "avx2", "avx512_core"])."""
+    flags = cpu_flags() if flags is None else flags
+    found = []
+    for name, needs in ISA_LEVELS:
+        if not needs <= flags:
+            break
+        found.append(name)
+    return found
+
+
+def _caches() -> dict[str, Any]:
+    caches: dict[str, Any] = {}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        entries = sorted(os.listdir(base))
+    except OSError:
+        return caches
+    for entry in entries:
+        if not entry.startswith("index"):
+            continue
+        def read(name: str, entry: str = entry) -> str:
+            with open(os.path.join(base, entry, name), encoding="utf-8") as f:
+                return f.read().strip()
+        try:
+            level, kind = read("level"), read("type")
+            if kind == "Instruction":
+                continue
+            name = f"L{level}{'d' if kind == 'Data' else ''}"
+            caches[name] = {"size": read("size"), "shared_cpu_list": read("shared_cpu_list")}
+        except OSError:
+            continue
+    return caches
+
+
+def _physical_cores() -> int | None:
+    pairs = set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            blocks = f.read().split("\n\n")
+    except OSError:
+        return None
+    for block in blocks:
+        info = dict((k.strip(), v.strip()) for k, _, v in
+                    (line.partition(":") for line in block.splitlines()))
+        if "core id" in info:
+            pairs.add((info.get("physical id"), info["core id"]))
+    return len(pairs) or None
+
+
+def fingerprint() -> dict[str, Any]:
+    """The CPU properties a run's bits can depend on (see the module docstring)."""
+    info = _cpuinfo()
+    flags = frozenset(info.get("flags", "").split())
+    try:
+        schedulable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        schedulable = None
+    return {
+        "machine": platform.machine(),
+        "vendor": info.get("vendor_id"),
+        "model_name": info.get("model name"),
+        "family_model_stepping": (f"{info.get('cpu family')}/{info.get('model')}/"
+                                  f"{info.get('stepping')}" if info else None),
+        "isa_flags": sorted(f for f in _RECORDED_FLAGS if f in flags),
+        "isa_levels": supported_isas(flags),
+        "caches": _caches(),
+        "logical_cores": os.cpu_count(),
+        "physical_cores": _physical_cores(),
+        "schedulable_cores": schedulable,
+    }
+
+
+_PROBE = """
+import tensorflow as tf
+x = tf.ones([64, 64])
+tf.linalg.matmul(x, x).numpy()
+tf.nn.conv2d(tf.ones([1, 8, 8, 4]), tf.ones([3, 3, 4, 4]), 1, "SAME").numpy()
+"""
+
+
+def onednn_isa(timeout: float = 120) -> str | None:
+    """The ISA oneDNN dispatches to in this environment (its verbose `isa:` line), e.g.
+    "Intel AVX2"; None where it cannot be told (no oneDNN call, probe failed).
+
+    Probed in a subprocess with this process's environment (so with the pins set), since
+    oneDNN has no Python API; cached per (CPU, pins, TF version) in
+    ~/.cache/reproducible/onednn_isa.json, as the probe costs a TF import (a few seconds).
+    """
+    import hashlib
+    import json
+    import subprocess
+    import sys
+
+    env_keys = ("ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS",
+                "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL")
+    key_source = json.dumps([fingerprint(), [os.environ.get(k) for k in env_keys],
+                             sys.version, _tf_version()], sort_keys=True)
+    key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
+    cache = os.path.join(os.path.expanduser("~"), ".cache", "reproducible", "onednn_isa.json")
+    try:
+        with open(cache, encoding="utf-8") as f:
+            known = json.load(f)
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return known[key]
+    env = {**os.environ, "ONEDNN_VERBOSE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
+                             text=True, timeout=timeout, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    isa = next((line.split("isa:", 1)[1].strip() for line in out.splitlines()
+                if line.startswith("onednn_verbose,info,cpu,isa:")), None)
+    try:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        from tf_determinism.atomic import write_text_atomic
+
+        write_text_atomic(cache, json.dumps({**known, key: isa}, indent=1, sort_keys=True))
+    except OSError:
+        pass
+    return isa
+
+
+def _tf_version() -> str | None:
+    from importlib import metadata
+
+    for dist in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None

@@ -1,0 +1,47 @@
+"""The numerics pins: the environment every run gets, and a CPU that cannot honour a pin."""
+
+from __future__ import annotations
+
+import pytest
+
+from tf_determinism import PINNED_ENVIRONMENT, Numerics, PinError, machine, pins
+
+
+def test_every_bit_changing_variable_gets_a_pinned_value() -> None:
+    env = pins.pinned_environment(Numerics())
+    assert set(env) == set(PINNED_ENVIRONMENT)
+    assert env["ONEDNN_MAX_CPU_ISA"] == "AVX2" and env["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    assert env["TF_NUM_INTRAOP_THREADS"] == "2" and env["TF_NUM_INTEROP_THREADS"] == "2"
+    other = pins.pinned_environment(Numerics(cpu_isa="native", onednn=False,
+                                             deterministic=False, intra_op_threads=3))
+    assert other["ONEDNN_MAX_CPU_ISA"] == "DEFAULT" and other["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    assert other["TF_DETERMINISTIC_OPS"] == "0" and other["TF_NUM_INTRAOP_THREADS"] == "3"
+
+
+def test_a_cpu_without_the_pinned_isa_is_refused(monkeypatch) -> None:
+    monkeypatch.setattr(pins, "_is_x86", lambda: True)
+    monkeypatch.setattr(machine, "supported_isas", lambda flags=None: ["sse41", "avx"])
+    with pytest.raises(PinError) as info:
+        pins.pinned_environment(Numerics(cpu_isa="avx2"))
+    message = str(info.value)
+    assert "this CPU lacks AVX2 (its best oneDNN level is avx)" in message
+    assert "--cpu_isa=avx2 cannot be honoured" in message and "\n" not in message
+    assert pins.pinned_environment(Numerics(cpu_isa="native"))["ONEDNN_MAX_CPU_ISA"] == (
+        "DEFAULT")
+
+
+def test_isa_levels_follow_onednn_rules() -> None:
+    avx2 = frozenset({"sse4_1", "avx", "avx2", "fma"})
+    assert machine.supported_isas(avx2) == ["sse41", "avx", "avx2"]
+    assert machine.supported_isas(avx2 - {"fma"}) == ["sse41", "avx"]
+    avx512 = avx2 | {"avx512f", "avx512bw", "avx512vl", "avx512dq"}
+    assert machine.supported_isas(avx512)[-1] == "avx512_core"
+    assert machine.supported_isas(frozenset()) == []
+
+
+def test_fingerprint_fields() -> None:
+    fp = machine.fingerprint()
+    assert set(fp) >= {"vendor", "model_name", "isa_flags", "isa_levels", "caches",
+                       "logical_cores", "physical_cores", "schedulable_cores"}
+    if fp["vendor"] is not None:  # Linux
+        assert fp["logical_cores"] >= 1 and "L1d" in fp["caches"]
