@@ -40,6 +40,8 @@ LOSS_FUNCTIONS: dict[str, tuple[Callable[..., tf.Tensor], Callable[..., tf.Tenso
                       tfgan.losses.least_squares_discriminator_loss),
 }
 LOSS_SCOPE = "gan_models"
+# With add_summaries, each published loss is also a TensorBoard scalar "losses/<key>".
+LOSS_SUMMARY_SCOPE = "losses"
 
 
 def _uses(weight: float | None) -> bool:
@@ -54,6 +56,8 @@ def loss_tensor_names(config: GANConfig) -> dict[str, str]:
       {"generator_loss", "discriminator_loss"} (float32 scalars, totals as optimized,
       L2 included), plus "gradient_penalty" when a gradient-penalty weight > 0 is set and
       "mutual_information_penalty" for infogan (weight > 0) -> "gan_models/<key>:0".
+      With add_summaries (as GANEstimator's loss summaries), the same tensors are the
+      TensorBoard scalars "losses/<key>".
     """
     keys = ["generator_loss", "discriminator_loss"]
     if _uses(config.gradient_penalty_weight):
@@ -63,9 +67,13 @@ def loss_tensor_names(config: GANConfig) -> dict[str, str]:
     return {key: f"{LOSS_SCOPE}/{key}:0" for key in keys}
 
 
-def _publish(tensor: tf.Tensor, key: str) -> tf.Tensor:
+def _publish(tensor: tf.Tensor, key: str, add_summaries: bool) -> tf.Tensor:
     with tf.compat.v1.name_scope(f"{LOSS_SCOPE}/"):  # Absolute scope: stable names.
-        return tf.identity(tensor, name=key)
+        published = tf.identity(tensor, name=key)
+    if add_summaries:
+        with tf.compat.v1.name_scope(f"{LOSS_SUMMARY_SCOPE}/"):
+            tf.compat.v1.summary.scalar(key, published)
+    return published
 
 
 def interpolation_weights(config: GANConfig, batch_size: Any,
@@ -140,8 +148,8 @@ def make_loss_fns(config: GANConfig) -> tuple[Callable[..., tf.Tensor], Callable
         if use_mi:
             info = tfgan.losses.mutual_information_penalty(gan_model, add_summaries=add_summaries)
             loss += config.mutual_information_penalty_weight * _publish(
-                info, "mutual_information_penalty")
-        _publish(loss + _regularization(gan_model.generator_scope), "generator_loss")
+                info, "mutual_information_penalty", add_summaries)
+        _publish(loss + _regularization(gan_model.generator_scope), "generator_loss", add_summaries)
         return loss
 
     def discriminator_loss_fn(gan_model: Any, add_summaries: bool = False) -> tf.Tensor:
@@ -149,14 +157,15 @@ def make_loss_fns(config: GANConfig) -> tuple[Callable[..., tf.Tensor], Callable
         if use_gp:
             batch = tf.shape(gan_model.real_data)[0]
             penalty = _publish(gradient_penalty(gan_model, interpolation_weights(config, batch)),
-                               "gradient_penalty")
+                               "gradient_penalty", add_summaries)
             if add_summaries:
                 tf.compat.v1.summary.scalar("gradient_penalty_loss", penalty)
             loss += config.gradient_penalty_weight * penalty
         if use_mi:
             info = tfgan.losses.mutual_information_penalty(gan_model)
             loss += config.mutual_information_penalty_weight * info
-        _publish(loss + _regularization(gan_model.discriminator_scope), "discriminator_loss")
+        _publish(loss + _regularization(gan_model.discriminator_scope), "discriminator_loss",
+                 add_summaries)
         return loss
 
     return generator_loss_fn, discriminator_loss_fn
