@@ -6,16 +6,20 @@
 * `one_core` / `bit_changing_env`: what a run on another machine may meet: one schedulable
   core (`taskset -c 0`, None where taskset is missing), and every environment variable known to
   change TF's CPU numerics set to a value that would (the apps must override them all).
+* `lock_holder`: a context manager that keeps a model_dir locked from another live process
+  (repro_app's lock), yielding that process, killed with SIGKILL on exit.
 * `identical_runs`: bitwise equality of two run directories (losses.csv bytes and every
   checkpoint tensor, through run_compare, the same code `repro compare` uses).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -76,3 +80,30 @@ BIT_CHANGING_ENV = {
 @pytest.fixture(scope="session")
 def bit_changing_env() -> dict[str, str]:
     return dict(BIT_CHANGING_ENV)
+
+
+_HOLD_LOCK = """
+import sys, time
+from repro_app import run_dir
+with run_dir.locked(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(300)
+"""
+
+
+@pytest.fixture(scope="session")
+def lock_holder() -> Callable[[str], contextlib.AbstractContextManager[subprocess.Popen]]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
+    @contextlib.contextmanager
+    def hold(model_dir: str) -> Iterator[subprocess.Popen]:
+        holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, model_dir], env=env,
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            yield holder
+        finally:
+            holder.send_signal(signal.SIGKILL)
+            holder.wait()
+
+    return hold

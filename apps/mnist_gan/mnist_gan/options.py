@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from repro_app import Checked, DataOptions, ScheduleOptions, option
-from tf_determinism import Numerics
+from repro_app import Checked, RunOptions, option
 
 # gan_models.GAN_TYPES / LOSS_NAMES (importing gan_models imports TF; a test checks they match).
 GAN_TYPES = ("unconditional", "conditional", "infogan")
@@ -34,16 +33,8 @@ class ModelOptions(Checked):
 
 
 @dataclasses.dataclass(frozen=True)
-class GanOptions(Checked):
-    """Everything one GAN run depends on; run.json holds it as written by repro_app."""
+class GanOptions(RunOptions):
+    """Everything one GAN run depends on (default model_dir:
+    runs/mnist_gan/<gan_type>-<loss>-seed<seed>)."""
 
-    random_seed: int = option(123, "Root of the run's seed tree (data order, weights, noise, "
-                              "samples, eval).", lower_bound=0)
-    model_dir: str | None = option(
-        None, "Run directory (checkpoints, events, losses.csv, run.json, samples.png). Default: "
-        "runs/mnist_gan/<gan_type>-<loss>-seed<seed>. An existing one is resumed.",
-        nonempty=True, resumable=True)
     model: ModelOptions = ModelOptions()
-    data: DataOptions = DataOptions()
-    schedule: ScheduleOptions = ScheduleOptions()
-    numerics: Numerics = Numerics()

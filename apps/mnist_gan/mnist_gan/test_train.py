@@ -10,10 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -157,30 +153,14 @@ def test_nan_loss_is_one_line_and_a_rerun_meets_it_again(train, tmp_path):
     assert os.path.exists(model_dir / "model.ckpt-0.index")
 
 
-_HOLD_LOCK = """
-import sys, time
-from repro_app import run_dir
-with run_dir.locked(sys.argv[1]):
-    print("locked", flush=True)
-    time.sleep(120)
-"""
-
-
-def test_busy_model_dir_is_refused_and_a_killed_holder_does_not_block(train, tmp_path):
+def test_busy_model_dir_is_refused_and_a_killed_holder_does_not_block(train, tmp_path,
+                                                                        lock_holder):
     model_dir = str(tmp_path / "busy")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, model_dir], env=env,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with lock_holder(model_dir) as holder:
         proc = train(model_dir, "--max_train_steps=1", check=False)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert f"{model_dir} is in use by process {holder.pid} (" in proc.stderr
         assert not os.path.exists(os.path.join(model_dir, "run.json"))
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
-    time.sleep(0.1)
     train(model_dir, "--max_train_steps=1")  # the dead holder's lock is gone with it
     assert json.loads(open(os.path.join(model_dir, "run.json")).read())["seed"] == 123
 
