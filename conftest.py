@@ -8,6 +8,8 @@
   change TF's CPU numerics set to a value that would (the apps must override them all).
 * `lock_holder`: a context manager that keeps a model_dir locked from another live process
   (repro_app's lock), yielding that process, killed with SIGKILL on exit.
+* `fake_run`: a run directory as the apps write it (run.json, losses.csv, a checkpoint at step
+  2), without training, for the comparison tools.
 * `identical_runs`: bitwise equality of two run directories (losses.csv bytes and every
   checkpoint tensor, through run_compare, the same code `repro compare` uses).
 """
@@ -107,3 +109,34 @@ def lock_holder() -> Callable[[str], contextlib.AbstractContextManager[subproces
             holder.wait()
 
     return hold
+
+
+def _fake_run(path, losses=((1, 0.5, 0.25), (2, 0.125, 1.5)), w=None, extra=None,
+              with_checkpoint: bool = True) -> str:
+    import numpy as np
+    import tensorflow as tf
+
+    from run_record import LossesWriter, write_run_json
+
+    os.makedirs(path)
+    write_run_json(str(path), {"seed": 1, "identity": {"random_seed": 1}})
+    writer = LossesWriter(os.path.join(path, "losses.csv"), ["g", "d"])
+    for step, *values in losses:
+        writer.write(step, values)
+    writer.close()
+    if with_checkpoint:
+        tensors = {"global_step": tf.constant(2, tf.int64),
+                   "w": tf.constant(np.ones([2, 3], np.float32) if w is None else w),
+                   **(extra or {})}
+        tf.raw_ops.SaveV2(prefix=os.path.join(path, "model.ckpt-2"), tensor_names=list(tensors),
+                          shape_and_slices=[""] * len(tensors), tensors=list(tensors.values()))
+        with open(os.path.join(path, "checkpoint"), "w") as f:
+            f.write('model_checkpoint_path: "model.ckpt-2"\n')
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def fake_run() -> Callable[..., str]:
+    """fake_run(path, losses=((step, g, d), ...), w=array, extra={name: tensor},
+    with_checkpoint=True) -> path."""
+    return _fake_run

@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import seeded_input
 import tensorflow as tf
 
+import seeded_input
 import tf_determinism
 
 

@@ -39,11 +39,12 @@ ISA_VARIANTS = ("shipped", "avx512", "pure_eigen")
 
 def _numerics(variant: str) -> tf_determinism.Numerics:
     default = tf_determinism.Numerics()
-    changes: dict[str, object] = {
+    per_variant: dict[str, dict[str, object]] = {
         "det_off": {"deterministic": False}, "onednn_flipped": {"onednn": not default.onednn},
         "native": {"cpu_isa": "native"}, "avx512": {"cpu_isa": "avx512_core"},
         "pure_eigen": {"onednn": False},
-    }.get(variant, {})
+    }
+    changes = per_variant.get(variant, {})
     return dataclasses.replace(default, **changes)
 
 
@@ -78,6 +79,7 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
     else:
         # (train_lib imported gan_models, which installs TF-GAN's Python 3.11 shim.)
         import tensorflow_gan as tfgan
+
         from gan_models import networks
 
         config = train_lib.gan_config(opts)

@@ -14,6 +14,7 @@ import sysconfig
 import tempfile
 
 import numpy as np
+
 import seeded_input
 
 _N, _BATCH, _BATCHES = 100, 8, 25  # 25 batches of 8: two epochs of 100 records.

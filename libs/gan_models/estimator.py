@@ -39,10 +39,9 @@ import tensorflow_gan as tfgan
 from gan_models import networks
 from gan_models.config import GANConfig
 from gan_models.losses import make_loss_fns
+from gan_models.training import gan_train_hooks
 from tf_determinism import deterministic_run_config
 from tf_determinism.optimizers import DeterministicAdam
-
-from gan_models.training import gan_train_hooks
 
 _gan_estimator_lib = tfgan.estimator.gan_estimator
 _ModeKeys = tf.estimator.ModeKeys

@@ -27,8 +27,8 @@ import tensorflow as tf
 import tensorflow_gan as tfgan
 
 from gan_models.config import GANConfig
-from tf_determinism import stateless_key
 from gan_models.training import step_snapshot
+from tf_determinism import stateless_key
 
 LOSS_FUNCTIONS: dict[str, tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]] = {
     "wasserstein": (tfgan.losses.wasserstein_generator_loss,

@@ -252,7 +252,8 @@ def test_sample_generator_inputs_grid_structure() -> None:
     others = dataclasses.replace(SeedTree.from_root(2), samples=seeds.samples)
     same = gm.sample_generator_inputs(gm.GANConfig(seeds=others), 2, 2)
     assert same.tobytes() == uncond.tobytes()
-    for bad in (0, 2.0, True):
+    bad_sizes: tuple[Any, ...] = (0, 2.0, True)
+    for bad in bad_sizes:
         with pytest.raises(ValueError, match="n_rows"):
             gm.sample_generator_inputs(_config(1), bad, 2)
 

@@ -6,10 +6,10 @@ import dataclasses
 import os
 from typing import Any
 
-import mnist_data
-import seeded_input
 import tensorflow as tf
 
+import mnist_data
+import seeded_input
 from repro_app.errors import RunError
 from repro_app.groups import DataOptions
 

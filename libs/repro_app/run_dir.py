@@ -18,13 +18,12 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from run_record import RunMismatchError, check_resumable, provenance, write_run_json
-
 import tf_determinism
-from tf_determinism import machine
 from repro_app import options as options_lib
 from repro_app.data import PreparedData
 from repro_app.errors import RunError
+from run_record import RunMismatchError, check_resumable, provenance, write_run_json
+from tf_determinism import machine
 
 LOCK_FILE = ".lock"
 
@@ -90,7 +89,7 @@ def run_record(opts: Any, data: PreparedData, *, keep_identity: frozenset[str] =
 
     identity = options_lib.identity(opts, keep_identity)
     identity["data"] = data.identity
-    origin = provenance()
+    origin: dict[str, Any] = provenance()
     origin["host"] = {**origin["host"], "cpu": machine.fingerprint(),
                       "onednn_isa": machine.onednn_isa(),
                       "tf_build_info": dict(tf.sysconfig.get_build_info())}

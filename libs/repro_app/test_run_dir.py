@@ -9,6 +9,7 @@ import pytest
 import repro_app
 from repro_app import run_dir
 
+
 def test_a_live_holder_is_named_and_a_killed_one_does_not_block(tmp_path, lock_holder) -> None:
     model_dir = str(tmp_path / "run")
     with lock_holder(model_dir) as holder:

@@ -2,7 +2,7 @@
 checkpoint tensors compared by bits, and `identical_runs` on fake run directories.
 
 `repro compare`/`repro twice` (exit codes, messages) are tested in apps/repro/repro; the
-real-run tests (twice, different seed, tampering) are in tests/test_repro.py.
+real-run tests (twice, different seed, tampering) are in apps/repro/repro/test_twice.py.
 """
 
 import json
@@ -23,7 +23,6 @@ from run_compare import (
     identical_runs,
     verdict_line,
 )
-from run_record import LossesWriter, write_run_json
 
 
 def _table(steps, **values) -> LossTable:
@@ -92,36 +91,17 @@ def test_tensors_compared_by_bytes():
     assert s.elements_differing == 1 and s.max_abs_diff is None
 
 
-def _fake_run(path, losses=((1, 0.5, 0.25), (2, 0.125, 1.5)), w=None, extra=None):
-    """A run directory as mnist_gan writes it: run.json, losses.csv, a checkpoint at step 2."""
-    import tensorflow as tf
-
-    os.makedirs(path)
-    write_run_json(str(path), {"seed": 1, "identity": {"random_seed": 1}})
-    writer = LossesWriter(os.path.join(path, "losses.csv"), ["g", "d"])
-    for step, *values in losses:
-        writer.write(step, values)
-    writer.close()
-    tensors = {"global_step": tf.constant(2, tf.int64),
-               "w": tf.constant(np.ones([2, 3], np.float32) if w is None else w), **(extra or {})}
-    tf.raw_ops.SaveV2(prefix=os.path.join(path, "model.ckpt-2"), tensor_names=list(tensors),
-                      shape_and_slices=[""] * len(tensors), tensors=list(tensors.values()))
-    with open(os.path.join(path, "checkpoint"), "w") as f:
-        f.write('model_checkpoint_path: "model.ckpt-2"\n')
-    return str(path)
-
-
-def test_identical_runs_on_fake_run_dirs(tmp_path):
-    a = _fake_run(tmp_path / "a")
-    assert identical_runs(a, _fake_run(tmp_path / "same"))
+def test_identical_runs_on_fake_run_dirs(tmp_path, fake_run):
+    a = fake_run(tmp_path / "a")
+    assert identical_runs(a, fake_run(tmp_path / "same"))
     assert identical_runs(a, a)
 
     # One loss value one ulp off: a changed losses.csv byte, and a changed value.
     ulp = float(np.nextafter(np.float32(1.5), np.float32(2)))
-    assert not identical_runs(a, _fake_run(tmp_path / "loss", losses=((1, 0.5, 0.25),
+    assert not identical_runs(a, fake_run(tmp_path / "loss", losses=((1, 0.5, 0.25),
                                                                        (2, 0.125, ulp))))
     # One byte of losses.csv changed, same float32 values ("0.5" -> "5e-1"): the bytes decide.
-    text = _fake_run(tmp_path / "text")
+    text = fake_run(tmp_path / "text")
     csv_path = os.path.join(text, "losses.csv")
     with open(csv_path) as f:
         content = f.read()
@@ -134,14 +114,14 @@ def test_identical_runs_on_fake_run_dirs(tmp_path):
     # One element of one tensor one ulp off, a -0.0 for a 0.0, or an extra tensor.
     w = np.ones([2, 3], np.float32)
     w[1, 2] = np.nextafter(w[1, 2], np.float32(2))
-    assert not identical_runs(a, _fake_run(tmp_path / "tensor", w=w))
-    zeros = _fake_run(tmp_path / "zeros", w=np.zeros([2, 3], np.float32))
+    assert not identical_runs(a, fake_run(tmp_path / "tensor", w=w))
+    zeros = fake_run(tmp_path / "zeros", w=np.zeros([2, 3], np.float32))
     negative_zero = np.zeros([2, 3], np.float32)
     negative_zero[0, 0] = -0.0
-    assert not identical_runs(zeros, _fake_run(tmp_path / "negzero", w=negative_zero))
+    assert not identical_runs(zeros, fake_run(tmp_path / "negzero", w=negative_zero))
     import tensorflow as tf
 
-    extra = _fake_run(tmp_path / "extra", extra={"v": tf.zeros([1])})
+    extra = fake_run(tmp_path / "extra", extra={"v": tf.zeros([1])})
     assert not identical_runs(a, extra)
     assert verdict_line(compare_runs(a, extra)).startswith("DIFFERENT")
 

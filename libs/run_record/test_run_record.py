@@ -71,3 +71,13 @@ def test_check_resumable(tmp_path):
     with pytest.raises(RunMismatchError,
                        match=r"made by a different run \(seed: 1 there, 2 now\); use another"):
         check_resumable(str(tmp_path), {"seed": 2, "gan_type": "infogan"})
+
+
+def test_check_resumable_names_nested_fields_by_dotted_path(tmp_path):
+    from run_record import RunMismatchError, check_resumable
+
+    write_run_json(str(tmp_path), {"identity": {"seed": 1, "model": {"kind": "a", "width": 2}}})
+    check_resumable(str(tmp_path), {"seed": 1, "model": {"kind": "a", "width": 2}})
+    with pytest.raises(RunMismatchError, match=(
+            r"\(model\.kind: 'a' there, 'b' now; model\.width: 2 there, None now\)")):
+        check_resumable(str(tmp_path), {"seed": 1, "model": {"kind": "b"}})

@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tf_determinism import derive_seed
-
 from seeded_input import shards as shards_lib
+from tf_determinism import derive_seed
 
 # Large enough to act as "forever" for n_epochs=None, small enough for int64 arithmetic.
 _FOREVER = 2**62

@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tf_determinism import write_text_atomic
-
 from seeded_input import features as features_lib
 from seeded_input import shards as shards_lib
+from tf_determinism import write_text_atomic
 
 # Manifest fields that must agree for an existing set to be reused (shard hashes are then
 # checked against the files themselves).

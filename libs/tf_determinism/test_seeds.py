@@ -26,7 +26,8 @@ def test_derive_seed_pinned_and_distinct() -> None:
     assert derive_seed(1, "a", "b") != derive_seed(1, "ab")
     assert derive_seed(1, "a", "b") != derive_seed(1, "b", "a")
     assert derive_seed(1) != derive_seed(1, "")
-    values = {derive_seed(seed, name) for seed in range(50) for name in ("a", "b", 0, 1)}
+    names: tuple[str | int, ...] = ("a", "b", 0, 1)
+    values = {derive_seed(seed, name) for seed in range(50) for name in names}
     assert len(values) == 200 and all(0 <= v < 2**63 for v in values)
     assert max(values) >= 2**62  # all 63 bits are used
     assert derive_seed(2**100, "x") >= 0  # any non-negative int root

@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 import tensorflow as tf
-from mnist_eval import CLASSES_KEY, INPUT_KEY, LOGITS_KEY
 
+from mnist_eval import CLASSES_KEY, INPUT_KEY, LOGITS_KEY
 from tf_determinism.initializers import StatelessGlorotUniform
 from tf_determinism.optimizers import DeterministicAdam
 

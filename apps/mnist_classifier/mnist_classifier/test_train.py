@@ -13,11 +13,11 @@ import os
 import subprocess
 import sys
 
-import mnist_data
-import mnist_eval
 import numpy as np
 import pytest
 
+import mnist_data
+import mnist_eval
 import repro_app
 from mnist_classifier import train_lib
 from mnist_classifier.options import ClassifierOptions

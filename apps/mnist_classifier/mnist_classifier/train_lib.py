@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import mnist_eval
 import tensorflow as tf
 
+import mnist_eval
 import tf_determinism
 from mnist_classifier import model
 from mnist_classifier.options import IDENTITY_TOO, ClassifierOptions

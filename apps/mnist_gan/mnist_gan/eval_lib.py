@@ -21,17 +21,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import tensorflow as tf
+
 import gan_models
 import mnist_data
 import mnist_eval
-import numpy as np
-import tensorflow as tf
-from run_record import read_run_json
-
 import repro_app
 import tf_determinism
 from mnist_gan import train_lib
 from mnist_gan.options import GanOptions
+from run_record import read_run_json
 
 EVAL_JSON = "eval.json"
 CLASSIFIER_COMMAND = "./pants run apps/mnist_classifier -- --random_seed=123"

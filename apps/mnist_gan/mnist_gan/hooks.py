@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable, Mapping
 
 import tensorflow as tf
+
 from run_record import LossesWriter
 
 

@@ -10,13 +10,13 @@ import json
 import os
 import shutil
 
-import mnist_eval
 import numpy as np
 import pytest
-from run_record import read_run_json, write_run_json
 
+import mnist_eval
 import repro_app
 from mnist_gan import eval_lib, train_lib
+from run_record import read_run_json, write_run_json
 
 NUM_IMAGES = 600  # two generator batches of 500, the second one truncated
 

@@ -17,8 +17,9 @@ import urllib.request
 
 import numpy as np
 import pytest
-from run_record import read_losses
 from tensorboard.backend.event_processing import event_accumulator
+
+from run_record import read_losses
 
 _IMAGE_TAGS = ("real_data/image", "generated_data/image")
 _BATCH = 16  # 4x4 image grids.

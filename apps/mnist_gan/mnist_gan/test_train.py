@@ -13,6 +13,7 @@ import shutil
 
 import numpy as np
 import pytest
+
 from run_record import read_losses, read_run_json
 
 APP = "mnist_gan.train"
@@ -167,7 +168,6 @@ def test_busy_model_dir_is_refused_and_a_killed_holder_does_not_block(train, tmp
 
 def test_gan_type_and_loss_choices_match_gan_models():
     import gan_models
-
     from mnist_gan import options
 
     assert options.GAN_TYPES == gan_models.GAN_TYPES

@@ -11,16 +11,16 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import gan_models
 import numpy as np
 import tensorflow as tf
-from run_record import LossesWriter, truncate_losses
 
+import gan_models
 import tf_determinism
 from mnist_gan.hooks import LossRecorderHook, NonFiniteLoss
 from mnist_gan.options import GanOptions
 from mnist_gan.samples import write_samples_png
 from repro_app import NonFiniteLossError, data, run_dir
+from run_record import LossesWriter, truncate_losses
 
 SAMPLE_ROWS, SAMPLE_COLS = 10, 10
 

@@ -7,53 +7,32 @@ libs/run_compare; real-run tests (twice, different seed, tampering) are in tests
 
 import os
 
-from run_record import LossesWriter, write_run_json
-
 from repro.main import main
 
 
-def _fake_run(path, with_checkpoint=True, losses=((1, 0.5, 0.25), (2, 0.125, 1.5))):
-    import tensorflow as tf
-
-    os.makedirs(path)
-    write_run_json(str(path), {"seed": 1, "identity": {"random_seed": 1}})
-    writer = LossesWriter(os.path.join(path, "losses.csv"), ["g", "d"])
-    for step, *values in losses:
-        writer.write(step, values)
-    writer.close()
-    if with_checkpoint:
-        prefix = os.path.join(path, "model.ckpt-2")
-        tf.raw_ops.SaveV2(prefix=prefix, tensor_names=["global_step", "w"],
-                          shape_and_slices=["", ""],
-                          tensors=[tf.constant(2, tf.int64), tf.ones([2, 3])])
-        with open(os.path.join(path, "checkpoint"), "w") as f:
-            f.write('model_checkpoint_path: "model.ckpt-2"\n')
-    return str(path)
-
-
-def test_compare_exit_codes_and_bad_input(tmp_path, capsys):
-    a = _fake_run(tmp_path / "a")
-    b = _fake_run(tmp_path / "b")
+def test_compare_exit_codes_and_bad_input(tmp_path, capsys, fake_run):
+    a = fake_run(tmp_path / "a")
+    b = fake_run(tmp_path / "b")
     assert main(["compare", a, b]) == 0
     out = capsys.readouterr().out
     assert out.endswith("IDENTICAL: losses and weights are bitwise equal\n")
     assert os.path.getsize(os.path.join(b, "comparison.png")) > 0
-    c = _fake_run(tmp_path / "c", losses=((1, 0.5, 0.25), (2, 0.125, 1.25)))
+    c = fake_run(tmp_path / "c", losses=((1, 0.5, 0.25), (2, 0.125, 1.25)))
     assert main(["compare", a, c, "--out", str(tmp_path / "x.png")]) == 1
     out = capsys.readouterr().out
     assert "d  1 of 2 steps bitwise equal; first divergent step 2:" in out
     assert "A 1.5 (0x3fc00000)  B 1.25 (0x3fa00000)" in out
     assert os.path.isfile(tmp_path / "x.png")
 
-    no_ckpt = _fake_run(tmp_path / "no_ckpt", with_checkpoint=False)
-    no_losses = _fake_run(tmp_path / "no_losses")
+    no_ckpt = fake_run(tmp_path / "no_ckpt", with_checkpoint=False)
+    no_losses = fake_run(tmp_path / "no_losses")
     os.remove(os.path.join(no_losses, "losses.csv"))
-    bad_losses = _fake_run(tmp_path / "bad_losses")
+    bad_losses = fake_run(tmp_path / "bad_losses")
     with open(os.path.join(bad_losses, "losses.csv"), "a") as f:
         f.write("3,oops,1.0\n")
-    no_json = _fake_run(tmp_path / "no_json")
+    no_json = fake_run(tmp_path / "no_json")
     os.remove(os.path.join(no_json, "run.json"))
-    gone = _fake_run(tmp_path / "gone")
+    gone = fake_run(tmp_path / "gone")
     os.remove(os.path.join(gone, "model.ckpt-2.index"))
     cases = {
         str(tmp_path / "missing"): "no such run directory",

@@ -12,8 +12,8 @@ import shutil
 
 import numpy as np
 import pytest
-import run_compare
 
+import run_compare
 from repro.main import main
 from repro.twice import run_training
 
