@@ -11,6 +11,7 @@ from run_compare.checkpoints import (
     compare_checkpoints,
     compare_tensors,
     latest_checkpoint,
+    same_tensors,
 )
 from run_compare.compare import BadRunError, RunComparison, compare_runs, identical_runs
 from run_compare.losses import (
@@ -59,6 +60,7 @@ __all__ = [
     "make_reference",
     "read_reference",
     "render_comparison_png",
+    "same_tensors",
     "verdict_line",
     "write_reference",
     "write_comparison_png",

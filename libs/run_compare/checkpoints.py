@@ -7,6 +7,7 @@ checkpoint is actually read: `compare` rejects bad input without paying TF's imp
 
 import dataclasses
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -111,6 +112,12 @@ def compare_tensors(name: str, a: np.ndarray, b: np.ndarray) -> TensorDiff | Non
         return None
     return TensorDiff(name, str(a.dtype), str(b.dtype), a.shape, b.shape, differing, a.size,
                       _max_abs_diff(a, b))
+
+
+def same_tensors(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
+    """True when two {name: array} maps have the same names and, per name, the same dtype,
+    shape and element bytes (what compare_checkpoints calls bitwise equal)."""
+    return a.keys() == b.keys() and all(compare_tensors(k, a[k], b[k]) is None for k in a)
 
 
 def compare_checkpoints(path_a: str, path_b: str) -> CheckpointComparison:
