@@ -2,7 +2,7 @@
 
 No training here: `compare` reads fake run directories, and `twice` is only driven into its
 refusals and into a child that fails in flag parsing. run_compare's own logic is tested in
-libs/run_compare; real-run tests (twice, different seed, tampering) are in tests/test_repro.py.
+libs/run_compare; real-run tests (twice, different seed, tampering) are in test_twice.py.
 """
 
 import os

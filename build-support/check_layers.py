@@ -1,0 +1,76 @@
+"""Checks the repo's layering and the ruff first-party list, from the sources themselves.
+
+* Imports only run downwards: a library (libs/*) never imports an app (apps/*/*), and never a
+  library above it in LAYERS; apps never import each other.
+* Every package under a source root is in pyproject.toml's ruff `known-first-party` list (ruff
+  runs on batches of files under Pants, so it cannot discover them itself), and nothing else is.
+
+Run by .ci/run: `python3.11 build-support/check_layers.py` (exit 1 naming each violation).
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import sys
+import tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Lowest first; a library may import only libraries of a lower or the same layer.
+LAYERS = (
+    ("tf_determinism",),
+    ("mnist_data", "seeded_input", "run_record"),
+    ("gan_models", "mnist_eval", "run_compare"),
+    ("repro_app",),
+)
+
+
+def _packages() -> dict[str, pathlib.Path]:
+    found = {p.name: p for p in (ROOT / "libs").iterdir() if (p / "__init__.py").is_file()}
+    for app in (ROOT / "apps").iterdir():
+        found.update({p.name: p for p in app.iterdir() if (p / "__init__.py").is_file()})
+    return found
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def main() -> int:
+    packages = _packages()
+    layer = {name: i for i, names in enumerate(LAYERS) for name in names}
+    apps = {name for name, path in packages.items() if path.parts[-3] == "apps"}
+    problems = [f"libs/{name}: not in build-support/check_layers.py LAYERS"
+                for name, path in packages.items() if name not in apps and name not in layer]
+    for name, path in sorted(packages.items()):
+        for source in sorted(path.glob("*.py")):
+            if source.name.startswith("test_") or source.name == "conftest.py":
+                continue
+            for imported in sorted(_imports(source) & set(packages) - {name}):
+                where = source.relative_to(ROOT)
+                if imported in apps:
+                    problems.append(f"{where}: imports the app {imported}")
+                elif name in layer and layer.get(imported, -1) > layer[name]:
+                    problems.append(f"{where}: imports {imported}, a library above it")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["ruff"]["isort"]["known-first-party"])
+    for missing in sorted(set(packages) - listed):
+        problems.append(f"pyproject.toml: known-first-party lacks {missing}")
+    for extra in sorted(listed - set(packages)):
+        problems.append(f"pyproject.toml: known-first-party names {extra}, no such package")
+    for problem in problems:
+        print(f"check_layers: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"check_layers: OK ({len(packages)} packages, imports run downwards)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
