@@ -4,8 +4,6 @@ step; a tampered fingerprint is named."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 
@@ -14,13 +12,6 @@ import pytest
 import run_compare
 from repro.main import main
 from repro.twice import run_training
-
-
-def _main(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(list(argv))
-    return code, out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +37,8 @@ def _tampered(path: str, dst: str, change) -> str:
     return dst
 
 
-def test_check_identical_then_tampered(reference, tmp_path) -> None:
-    code, out = _main("check", "--reference", reference, "--runs_root", str(tmp_path / "a"))
+def test_check_identical_then_tampered(reference, tmp_path, repro_cli) -> None:
+    code, out = repro_cli("check", "--reference", reference, "--runs_root", str(tmp_path / "a"))
     assert code == 0, out
     assert "this machine reproduces the reference bit for bit (2 steps, " in out
 
@@ -57,7 +48,7 @@ def test_check_identical_then_tampered(reference, tmp_path) -> None:
         record["fingerprint"]["host.cpu.model_name"] = "Other CPU"
 
     bad = _tampered(reference, str(tmp_path / "bad.json"), flip)
-    code, out = _main("check", "--reference", bad, "--runs_root", str(tmp_path / "b"))
+    code, out = repro_cli("check", "--reference", bad, "--runs_root", str(tmp_path / "b"))
     assert code == 1, out
     assert "first divergent step: 2 (discriminator_loss)" in out
     assert "checkpoint tensors: 0 of " in out

@@ -5,8 +5,6 @@ One `twice` run pair and one different-seed run are shared by the module; the ta
 modify hard-linked copies of run A (new files replace links, so A itself is never changed).
 """
 
-import contextlib
-import io
 import os
 import shutil
 
@@ -26,19 +24,12 @@ def _flags(data_dir, idx_dir, seed: int) -> list[str]:
             "--save_summary_steps=1000"]
 
 
-def _main(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(list(argv))
-    return code, out.getvalue()
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_idx_dir):
+def runs(tmp_path_factory, tiny_idx_dir, repro_cli):
     """(twice's exit code, its output, run A, run B, run C with another seed)."""
     root = tmp_path_factory.mktemp("repro")
     data_dir = root / "data"
-    code, out = _main("twice", "--runs_root", str(root / "runs"), "--",
+    code, out = repro_cli("twice", "--runs_root", str(root / "runs"), "--",
                       *_flags(data_dir, tiny_idx_dir, 123))
     names = sorted(os.listdir(root / "runs"))
     assert len(names) == 2 and names[0].endswith("-a") and names[1].endswith("-b"), (names, out)
@@ -66,9 +57,9 @@ def test_twice_same_seed_is_bitwise_identical(runs):
     assert code == 0 and out.endswith("IDENTICAL: losses and weights are bitwise equal\n"), out
 
 
-def test_different_seed_diverges_at_step_1(runs, tmp_path):
+def test_different_seed_diverges_at_step_1(runs, tmp_path, repro_cli):
     _, _, run_a, _, run_c = runs
-    code, out = _main("compare", run_a, run_c, "--out", str(tmp_path / "seeds.png"))
+    code, out = repro_cli("compare", run_a, run_c, "--out", str(tmp_path / "seeds.png"))
     assert code == 1, out
     result = run_compare.compare_runs(run_a, run_c)
     assert [d.first_divergent_step for d in result.losses.losses] == [1, 1]
@@ -86,11 +77,11 @@ def test_different_seed_diverges_at_step_1(runs, tmp_path):
     assert os.path.getsize(tmp_path / "seeds.png") > 0
 
 
-def test_copy_is_identical_and_one_changed_tensor_is_named(runs, tmp_path):
+def test_copy_is_identical_and_one_changed_tensor_is_named(runs, tmp_path, repro_cli):
     import tensorflow as tf
 
     _, _, run_a, _, _ = runs
-    code, out = _main("compare", run_a, _copy(run_a, str(tmp_path / "copy")))
+    code, out = repro_cli("compare", run_a, _copy(run_a, str(tmp_path / "copy")))
     assert code == 0, out
 
     tampered = _copy(run_a, str(tmp_path / "tampered"), skip_checkpoint=True)
@@ -101,7 +92,7 @@ def test_copy_is_identical_and_one_changed_tensor_is_named(runs, tmp_path):
     kernel[3, 7] = np.nextafter(kernel[3, 7], np.float32(np.inf))  # one ulp, one element
     tf.raw_ops.SaveV2(prefix=os.path.join(tampered, f"model.ckpt-{STEPS}"), tensor_names=names,
                       shape_and_slices=[""] * len(names), tensors=[tensors[n] for n in names])
-    code, out = _main("compare", run_a, tampered)
+    code, out = repro_cli("compare", run_a, tampered)
     assert code == 1, out
     assert f"{len(names) - 1} bitwise equal, 1 differ" in out, out
     assert "Generator/fc1/kernel  float32 [64, 1024]: 1 of 65536 elements differ" in out, out
@@ -110,7 +101,7 @@ def test_copy_is_identical_and_one_changed_tensor_is_named(runs, tmp_path):
                         "(Generator/fc1/kernel)\n"), out
 
 
-def test_changed_loss_value_is_named(runs, tmp_path):
+def test_changed_loss_value_is_named(runs, tmp_path, repro_cli):
     _, _, run_a, _, _ = runs
     changed = _copy(run_a, str(tmp_path / "changed"))
     path = os.path.join(changed, "losses.csv")
@@ -123,7 +114,7 @@ def test_changed_loss_value_is_named(runs, tmp_path):
     os.remove(path)  # a hard link to A's file: replace it, never write through it
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
-    code, out = _main("compare", run_a, changed)
+    code, out = repro_cli("compare", run_a, changed)
     assert code == 1, out
     assert "generator_loss      3 of 3 steps bitwise equal" in out, out
     assert "discriminator_loss  2 of 3 steps bitwise equal; first divergent step 2:" in out, out
