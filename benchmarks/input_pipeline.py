@@ -67,7 +67,8 @@ def _run(args: argparse.Namespace, record_dir: str) -> None:
         "label": rng.integers(0, 10, args.num_examples, dtype=np.int64),
     }
     start = time.perf_counter()
-    manifest = seeded_input.write_records("train", record_dir, features, args.num_shards,
+    manifest = seeded_input.write_records("train", record_dir=record_dir, features=features,
+                                          num_shards=args.num_shards,
                                           compression=args.compression)
     print(f"records: {args.num_examples} x 28x28 uint8 in {args.num_shards} shards "
           f"({args.compression}), ready in {time.perf_counter() - start:.1f}s, "

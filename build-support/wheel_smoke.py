@@ -55,7 +55,8 @@ def main() -> None:
     labels = rng.integers(0, 10, _N).astype(np.int64)
     with tempfile.TemporaryDirectory() as record_dir:
         manifest = seeded_input.write_records(
-            "train", record_dir, {"image": images, "label": labels}, num_shards=4)
+            "train", record_dir=record_dir, features={"image": images,
+                                                      "label": labels}, num_shards=4)
         if manifest["total_count"] != _N:
             _fail(f"manifest total_count {manifest['total_count']}, wrote {_N}")
         first, second, other = (_stream(record_dir, seed) for seed in (123, 123, 124))

@@ -46,7 +46,7 @@ def prepare_mnist(data: DataOptions) -> PreparedData:
         images, labels = mnist.splits["train"]
         record_dir = os.path.join(data.data_dir, mnist.source, data.compression.lower())
         manifest = seeded_input.write_records(
-            "train", record_dir, {"image": images, "label": labels},
+            "train", record_dir=record_dir, features={"image": images, "label": labels},
             num_shards=min(NUM_SHARDS, len(labels)), record_pattern=RECORD_PATTERN,
             compression=data.compression)
     except (FileNotFoundError, ValueError, OSError) as e:
@@ -60,7 +60,7 @@ def scale_images(pixels: tf.Tensor, batch_size: int) -> tf.Tensor:
     return tf.reshape((tf.cast(pixels, tf.float32) - 128.0) / 128.0, [batch_size, 28, 28, 1])
 
 
-def train_input_fn(prepared: PreparedData, data: DataOptions, data_seed: int, *,
+def train_input_fn(prepared: PreparedData, *, data: DataOptions, data_seed: int,
                    start_batch: int, batch_map_fn: Any) -> Any:
     """seeded_input's input_fn over the prepared train records (see its docs for the stream).
 

@@ -63,7 +63,7 @@ def render_comparison_png(losses: LossesComparison, label_a: str, label_b: str,
     return buffer.getvalue()
 
 
-def write_comparison_png(path: str, losses: LossesComparison, label_a: str, label_b: str,
+def write_comparison_png(path: str, *, losses: LossesComparison, label_a: str, label_b: str,
                          title: str) -> str:
     """Renders the comparison figure and writes it to `path` atomically; returns `path`."""
     write_bytes_atomic(path, render_comparison_png(losses, label_a, label_b, title))

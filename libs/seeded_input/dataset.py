@@ -95,7 +95,9 @@ def dataset_from_records(
     check_int("random_seed", random_seed, 0)
     if cycle_length is not None:
         check_int("cycle_length", cycle_length, 1)
-    paths, _ = shards_lib.resolve_shards(split, record_dir, record_pattern, compression, verify)
+    paths, _ = shards_lib.resolve_shards(split, record_dir=record_dir,
+                                         record_pattern=record_pattern,
+                                         compression=compression, verify=verify)
     return records_from_paths(paths, random_seed=random_seed, compression=compression,
                               num_parallel=num_parallel, cycle_length=cycle_length,
                               deterministic=deterministic)

@@ -98,8 +98,9 @@ def input_fn(
     check_int("start_batch", start_batch, 0)
     if cycle_length is not None:
         check_int("cycle_length", cycle_length, 1)
-    paths, manifest = shards_lib.resolve_shards(split, record_dir, record_pattern, compression,
-                                                verify)
+    paths, manifest = shards_lib.resolve_shards(split, record_dir=record_dir,
+                                                record_pattern=record_pattern,
+                                                compression=compression, verify=verify)
     if manifest is None:
         raise FileNotFoundError(
             f"no manifest {shards_lib.manifest_path(record_dir, split)!r}: input_fn needs the "

@@ -85,6 +85,7 @@ def _reuse_problem(record_dir: str, existing: dict[str, Any], expected: dict[str
 
 def write_records(
     split: str,
+    *,
     record_dir: str,
     features: Mapping[str, np.ndarray],
     num_shards: int,
@@ -135,7 +136,8 @@ def write_records(
         "features": spec,
         "content_sha256": _content_sha256(spec, serialized),
         "shards": [
-            {"file": shards_lib.shard_name(record_pattern, split, i, num_shards, compression),
+            {"file": shards_lib.shard_name(record_pattern, split=split, idx=i,
+                                           num_shards=num_shards, compression=compression),
              "count": bounds[i + 1] - bounds[i]}
             for i in range(num_shards)
         ],

@@ -53,7 +53,8 @@ def _pattern_fields(record_pattern: str) -> list[tuple[str, str | None, str]]:
     return parsed
 
 
-def shard_name(record_pattern: str, split: str, idx: int, num_shards: int, compression: str) -> str:
+def shard_name(record_pattern: str, *, split: str, idx: int, num_shards: int,
+               compression: str) -> str:
     """File name of shard ``idx`` of ``num_shards``, compression suffix included."""
     _pattern_fields(record_pattern)
     check_compression(compression)
@@ -181,7 +182,8 @@ def check_shard(path: str, entry: dict[str, Any], verify: str) -> str | None:
 
 
 def resolve_shards(
-    split: str, record_dir: str, record_pattern: str, compression: str, verify: str = "sha256"
+    split: str, *, record_dir: str, record_pattern: str, compression: str,
+    verify: str = "sha256"
 ) -> tuple[list[str], dict[str, Any] | None]:
     """Lists a split's shards and checks them before any TF reader opens them.
 

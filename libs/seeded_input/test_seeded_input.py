@@ -76,7 +76,8 @@ def record_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     dirs = {}
     for compression in ("NONE", "GZIP", "ZLIB"):
         dirs[compression] = str(root / compression)
-        si.write_records("train", dirs[compression], features, SHARDS, compression=compression)
+        si.write_records("train", record_dir=dirs[compression], features=features,
+                         num_shards=SHARDS, compression=compression)
     return dirs
 
 
@@ -122,7 +123,8 @@ import seeded_input as si
 import tensorflow as tf
 from tf_determinism import SeedTree, stateless_key
 print("ready", flush=True)
-manifest = si.write_records("train", {str(shared)!r}, make_features({N}), {SHARDS})
+manifest = si.write_records("train", record_dir={str(shared)!r}, features=make_features({N}),
+                            num_shards={SHARDS})
 def add_noise(batch, index):
     key = stateless_key(SeedTree.from_root({SEED}).noise, index)
     return {{**batch, "noise": tf.random.stateless_normal([{BATCH}, 3], seed=key)}}

@@ -28,7 +28,8 @@ def dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("records")
     out = {c: str(root / c) for c in ("NONE", "GZIP")}
     for compression, path in out.items():
-        si.write_records("train", path, features(), 2, compression=compression)
+        si.write_records("train", record_dir=path, features=features(), num_shards=2,
+                         compression=compression)
     return out
 
 
@@ -124,10 +125,10 @@ def test_bad_input_messages(dirs: dict[str, str], tmp_path: Path) -> None:
 
 def test_write_records_reuses_refuses_and_overwrites(tmp_path: Path) -> None:
     out = str(tmp_path / "set")
-    first = si.write_records("train", out, features(), 2)
+    first = si.write_records("train", record_dir=out, features=features(), num_shards=2)
     shard = os.path.join(out, first["shards"][0]["file"])
     before = os.stat(shard)
-    again = si.write_records("train", out, features(), 2)
+    again = si.write_records("train", record_dir=out, features=features(), num_shards=2)
     assert again == first
     after = os.stat(shard)
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
@@ -137,11 +138,14 @@ def test_write_records_reuses_refuses_and_overwrites(tmp_path: Path) -> None:
                                           "encoding": "bytes"}
 
     manifest_file = os.path.join(out, "train.manifest.json")
-    check_error(lambda: si.write_records("train", out, features(offset=1), 2), ValueError,
+    check_error(lambda: si.write_records("train", record_dir=out, features=features(offset=1),
+                                         num_shards=2), ValueError,
                 manifest_file, "content_sha256", "overwrite=True")
-    check_error(lambda: si.write_records("train", out, features(), 3), ValueError,
+    check_error(lambda: si.write_records("train", record_dir=out, features=features(),
+                                         num_shards=3), ValueError,
                 manifest_file, "num_shards")
-    third = si.write_records("train", out, features(), 3, overwrite=True)
+    third = si.write_records("train", record_dir=out, features=features(), num_shards=3,
+                             overwrite=True)
     assert sorted(n for n in os.listdir(out) if n.endswith(".tfrecord")) == [
         s["file"] for s in third["shards"]]
     assert third["digest"] != first["digest"]
@@ -152,18 +156,26 @@ def test_write_records_reuses_refuses_and_overwrites(tmp_path: Path) -> None:
     with open(shard, "r+b") as handle:
         handle.seek(100)
         handle.write(b"\x00\x01")
-    check_error(lambda: si.write_records("train", out, features(), 3), ValueError, shard)
+    check_error(lambda: si.write_records("train", record_dir=out, features=features(),
+                                         num_shards=3), ValueError, shard)
     # Shards without a manifest are a half-written set.
     os.remove(manifest_file)
-    check_error(lambda: si.write_records("train", out, features(), 3), ValueError,
+    check_error(lambda: si.write_records("train", record_dir=out, features=features(),
+                                         num_shards=3), ValueError,
                 "half-written", out)
-    fixed = si.write_records("train", out, features(), 3, overwrite=True)
+    fixed = si.write_records("train", record_dir=out, features=features(), num_shards=3,
+                             overwrite=True)
     assert fixed == third
-    check_error(lambda: si.write_records("train", out, features(), 0), ValueError, "num_shards")
-    check_error(lambda: si.write_records("train", out, features(), 201), ValueError, "201")
-    check_error(lambda: si.write_records("train", out, {"s": np.array(["a"])}, 1), ValueError,
+    check_error(lambda: si.write_records("train", record_dir=out, features=features(),
+                                         num_shards=0), ValueError, "num_shards")
+    check_error(lambda: si.write_records("train", record_dir=out, features=features(),
+                                         num_shards=201), ValueError, "201")
+    check_error(lambda: si.write_records("train", record_dir=out, features={"s": np.array(["a"])},
+                                         num_shards=1), ValueError,
                 "'s'")
-    check_error(lambda: si.write_records("train", out, {"a": np.zeros(3), "b": np.zeros(4)}, 1),
+    uneven = {"a": np.zeros(3), "b": np.zeros(4)}
+    check_error(lambda: si.write_records("train", record_dir=out, features=uneven,
+                                         num_shards=1),
                 ValueError, "'b'")
 
 
@@ -182,7 +194,7 @@ def test_make_parse_fn_round_trips_every_dtype(tmp_path: Path) -> None:
         "f32": rng.standard_normal((n, 2, 2)).astype(np.float32),
         "f64": rng.standard_normal((n,)) * 1e-300,
     }
-    manifest = si.write_records("t", str(tmp_path), arrays, 3)
+    manifest = si.write_records("t", record_dir=str(tmp_path), features=arrays, num_shards=3)
     parse = si.make_parse_fn(manifest)
     serialized = list(tf.data.TFRecordDataset(
         [str(tmp_path / s["file"]) for s in manifest["shards"]]).as_numpy_iterator())

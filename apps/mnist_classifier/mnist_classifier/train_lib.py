@@ -44,8 +44,8 @@ def make_train_input_fn(opts: ClassifierOptions, prepared: data.PreparedData,
         seed = tf_determinism.stateless_key(seeds.dropout, index)
         return {mnist_eval.INPUT_KEY: images, "seed": seed}, batch["label"]
 
-    return data.train_input_fn(prepared, opts.data, seeds.data, start_batch=start_batch,
-                               batch_map_fn=to_features)
+    return data.train_input_fn(prepared, data=opts.data, data_seed=seeds.data,
+                               start_batch=start_batch, batch_map_fn=to_features)
 
 
 def make_estimator(opts: ClassifierOptions) -> tf.estimator.Estimator:

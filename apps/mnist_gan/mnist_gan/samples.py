@@ -31,7 +31,8 @@ def image_grid(images: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
     return grid.reshape(n_rows * height, n_cols * width)
 
 
-def write_samples_png(path: str, images: np.ndarray, n_rows: int, n_cols: int, title: str) -> None:
+def write_samples_png(path: str, *, images: np.ndarray, n_rows: int, n_cols: int,
+                      title: str) -> None:
     """Writes the grid of `images` (see image_grid) with a title to `path` (PNG, atomically)."""
     grid = image_grid(images, n_rows, n_cols)
     fig = plt.figure(figsize=(n_cols * 0.6 + 0.4, n_rows * 0.6 + 0.8), dpi=100)

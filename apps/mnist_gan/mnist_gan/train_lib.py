@@ -61,8 +61,8 @@ def make_train_input_fn(opts: GanOptions, prepared: data.PreparedData, start_bat
         return (gan_models.generator_inputs(config, batch_size, seed, one_hot),
                 data.scale_images(batch["image"], batch_size))
 
-    return data.train_input_fn(prepared, opts.data, config.seeds.data, start_batch=start_batch,
-                               batch_map_fn=add_noise_and_swap)
+    return data.train_input_fn(prepared, data=opts.data, data_seed=config.seeds.data,
+                               start_batch=start_batch, batch_map_fn=add_noise_and_swap)
 
 
 def make_run_config(opts: GanOptions) -> tf.estimator.RunConfig:
@@ -165,8 +165,9 @@ def run_experiment(opts: GanOptions, log: Callable[[str], None],
             log(f"{model_dir} is already at step {step}; nothing to train")
         end_step = run_dir.restored_step(model_dir)
         samples_path = os.path.join(model_dir, "samples.png")
-        write_samples_png(samples_path, generate_samples(estimator, config), SAMPLE_ROWS,
-                          SAMPLE_COLS, f"{config.gan_type} / {config.resolved_loss} / seed "
+        write_samples_png(samples_path, images=generate_samples(estimator, config),
+                          n_rows=SAMPLE_ROWS, n_cols=SAMPLE_COLS,
+                          title=f"{config.gan_type} / {config.resolved_loss} / seed "
                           f"{opts.random_seed} / step {end_step}")
         log(f"wrote {samples_path}")
     return {"model_dir": model_dir, "start_step": step, "end_step": end_step}

@@ -68,8 +68,9 @@ def compare(run_a: str, run_b: str, out: str | None = None) -> int:
              f"{'bitwise equal' if result.losses.identical else 'differ'}, weights "
              f"{'bitwise equal' if result.checkpoints.identical else 'differ'}")
     try:
-        run_compare.write_comparison_png(png_path, result.losses, _label(run_a), _label(run_b),
-                                         title)
+        run_compare.write_comparison_png(png_path, losses=result.losses, label_a=_label(run_a),
+                                         label_b=_label(run_b),
+                                         title=title)
     except OSError as e:
         return _bad_input("compare", f"{png_path}: cannot write the plot ({e.strerror})")
     sys.stdout.write(run_compare.format_report(result, png_path))
