@@ -19,6 +19,7 @@ This module never reads FLAGS: apps hand it the parsed values.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -129,13 +130,17 @@ def define_flags(cls: type, overrides: Mapping[str, Any] | None = None,
       {flag name: FlagHolder}, for the app to read after parsing.
     """
     overrides = dict(overrides or {})
+    # Flags belong to the module that asked for them (the app's train.py), so that its `--help`
+    # lists them; absl names the main module by its file, as it does for its own flags.
+    caller = sys._getframe(1).f_globals.get("__name__", "")
+    module_name = sys.argv[0] if caller == "__main__" else caller
     holders: dict[str, flags.FlagHolder] = {}
     for field, base, _ in leaves(cls):
         meta, name = field.metadata, field.name
         if name in holders:
             raise ValueError(f"{cls.__name__}: two option fields are named {name!r}")
         default = overrides.pop(name, field.default)
-        kwargs: dict[str, Any] = {"flag_values": flag_values}
+        kwargs: dict[str, Any] = {"flag_values": flag_values, "module_name": module_name}
         define: Any
         if base is bool:
             define = flags.DEFINE_boolean

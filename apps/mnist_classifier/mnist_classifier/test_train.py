@@ -158,6 +158,12 @@ def test_options_are_validated(field: str, value: object, message: str) -> None:
         ClassifierOptions.with_defaults(**{field: value})
 
 
+def test_help_lists_the_shared_flags_with_the_app_defaults(run_module) -> None:
+    shown = run_module("mnist_classifier.train", "--help", check=False).stdout
+    assert "--learning_rate" in shown and "--cpu_isa" in shown
+    assert "--batch_size: Images per batch.\n    (default: '128')" in shown
+
+
 def test_default_model_dir_is_where_the_gan_eval_looks() -> None:
     opts = ClassifierOptions.with_defaults().with_model_dir()
     assert os.path.join(str(opts.model_dir), train_lib.EXPORT_DIR) == (

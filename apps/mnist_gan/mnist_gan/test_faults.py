@@ -22,6 +22,10 @@ def test_bad_flags_fail_at_parse_time(run_module, tmp_path):
         proc = run_module(APP, bad, f"--data_dir={tmp_path / 'never'}", check=False)
         assert proc.returncode != 0, bad
         assert message in proc.stderr, (bad, proc.stderr[-500:])
+    # --help (absl exits 1 by design) lists the shared flags as the app's own.
+    shown = run_module(APP, "--help", check=False).stdout
+    for flag in ("--random_seed", "--cpu_isa", "--max_train_steps", "--batch_size", "--eval"):
+        assert flag in shown, flag
     proc = run_module(APP, "stray", f"--model_dir={tmp_path / 'never'}", check=False)
     assert proc.returncode != 0 and "Unexpected arguments: stray" in proc.stderr
     assert not (tmp_path / "never").exists()
