@@ -90,8 +90,9 @@ def run_record(opts: Any, data: PreparedData, *, keep_identity: frozenset[str] =
     identity = options_lib.identity(opts, keep_identity)
     identity["data"] = data.identity
     origin: dict[str, Any] = provenance()
+    onednn = machine.onednn_probe()
     origin["host"] = {**origin["host"], "cpu": machine.fingerprint(),
-                      "onednn_isa": machine.onednn_isa(),
+                      "onednn_isa": onednn["isa"], "onednn_threads": onednn["threads"],
                       "tf_build_info": dict(tf.sysconfig.get_build_info())}
     return {
         "seed": opts.random_seed,

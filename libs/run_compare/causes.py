@@ -21,6 +21,7 @@ _CAUSES: tuple[tuple[str, str], ...] = (
     ("identity.data", "the data or its stream"),
     ("identity", "the run identity"),
     ("host.onednn_isa", "the instruction set oneDNN dispatched to"),
+    ("host.onednn_threads", "the thread pool oneDNN ran on"),
     ("determinism.environment", "the numerics environment TF saw"),
     ("determinism", "TF's determinism settings"),
     ("versions", "a library version"),

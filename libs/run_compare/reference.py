@@ -23,7 +23,8 @@ from run_record import read_run_json
 
 FORMAT = "reproducible-reference/1"
 # The run.json fields that describe the machine and stack (compared field by field).
-_FINGERPRINT_KEYS = ("host.cpu", "host.onednn_isa", "host.machine", "versions",
+_FINGERPRINT_KEYS = ("host.cpu", "host.onednn_isa", "host.onednn_threads", "host.machine",
+                     "versions",
                      "determinism.environment")
 
 

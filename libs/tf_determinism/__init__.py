@@ -6,7 +6,7 @@ beyond crash-safe writes):
   deterministic_run_config,             settings (pins.py)
   numerics_record, PinError,           (a pin the CPU cannot honour), PINNED_ENVIRONMENT
   CPU_ISAS
-  machine.fingerprint, onednn_isa      what the CPU is: ISA levels, caches, cores (machine.py)
+  machine.fingerprint, onednn_probe     what the CPU is: ISA levels, caches, cores (machine.py)
   SeedTree, derive_seed, stateless_key the run's one seed tree (seeds.py)
   StatelessGlorotUniform,              initializers keyed by (init seed, variable name)
   StatelessNormal, variable_key         (initializers.py; import TF)

@@ -132,13 +132,15 @@ tf.nn.conv2d(tf.ones([1, 8, 8, 4]), tf.ones([3, 3, 4, 4]), 1, "SAME").numpy()
 """
 
 
-def onednn_isa(timeout: float = 120) -> str | None:
-    """The ISA oneDNN dispatches to in this environment (its verbose `isa:` line), e.g.
-    "Intel AVX2"; None where it cannot be told (no oneDNN call, probe failed).
+def onednn_probe(timeout: float = 120) -> dict[str, Any]:
+    """What oneDNN runs with in this environment, from its verbose header:
+    {"isa": e.g. "Intel AVX2", "threads": the size of TF's thread pool it ran on (its
+    `nthr:`)}; a value is None where it cannot be told (no oneDNN call, probe failed).
 
-    Probed in a subprocess with this process's environment (so with the pins set), since
-    oneDNN has no Python API; cached per (CPU, pins, TF version) in
-    ~/.cache/reproducible/onednn_isa.json, as the probe costs a TF import (a few seconds).
+    Probed in a subprocess with this process's environment and CPU affinity (so with the pins
+    set), since oneDNN has no Python API: it shows the pool size that actually runs ops, which
+    TF's own settings only echo. Cached per (CPU and affinity, pins, TF version) in
+    ~/.cache/reproducible/onednn.json, as the probe costs a TF import (a few seconds).
     """
     import hashlib
     import json
@@ -146,11 +148,12 @@ def onednn_isa(timeout: float = 120) -> str | None:
     import sys
 
     env_keys = ("ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS",
-                "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL")
+                "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL", "TF_NUM_INTRAOP_THREADS",
+                "TF_NUM_INTEROP_THREADS")
     key_source = json.dumps([fingerprint(), [os.environ.get(k) for k in env_keys],
                              sys.version, _tf_version()], sort_keys=True)
     key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
-    cache = os.path.join(os.path.expanduser("~"), ".cache", "reproducible", "onednn_isa.json")
+    cache = os.path.join(os.path.expanduser("~"), ".cache", "reproducible", "onednn.json")
     try:
         with open(cache, encoding="utf-8") as f:
             known = json.load(f)
@@ -163,17 +166,21 @@ def onednn_isa(timeout: float = 120) -> str | None:
         out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
                              text=True, timeout=timeout, stdin=subprocess.DEVNULL).stdout
     except (OSError, subprocess.SubprocessError):
-        return None
+        return {"isa": None, "threads": None}
     isa = next((line.split("isa:", 1)[1].strip() for line in out.splitlines()
                 if line.startswith("onednn_verbose,info,cpu,isa:")), None)
+    threads = next((line.rsplit("nthr:", 1)[1].strip() for line in out.splitlines()
+                    if line.startswith("onednn_verbose,info,cpu,runtime:")
+                    and "nthr:" in line), None)
+    found = {"isa": isa, "threads": int(threads) if threads and threads.isdigit() else None}
     try:
         os.makedirs(os.path.dirname(cache), exist_ok=True)
         from tf_determinism.atomic import write_text_atomic
 
-        write_text_atomic(cache, json.dumps({**known, key: isa}, indent=1, sort_keys=True))
+        write_text_atomic(cache, json.dumps({**known, key: found}, indent=1, sort_keys=True))
     except OSError:
         pass
-    return isa
+    return found
 
 
 def _tf_version() -> str | None:
