@@ -111,7 +111,7 @@ def spectral_norm_update_op() -> tf.Operation:
     return tf.group(*updates, name="spectral_norm_update")
 
 
-def dense(x: tf.Tensor, units: int, *, name: str, seed: int, use_bias: bool = True,
+def dense(x: tf.Tensor, *, units: int, name: str, seed: int, use_bias: bool = True,
           decay: bool = False, spectral_norm: bool = False) -> tf.Tensor:
     """Fully connected layer: [B, in] float32 -> [B, units] float32.
 
@@ -123,8 +123,8 @@ def dense(x: tf.Tensor, units: int, *, name: str, seed: int, use_bias: bool = Tr
         return tf.nn.bias_add(y, _bias(units)) if use_bias else y
 
 
-def conv2d(x: tf.Tensor, filters: int, kernel_size: int, stride: int, *, name: str, seed: int,
-           decay: bool = False, spectral_norm: bool = False) -> tf.Tensor:
+def conv2d(x: tf.Tensor, *, filters: int, kernel_size: int, stride: int, name: str,
+           seed: int, decay: bool = False, spectral_norm: bool = False) -> tf.Tensor:
     """'SAME' convolution with bias: [B, H, W, C] -> [B, ceil(H/s), ceil(W/s), filters]."""
     with _v1.variable_scope(name):
         shape = [kernel_size, kernel_size, int(x.shape[-1]), filters]
@@ -133,8 +133,8 @@ def conv2d(x: tf.Tensor, filters: int, kernel_size: int, stride: int, *, name: s
         return tf.nn.bias_add(y, _bias(filters))
 
 
-def conv2d_transpose(x: tf.Tensor, filters: int, kernel_size: int, stride: int, *, name: str,
-                     seed: int, decay: bool = False) -> tf.Tensor:
+def conv2d_transpose(x: tf.Tensor, *, filters: int, kernel_size: int, stride: int,
+                     name: str, seed: int, decay: bool = False) -> tf.Tensor:
     """'SAME' transposed convolution with bias: [B, H, W, C] -> [B, H*s, W*s, filters]."""
     with _v1.variable_scope(name):
         height, width = int(x.shape[1]), int(x.shape[2])
@@ -186,7 +186,7 @@ def batch_norm(x: tf.Tensor, *, name: str, is_training: bool, track_moving_avera
         return tf.nn.batch_normalization(x, mean, variance, beta, gamma, epsilon)
 
 
-def condition_on_onehot(x: tf.Tensor, one_hot_labels: tf.Tensor, *, seed: int,
+def condition_on_onehot(x: tf.Tensor, *, one_hot_labels: tf.Tensor, seed: int,
                         name: str = "condition", embedding_size: int = 256,
                         spectral_norm: bool = False) -> tf.Tensor:
     """`tfgan.features.condition_tensor_from_onehot` with seeded initializers.
@@ -214,6 +214,6 @@ def condition_on_onehot(x: tf.Tensor, one_hot_labels: tf.Tensor, *, seed: int,
             "embedding", [num_classes, embedding_size], dtype=tf.float32,
             initializer=StatelessGlorotUniform(seed, _full_name("embedding")))
         embedded = tf.matmul(tf.cast(one_hot_labels, tf.float32), embedding)
-        mapped = dense(embedded, x.shape[1:].num_elements(), name="dense", seed=seed,
+        mapped = dense(embedded, units=x.shape[1:].num_elements(), name="dense", seed=seed,
                        spectral_norm=spectral_norm)
         return x + tf.reshape(mapped, tf.shape(x))

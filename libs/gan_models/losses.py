@@ -94,7 +94,7 @@ def interpolation_weights(config: GANConfig, batch_size: Any,
     return tf.random.stateless_uniform(tf.stack([batch_size, 1, 1, 1]), seed=seed)
 
 
-def gradient_penalty(gan_model: Any, alpha: tf.Tensor, *, epsilon: float = 1e-10,
+def gradient_penalty(gan_model: Any, *, alpha: tf.Tensor, epsilon: float = 1e-10,
                      target: float = 1.0, one_sided: bool = False) -> tf.Tensor:
     """WGAN-GP penalty, the formula of `tfgan.losses.wasserstein_gradient_penalty`.
 
@@ -156,8 +156,9 @@ def make_loss_fns(config: GANConfig) -> tuple[Callable[..., tf.Tensor], Callable
         loss = dis_adversarial(gan_model, add_summaries=add_summaries)
         if use_gp:
             batch = tf.shape(gan_model.real_data)[0]
-            penalty = _publish(gradient_penalty(gan_model, interpolation_weights(config, batch)),
-                               "gradient_penalty", add_summaries)
+            alpha = interpolation_weights(config, batch)
+            penalty = _publish(gradient_penalty(gan_model, alpha=alpha), "gradient_penalty",
+                               add_summaries)
             if add_summaries:
                 tf.compat.v1.summary.scalar("gradient_penalty_loss", penalty)
             loss += config.gradient_penalty_weight * penalty

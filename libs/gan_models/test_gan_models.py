@@ -321,7 +321,7 @@ def test_gradient_penalty_matches_tfgan_and_hand_computed(monkeypatch: Any) -> N
             pass
         model = tfgan.GANModel(None, tf.constant(fake), None, None, None, tf.constant(real),
                                None, None, None, scope, discriminator_fn)
-        ours = gm.gradient_penalty(model, tf.constant(alpha))
+        ours = gm.gradient_penalty(model, alpha=tf.constant(alpha))
         # TF-GAN's version with its unseeded draw replaced by the same fixed alpha.
         monkeypatch.setattr(tf.random, "uniform", lambda shape, **_: tf.constant(alpha))
         reference = tfgan.losses.wasserstein_gradient_penalty(model)
