@@ -48,6 +48,8 @@ def input_fn(
     cycle_length: int | None = None,
     num_parallel_reads: int = 1,
     verify: str = "sha256",
+    micro_batches: int = 1,
+    micro_range: tuple[int, int] | None = None,
 ) -> Callable[[], tf.data.Dataset]:
     """Builds the zero-argument input function (tf.estimator graph mode or eager).
 
@@ -78,6 +80,14 @@ def input_fn(
             ``tf.random.stateless_normal(..., seed=tf_determinism.stateless_key(noise, index))``
             with a sub-seed of the caller's own.
         deterministic: False allows reordering by the parallel stages (benchmarking only).
+        micro_batches: M, >= 1, dividing batch_size: each batch of the stream is cut into M
+            fixed micro-batches of batch_size / M consecutive rows.
+        micro_range: (i, j), 0 <= i < j <= M: yield only the rows of micro-batches i..j-1 of
+            each batch (rows [i*B/M, j*B/M) of the single-stream batch k, so the ranges of
+            all consumers, concatenated in order, are bitwise batch k). The cut comes after
+            the parse: cutting first means shuffling serialized records, which was measured
+            slower (0.73x for half the rows of 28x28 uint8 examples) than parsing them all.
+            None: the whole batch.
         num_parallel_reads: shards read in parallel, >= 1 (dataset_from_records'
             num_parallel); does not change the stream. Helps on remote file systems; with small
             records on local disk the per-record hand-off between threads costs more than it
@@ -96,6 +106,7 @@ def input_fn(
     check_n_epochs(n_epochs)
     check_int("random_seed", random_seed, 0)
     check_int("start_batch", start_batch, 0)
+    rows = _micro_rows(batch_size, micro_batches, micro_range)
     if cycle_length is not None:
         check_int("cycle_length", cycle_length, 1)
     paths, manifest = shards_lib.resolve_shards(split, record_dir=record_dir,
@@ -128,6 +139,10 @@ def input_fn(
         # across chunk and epoch boundaries; with finite n_epochs only the final partial batch
         # is dropped.
         dataset = windows.rebatch(batch_size, drop_remainder=True)
+        if rows:
+            lo, hi = rows
+            dataset = dataset.map(lambda batch: tf.nest.map_structure(lambda t: t[lo:hi], batch),
+                                  num_parallel_calls=num_parallel, deterministic=deterministic)
         if batch_map_fn is not None:
             dataset = dataset.enumerate(start=start_batch).map(
                 lambda index, batch: batch_map_fn(batch, index),
@@ -139,3 +154,23 @@ def input_fn(
         return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
     return fn
+
+
+def _micro_rows(batch_size: int, micro_batches: int,
+                micro_range: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The rows [lo, hi) of each batch that micro_range selects; None for the whole batch."""
+    check_int("micro_batches", micro_batches, 1)
+    if batch_size % micro_batches:
+        raise ValueError(f"micro_batches ({micro_batches}) must divide batch_size "
+                         f"({batch_size})")
+    if micro_range is None:
+        return None
+    if (not isinstance(micro_range, tuple) or len(micro_range) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in micro_range)
+            or not 0 <= micro_range[0] < micro_range[1] <= micro_batches):
+        raise ValueError(f"micro_range must be (i, j) with 0 <= i < j <= micro_batches "
+                         f"({micro_batches}), got {micro_range!r}")
+    if micro_range == (0, micro_batches):
+        return None
+    size = batch_size // micro_batches
+    return micro_range[0] * size, micro_range[1] * size
