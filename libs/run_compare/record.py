@@ -10,6 +10,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from run_record import flatten
+
 # Top-level run.json keys whose values define what a run computes (see mnist_gan's run_record).
 IDENTITY_KEYS = frozenset({"seed", "identity"})
 
@@ -39,18 +41,6 @@ class FieldDiff:
     value_a: Any
     value_b: Any
     identity: bool
-
-
-def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flattens nested mappings into {dotted path: leaf value}; an empty mapping is a leaf."""
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, path + "."))
-        else:
-            out[path] = value
-    return out
 
 
 def _same(a: Any, b: Any) -> bool:

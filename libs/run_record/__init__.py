@@ -8,6 +8,7 @@ from run_record.provenance import provenance
 from run_record.run_json import (
     RunMismatchError,
     check_resumable,
+    flatten,
     read_run_json,
     write_run_json,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "LossesWriter",
     "RunMismatchError",
     "check_resumable",
+    "flatten",
     "provenance",
     "read_losses",
     "read_run_json",

@@ -2,6 +2,7 @@
 
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from tf_determinism import write_text_atomic
@@ -40,14 +41,15 @@ class RunMismatchError(ValueError):
     """model_dir holds a run whose identity differs from the one about to resume it."""
 
 
-def _flatten(record: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as {"a.b": leaf}; other values as they are."""
-    if not isinstance(record, dict):
-        return {prefix: record}
+def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flattens nested mappings into {dotted path: leaf value}; an empty mapping is a leaf."""
     out: dict[str, Any] = {}
     for key, value in record.items():
-        out.update(_flatten(value, f"{prefix}{key}.") if isinstance(value, dict)
-                   else {f"{prefix}{key}": value})
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, path + "."))
+        else:
+            out[path] = value
     return out
 
 
@@ -71,7 +73,7 @@ def check_resumable(model_dir: str, identity: dict[str, Any]) -> None:
         old = read_run_json(model_dir).get("identity", {})
     except ValueError as e:
         raise RunMismatchError(str(e)) from None
-    old, new = _flatten(old), _flatten(identity)
+    old, new = flatten(old), flatten(identity)
     diffs = [f"{k}: {old.get(k)!r} there, {new.get(k)!r} now"
              for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     if diffs:

@@ -32,23 +32,21 @@ _RECORDED_FLAGS = ("sse4_1", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f"
                    "amx_tile", "amx_int8", "amx_bf16")
 
 
-def _cpuinfo() -> dict[str, str]:
-    """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
+def _processors() -> list[dict[str, str]]:
+    """The fields of every processor in /proc/cpuinfo ([] where there is none)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            text = f.read()
+            blocks = f.read().strip().split("\n\n")
     except OSError:
-        return {}
-    fields: dict[str, str] = {}
-    for line in text.split("\n\n")[0].splitlines():
-        key, _, value = line.partition(":")
-        fields[key.strip()] = value.strip()
-    return fields
+        return []
+    return [{key.strip(): value.strip() for key, _, value in
+             (line.partition(":") for line in block.splitlines())} for block in blocks if block]
 
 
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags (/proc/cpuinfo names; empty where unknown)."""
-    return frozenset(_cpuinfo().get("flags", "").split())
+    processors = _processors()
+    return frozenset(processors[0].get("flags", "").split()) if processors else frozenset()
 
 
 def supported_isas(flags: frozenset[str] | None = None) -> list[str]:
@@ -86,25 +84,12 @@ def _caches() -> dict[str, Any]:
     return caches
 
 
-def _physical_cores() -> int | None:
-    pairs = set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            blocks = f.read().split("\n\n")
-    except OSError:
-        return None
-    for block in blocks:
-        info = dict((k.strip(), v.strip()) for k, _, v in
-                    (line.partition(":") for line in block.splitlines()))
-        if "core id" in info:
-            pairs.add((info.get("physical id"), info["core id"]))
-    return len(pairs) or None
-
-
 def fingerprint() -> dict[str, Any]:
     """The CPU properties a run's bits can depend on (see the module docstring)."""
-    info = _cpuinfo()
+    processors = _processors()
+    info = processors[0] if processors else {}
     flags = frozenset(info.get("flags", "").split())
+    cores = {(p.get("physical id"), p["core id"]) for p in processors if "core id" in p}
     try:
         schedulable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -119,7 +104,7 @@ def fingerprint() -> dict[str, Any]:
         "isa_levels": supported_isas(flags),
         "caches": _caches(),
         "logical_cores": os.cpu_count(),
-        "physical_cores": _physical_cores(),
+        "physical_cores": len(cores) or None,
         "schedulable_cores": schedulable,
     }
 
