@@ -99,7 +99,7 @@ def _non_finite_check(error: tf.errors.InvalidArgumentError) -> tuple[str, str] 
         return None
     where = f"{error.op.name if error.op is not None else ''} {message}"
     loss = "discriminator_loss" if "discriminator_train" in where else "generator_loss"
-    kinds = [kind for kind in ("NaN", "Inf") if f"{kind}" in message.split("is inf or nan")[-1]]
+    kinds = [kind for kind in ("NaN", "Inf") if kind in message.split("is inf or nan")[-1]]
     return loss, " and ".join(kinds) or "NaN or Inf"
 
 
