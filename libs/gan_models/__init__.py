@@ -4,13 +4,16 @@ Importing this package installs the Python 3.11 `inspect.getargspec` shim TF-GAN
 (see `_compat.py`). Public API:
 
   GANConfig, GAN_TYPES, LOSS_NAMES            configuration and valid names
-  generator_inputs, sample_generator_inputs   generator input structures (noise.py)
+  generator_inputs, training_features,        generator input structures (noise.py)
+  sample_generator_inputs
   generator, critic                           the networks (networks.py)
-  make_loss_fns, gradient_penalty,            losses (losses.py)
+  generator_loss_terms, gradient_penalty,     losses (losses.py)
+  discriminator_loss_terms,
   interpolation_weights, loss_tensor_names
+  build_train_step, BATCHES_PER_STEP          one deterministic global step, one session.run,
+                                              cut into micro-batches (step.py)
   make_estimator, predict_input_fn,           the tf.estimator builder (estimator.py)
   add_image_summaries
-  BATCHES_PER_STEP, gan_train_hooks           one deterministic training step (training.py)
 
 Seeds, initializers, the deterministic optimizer and Grappler settings are tf_determinism's.
 """
@@ -32,14 +35,19 @@ from gan_models.estimator import (  # noqa: E402
     predict_input_fn,
 )
 from gan_models.losses import (  # noqa: E402
+    discriminator_loss_terms,
+    generator_loss_terms,
     gradient_penalty,
     interpolation_weights,
     loss_tensor_names,
-    make_loss_fns,
 )
 from gan_models.networks import critic, generator  # noqa: E402
-from gan_models.noise import generator_inputs, sample_generator_inputs  # noqa: E402
-from gan_models.training import BATCHES_PER_STEP, gan_train_hooks  # noqa: E402
+from gan_models.noise import (  # noqa: E402
+    generator_inputs,
+    sample_generator_inputs,
+    training_features,
+)
+from gan_models.step import BATCHES_PER_STEP, build_train_step  # noqa: E402
 
 __all__ = [
     "BATCHES_PER_STEP",
@@ -49,15 +57,17 @@ __all__ = [
     "LOSS_NAMES",
     "GANConfig",
     "add_image_summaries",
+    "build_train_step",
     "critic",
-    "gan_train_hooks",
+    "discriminator_loss_terms",
     "generator",
     "generator_inputs",
+    "generator_loss_terms",
     "gradient_penalty",
     "interpolation_weights",
     "loss_tensor_names",
     "make_estimator",
-    "make_loss_fns",
     "predict_input_fn",
     "sample_generator_inputs",
+    "training_features",
 ]

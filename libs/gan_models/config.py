@@ -59,6 +59,10 @@ class GANConfig:
       continuous_dim: InfoGAN continuous code size.
       mutual_information_penalty_weight: InfoGAN mutual-information penalty weight.
       weight_decay: L2 weight decay of the example networks (2.5e-5).
+      micro_batches: M, how many fixed micro-batches one global batch is cut into (rows
+        [i*B/M, (i+1)*B/M) are micro-batch i). Each is its own forward pass with its own
+        batch-norm statistics; per-micro-batch gradients and losses are combined by a pairwise
+        tree over the micro-batch index (step.py). Part of the model: M changes the numbers.
       seeds: The run's seed tree; the model draws from `init` (weights), `gradient_penalty`
         and `samples` (the sample grid). Generator noise is keyed by the caller.
     """
@@ -74,6 +78,7 @@ class GANConfig:
     continuous_dim: int = 2
     mutual_information_penalty_weight: float = 1.0
     weight_decay: float = 2.5e-5
+    micro_batches: int = 1
     seeds: SeedTree = dataclasses.field(default_factory=lambda: SeedTree.from_root(0))
 
     def __post_init__(self) -> None:
@@ -86,6 +91,7 @@ class GANConfig:
         _check_int("num_classes", self.num_classes, 2)
         _check_int("categorical_dim", self.categorical_dim, 2)
         _check_int("continuous_dim", self.continuous_dim, 1)
+        _check_int("micro_batches", self.micro_batches, 1)
         if not isinstance(self.seeds, SeedTree):
             raise ValueError(f"GANConfig.seeds must be a SeedTree, got {self.seeds!r}")
         _check_float("gen_lr", self.gen_lr, positive=True, optional=True)

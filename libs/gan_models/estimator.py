@@ -1,35 +1,30 @@
-"""`make_estimator`: a `tf.estimator.Estimator` for one `GANConfig`.
+"""`make_estimator`: a `tf.estimator.Estimator` for one `GANConfig`, every gan_type alike.
 
-unconditional/conditional: `tfgan.estimator.GANEstimator`. infogan (which GANEstimator cannot
-express): a model_fn from TF-GAN's pieces (`tfgan.infogan_model`, `tfgan.gan_loss`, and the
-GANEstimator spec builders), so all gan_types train, evaluate and predict the same way.
+The model_fn is built from TF-GAN's pieces (`tfgan.gan_model` / `tfgan.infogan_model`, its
+losses and prediction spec) rather than `tfgan.estimator.GANEstimator`, whose train op runs a
+global step as four `session.run`s and a logging-only third forward pass: training is
+`step.build_train_step`, one `session.run` per global step.
 
 Input contract (`estimator.train(input_fn, max_steps=N)`): `input_fn` returns a dataset of
-(features, labels) where
-  features = `noise.generator_inputs(...)` for this gan_type (conditional: (noise, real one-hot
-             labels), as in TF-GAN's conditional example), and
-  labels   = real images float32 [B, 28, 28, 1] in [-1, 1].
-For `predict`, use `predict_input_fn(inputs)` (e.g. over `sample_generator_inputs`);
-predictions are images float32 [28, 28, 1] in [-1, 1], one per row of the inputs.
+(features, labels), one element per global step, where
+  features = `noise.training_features(config, batch_size=B, batch_index=k, ...)` for batch k
+             (the generator inputs of its M micro-batches, and k), and
+  labels   = real images float32 [B, 28, 28, 1] in [-1, 1] (conditional: the one-hot labels
+             given to `training_features` are these images' classes).
+A run resumed at global step k must therefore start at batch k. Per-step losses:
+`loss_tensor_names(config)`, the losses of that step's update passes.
+`evaluate` takes the same input and reports the mean losses of one forward pass per batch
+(no update). For `predict`, use `predict_input_fn(inputs)` (e.g. over
+`sample_generator_inputs`); predictions are images float32 [28, 28, 1] in [-1, 1], one per row
+of the inputs, from the generator's batch-norm moving averages.
 
-One global step = step-state run + generator step + discriminator step (TF-GAN's sequential
-hooks) + the Estimator's main run (global-step increment, loss, summaries): it consumes
-`BATCHES_PER_STEP` (= 3) input batches, for every gan_type. A run resumed at global step k
-must therefore skip 3 * k batches. Per-step losses: `loss_tensor_names(config)`; fetched in
-the main run they are the losses on its (third) batch after that step's two updates.
-
-Avoid reading `global_step` in the main run for anything but logging: it is incremented in
-that same run, so the value read there is either side of the increment.
-
-Determinism (see training.py): both optimizers are `DeterministicAdam` and `run_config` goes
-through `deterministic_run_config`; with a fixed thread configuration on the same machine,
-two runs with the same config.seeds and input batches give bitwise-identical losses and
-weights, and so does a run resumed from a checkpoint that skips the consumed batches.
+Determinism (see step.py): with a fixed thread configuration on the same machine, two runs
+with the same config (seeds, M) and input batches give bitwise-identical losses and weights,
+and so does a run resumed from a checkpoint that starts at the next batch.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
@@ -38,26 +33,29 @@ import tensorflow_gan as tfgan
 
 from gan_models import networks
 from gan_models.config import GANConfig
-from gan_models.losses import make_loss_fns
-from gan_models.training import gan_train_hooks
+from gan_models.losses import (
+    discriminator_loss_terms,
+    generator_loss_terms,
+    publish_losses,
+)
+from gan_models.step import build_train_step, gan_pass, micro_slices
 from tf_determinism import deterministic_run_config
-from tf_determinism.optimizers import DeterministicAdam
+from tf_determinism.reduce import tree_mean
 
 _gan_estimator_lib = tfgan.estimator.gan_estimator
 _ModeKeys = tf.estimator.ModeKeys
 _MAX_GRID = 5  # TF-GAN example's grid_size.
 
 
-def add_image_summaries(gan_model: Any) -> None:
+def add_image_summaries(real_data: tf.Tensor, generated_data: tf.Tensor) -> None:
     """Image-grid summaries of real and generated batches (up to 5x5, as the example).
 
     Args:
-      gan_model: A `GANModel`/`InfoGANModel` with images float32 [B, 28, 28, 1].
+      real_data, generated_data: images float32 [B, 28, 28, 1].
     """
-    batch = gan_model.generated_data.shape[0]
+    batch = generated_data.shape[0]
     side = min(_MAX_GRID, math.isqrt(int(batch))) if batch is not None else 0
-    for name, images in (("real_data", gan_model.real_data),
-                         ("generated_data", gan_model.generated_data)):
+    for name, images in (("real_data", real_data), ("generated_data", generated_data)):
         if side:
             grid = tfgan.eval.image_grid(images[: side * side], grid_shape=(side, side),
                                          image_shape=(28, 28), num_channels=1)
@@ -87,32 +85,24 @@ def predict_input_fn(inputs: Any) -> Any:
     return input_fn
 
 
-def _optimizers(config: GANConfig) -> Any:
-    # Adam with beta1 = 0.5, as in the TF-GAN MNIST examples. Callables: built in the model graph.
-    def generator_optimizer() -> tf.compat.v1.train.Optimizer:
-        return DeterministicAdam(config.resolved_gen_lr, beta1=0.5, name="GeneratorAdam")
-
-    def discriminator_optimizer() -> tf.compat.v1.train.Optimizer:
-        return DeterministicAdam(config.resolved_crit_lr, beta1=0.5, name="DiscriminatorAdam")
-
-    return _gan_estimator_lib.Optimizers(generator_optimizer, discriminator_optimizer)
-
-
-def _checked_params(params: dict[str, Any] | None) -> dict[str, Any] | None:
-    if params is None:
-        return None
-    # GANEstimator forwards `params` keys named like `tfgan.gan_loss` arguments to gan_loss;
-    # that would bypass GANConfig (e.g. TF-GAN's unseeded gradient penalty).
-    forbidden = sorted(set(params) & set(inspect.getfullargspec(
-        tfgan.gan_loss).args))
-    if forbidden:
-        raise ValueError(f"make_estimator: params keys {forbidden} are tfgan.gan_loss arguments; "
-                         f"set them through GANConfig")
-    return dict(params)
+def _eval_spec(config: GANConfig, features: dict[str, Any],
+               labels: tf.Tensor) -> tf.estimator.EstimatorSpec:
+    # The training passes' losses without the updates: per micro-batch, then the tree mean.
+    per_micro = []
+    for micro, (inputs, real) in enumerate(zip(
+            micro_slices(features["generator_inputs"], config.micro_batches),
+            micro_slices(labels, config.micro_batches), strict=True)):
+        model = gan_pass(config, inputs, real)
+        per_micro.append({**generator_loss_terms(config, model), **discriminator_loss_terms(
+            config, model, batch_index=features["batch_index"], micro_batch=micro)})
+    losses = publish_losses({key: tree_mean([terms[key] for terms in per_micro])
+                             for key in per_micro[0]}, add_summaries=False)
+    metrics = {key: tf.compat.v1.metrics.mean(value) for key, value in losses.items()}
+    return tf.estimator.EstimatorSpec(_ModeKeys.EVAL, loss=losses["generator_loss"],
+                                      eval_metric_ops=metrics)
 
 
-def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig,
-                   params: dict[str, Any] | None = None) -> tf.estimator.Estimator:
+def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig) -> tf.estimator.Estimator:
     """Builds the Estimator for `config` (see the module docstring for the input contract).
 
     Args:
@@ -121,62 +111,27 @@ def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig,
         via `deterministic_run_config` (Grappler's arithmetic optimizer off). Its
         `tf_random_seed` does not matter to the model: every random op here is explicitly
         seeded from config.seeds.
-      params: Optional Estimator params (must not contain `tfgan.gan_loss` argument names).
 
     Returns:
-      A `tf.estimator.Estimator` (a `GANEstimator` for unconditional/conditional).
-
-    Raises:
-      ValueError: On forbidden params.
+      A `tf.estimator.Estimator`.
     """
     if not isinstance(config, GANConfig):
         raise ValueError(f"make_estimator: config must be a GANConfig, got {type(config).__name__}")
-    params = _checked_params(params)
     run_config = deterministic_run_config(run_config)
-    generator_loss_fn, discriminator_loss_fn = make_loss_fns(config)
+    add_summaries = run_config.save_summary_steps is not None
 
-    def generator_loss_with_images(gan_model: Any, add_summaries: bool = False) -> tf.Tensor:
-        if add_summaries:
-            add_image_summaries(gan_model)
-        return generator_loss_fn(gan_model, add_summaries=add_summaries)
-
-    def discriminator_fn(data: tf.Tensor, conditioning: Any) -> Any:
-        return networks.critic(data, conditioning, config)
-
-    optimizers = _optimizers(config)
-    if config.gan_type != "infogan":
-        def generator_fn(generator_inputs: Any, mode: str) -> tf.Tensor:
-            return networks.generator(generator_inputs, config, is_training=mode == _ModeKeys.TRAIN)
-
-        return tfgan.estimator.GANEstimator(
-            generator_fn=generator_fn, discriminator_fn=discriminator_fn,
-            generator_loss_fn=generator_loss_with_images,
-            discriminator_loss_fn=discriminator_loss_fn,
-            generator_optimizer=optimizers.gopt, discriminator_optimizer=optimizers.dopt,
-            get_hooks_fn=gan_train_hooks, add_summaries=None, use_loss_summaries=True,
-            config=run_config, params=params)
-
-    def infogan_model_fn(features: Any, labels: Any, mode: str,
-                         params: Any) -> tf.estimator.EstimatorSpec:
-        del params  # Everything comes from `config`.
-
-        def generator_fn(inputs: Any) -> tf.Tensor:
-            return networks.generator(inputs, config, is_training=mode == _ModeKeys.TRAIN)
-
+    def model_fn(features: Any, labels: Any, mode: str) -> tf.estimator.EstimatorSpec:
         if mode == _ModeKeys.PREDICT:
-            gan_model = _gan_estimator_lib.make_prediction_gan_model(
-                features, generator_fn, "Generator")
-            return _gan_estimator_lib.get_predict_estimator_spec(gan_model)
-        unstructured, categorical, continuous = features
-        gan_model = tfgan.infogan_model(
-            generator_fn, discriminator_fn, real_data=labels,
-            unstructured_generator_inputs=[unstructured],
-            structured_generator_inputs=[categorical, continuous])
-        gan_loss = tfgan.gan_loss(gan_model, generator_loss_with_images, discriminator_loss_fn,
-                                  add_summaries=True)
+            model = _gan_estimator_lib.make_prediction_gan_model(
+                features, lambda inputs: networks.generator(inputs, config, is_training=False),
+                "Generator")
+            return _gan_estimator_lib.get_predict_estimator_spec(model)
         if mode == _ModeKeys.EVAL:
-            return _gan_estimator_lib.get_eval_estimator_spec(gan_model, gan_loss)
-        return _gan_estimator_lib.get_train_estimator_spec(
-            gan_model, gan_loss, optimizers, gan_train_hooks)
+            return _eval_spec(config, features, labels)
+        step = build_train_step(config, features, labels, add_summaries=add_summaries)
+        if add_summaries:
+            add_image_summaries(step.real_data, step.generated_data)
+        return tf.estimator.EstimatorSpec(_ModeKeys.TRAIN, loss=step.losses["generator_loss"],
+                                          train_op=step.train_op)
 
-    return tf.estimator.Estimator(model_fn=infogan_model_fn, config=run_config, params=params)
+    return tf.estimator.Estimator(model_fn=model_fn, config=run_config)

@@ -9,13 +9,21 @@ Spectral normalization mirrors `tfgan.features.spectral_normalization_custom_get
 `u` on every access, i.e. two or three unordered assigns per `session.run` (real, generated
 and interpolated critic calls) with no ordering against the other calls' reads, so the bits
 can depend on thread scheduling. Here forward passes only read `u`;
-`spectral_norm_update_op()` writes it, once per global step, in its own `session.run`
-(see `training.py`).
+`spectral_norm_update_op()` writes it, once per global step, after every read of that step
+(see `step.py`).
+
+Batch-norm moving averages likewise: a generator call with `is_training=True` does not
+update them itself (the generator runs twice per step, once per micro-batch and pass); it
+reports its batch statistics to the innermost `recording_batch_stats()` block, and the step
+makes one update per moving average from the statistics of the passes it chooses.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 
@@ -27,6 +35,66 @@ SPECTRAL_NORM_U = "gan_models_spectral_norm_u"
 WEIGHT_DECAY_KERNELS = "gan_models_weight_decay_kernels"
 _WEIGHT_DECAY_SCOPES = "gan_models_weight_decay_scopes"
 _v1 = tf.compat.v1
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchStats:
+    """One batch-norm call's statistics, for the caller to update the moving averages from.
+
+    Attributes:
+      moving_mean, moving_variance: The layer's moving-average variables, float32 [C].
+      mean, variance: This call's batch statistics, float32 [C].
+      momentum: The layer's moving-average momentum.
+    """
+
+    moving_mean: tf.Variable
+    moving_variance: tf.Variable
+    mean: tf.Tensor
+    variance: tf.Tensor
+    momentum: float
+
+
+_RECORDERS: list[list[BatchStats]] = []
+
+
+@contextlib.contextmanager
+def recording_batch_stats() -> Iterator[list[BatchStats]]:
+    """Collects the `BatchStats` of every training-mode batch norm built inside the block.
+
+    Yields:
+      The list the calls are appended to, in build order.
+    """
+    records: list[BatchStats] = []
+    _RECORDERS.append(records)
+    try:
+        yield records
+    finally:
+        _RECORDERS.pop()
+
+
+def moving_average_updates(per_pass: list[list[BatchStats]],
+                           combine: Callable[[list[tf.Tensor]], tf.Tensor] | None = None
+                           ) -> list[tf.Operation]:
+    """One assign per moving average, from the statistics of several passes combined.
+
+    Args:
+      per_pass: The records of each pass (e.g. one per micro-batch), the same layers in the
+        same order in every pass.
+      combine: fn(list of tensors) -> tensor combining one statistic over the passes, in a
+        fixed order (e.g. `tf_determinism.reduce.tree_mean`); required for several passes.
+
+    Returns:
+      Ops: moving <- moving - (moving - combined statistic) * (1 - momentum).
+    """
+    updates = []
+    for layer in zip(*per_pass, strict=True):
+        first = layer[0]
+        for moving, stats in ((first.moving_mean, [r.mean for r in layer]),
+                              (first.moving_variance, [r.variance for r in layer])):
+            stat = stats[0] if len(stats) == 1 else combine(stats)
+            updates.append(moving.assign_sub((moving - stat) * (1.0 - first.momentum),
+                                             read_value=False))
+    return updates
 
 
 def _full_name(var_name: str) -> str:
@@ -100,7 +168,8 @@ def spectral_normalize(kernel: tf.Variable, *, seed: int) -> tf.Tensor:
 def spectral_norm_update_op() -> tf.Operation:
     """One power-iteration step for every spectrally normalized kernel of the default graph.
 
-    Run it in its own `session.run` (nothing else reading `u` in that run) to stay race-free.
+    Build it under control dependencies on everything else that reads `u` or the kernels in
+    the same `session.run` (or run it alone) to stay race-free.
     """
     updates = []
     kernels = _v1.get_collection(SPECTRAL_NORM_KERNELS)
@@ -154,8 +223,8 @@ def batch_norm(x: tf.Tensor, *, name: str, is_training: bool, track_moving_avera
     Args:
       x: float32 [B, ..., C].
       name: Variable scope name.
-      is_training: Batch statistics (and moving-average update ops in `UPDATE_OPS`) if True,
-        moving averages otherwise.
+      is_training: Batch statistics (reported to the active `recording_batch_stats()` block,
+        if any, for the caller's moving-average updates) if True, moving averages otherwise.
       track_moving_averages: False for the critic, which the example always runs with batch
         statistics: its moving averages would never be read, and with three critic calls per
         step their three unordered updates per `session.run` would race.
@@ -177,10 +246,9 @@ def batch_norm(x: tf.Tensor, *, name: str, is_training: bool, track_moving_avera
                                       initializer=_v1.ones_initializer())
         if is_training:
             mean, variance = tf.nn.moments(x, axes)
-            for moving, batch_stat in ((moving_mean, mean), (moving_var, variance)):
-                update = moving.assign_sub((moving - batch_stat) * (1.0 - momentum),
-                                           read_value=False)
-                _v1.add_to_collection(_v1.GraphKeys.UPDATE_OPS, update)
+            if _RECORDERS:
+                _RECORDERS[-1].append(BatchStats(moving_mean, moving_var, mean, variance,
+                                                 momentum))
         else:
             mean, variance = moving_mean, moving_var
         return tf.nn.batch_normalization(x, mean, variance, beta, gamma, epsilon)

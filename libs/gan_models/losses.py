@@ -1,21 +1,19 @@
 """GAN losses by name, built from `tfgan.losses`, plus seeded gradient and MI penalties.
 
-`make_loss_fns(config)` returns `(generator_loss_fn, discriminator_loss_fn)` in TF-GAN's
-tuple-loss form (take a `GANModel`/`InfoGANModel`), for `tfgan.gan_loss` or `GANEstimator`.
-They add the optional penalties themselves, so `gan_loss` must be called *without*
-`gradient_penalty_weight`/`mutual_information_penalty_weight`:
-  generator:      adversarial [+ mi_weight * MI]                 (+ L2 added by gan_loss)
-  discriminator:  adversarial [+ gp_weight * GP] [+ mi_weight * MI] (+ L2 added by gan_loss)
+`generator_loss_terms` / `discriminator_loss_terms` take one pass's `GANModel`/`InfoGANModel`
+(one micro-batch) and return the total loss as optimized, with the penalties it contains:
+  generator:      adversarial [+ mi_weight * MI]                    + L2 of the generator
+  discriminator:  adversarial [+ gp_weight * GP] [+ mi_weight * MI] + L2 of the discriminator
 the same sums, in the same order, as `tfgan.gan_loss` builds with those weights.
 
 Why our own gradient penalty: `tfgan.losses.wasserstein_gradient_penalty` draws its
 interpolation weights with an unseeded stateful `tf.random.uniform`, so two runs (or a resumed
 and an uninterrupted run) differ. `gradient_penalty` is the same formula with the weights
 passed in; `interpolation_weights` draws them statelessly from (seeds.gradient_penalty,
-step snapshot).
+global batch, micro-batch).
 
-The total losses as optimized (regularization included) are also published as named tensors
-(`loss_tensor_names`) for logging.
+The step (step.py) combines the terms over micro-batches and publishes them as named tensors
+(`loss_tensor_names`, `publish_losses`) for logging and TensorBoard.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ import tensorflow as tf
 import tensorflow_gan as tfgan
 
 from gan_models.config import GANConfig
-from gan_models.training import step_snapshot
 from tf_determinism import stateless_key
 
 LOSS_FUNCTIONS: dict[str, tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]] = {
@@ -55,9 +52,10 @@ def loss_tensor_names(config: GANConfig) -> dict[str, str]:
     Returns:
       {"generator_loss", "discriminator_loss"} (float32 scalars, totals as optimized,
       L2 included), plus "gradient_penalty" when a gradient-penalty weight > 0 is set and
-      "mutual_information_penalty" for infogan (weight > 0) -> "gan_models/<key>:0".
-      With add_summaries (as GANEstimator's loss summaries), the same tensors are the
-      TensorBoard scalars "losses/<key>".
+      "mutual_information_penalty" for infogan (weight > 0) -> "gan_models/<key>:0": the
+      step's losses, means over its micro-batches, taken from the update passes (step.py).
+      When training writes summaries, the same tensors are the TensorBoard scalars
+      "losses/<key>".
     """
     keys = ["generator_loss", "discriminator_loss"]
     if _uses(config.gradient_penalty_weight):
@@ -67,32 +65,42 @@ def loss_tensor_names(config: GANConfig) -> dict[str, str]:
     return {key: f"{LOSS_SCOPE}/{key}:0" for key in keys}
 
 
-def _publish(tensor: tf.Tensor, key: str, add_summaries: bool) -> tf.Tensor:
-    with tf.compat.v1.name_scope(f"{LOSS_SCOPE}/"):  # Absolute scope: stable names.
-        published = tf.identity(tensor, name=key)
-    if add_summaries:
-        with tf.compat.v1.name_scope(f"{LOSS_SUMMARY_SCOPE}/"):
-            tf.compat.v1.summary.scalar(key, published)
+def publish_losses(losses: dict[str, tf.Tensor], add_summaries: bool) -> dict[str, tf.Tensor]:
+    """Names each loss "gan_models/<key>" (see `loss_tensor_names`), plus a TensorBoard scalar
+    "losses/<key>" with add_summaries.
+
+    Args:
+      losses: key -> float32 scalar (the keys of `loss_tensor_names`).
+      add_summaries: Also add the scalar summaries.
+
+    Returns:
+      key -> the published (identity) tensor.
+    """
+    published = {}
+    for key, tensor in losses.items():
+        with tf.compat.v1.name_scope(f"{LOSS_SCOPE}/"):  # Absolute scope: stable names.
+            published[key] = tf.identity(tensor, name=key)
+        if add_summaries:
+            with tf.compat.v1.name_scope(f"{LOSS_SUMMARY_SCOPE}/"):
+                tf.compat.v1.summary.scalar(key, published[key])
     return published
 
 
-def interpolation_weights(config: GANConfig, batch_size: Any,
-                          step: tf.Tensor | None = None) -> tf.Tensor:
-    """Gradient-penalty interpolation weights, stateless in (seeds.gradient_penalty, step).
+def interpolation_weights(config: GANConfig, batch_size: Any, batch_index: Any,
+                          micro_batch: Any = 0) -> tf.Tensor:
+    """Gradient-penalty interpolation weights, stateless in (seed, global batch, micro-batch).
 
     Args:
       config: Supplies the gradient-penalty sub-seed.
-      batch_size: int or int32 scalar tensor B.
-      step: int64 scalar; defaults to the step snapshot variable (see `training.py`).
+      batch_size: int or int32 scalar tensor: the micro-batch's rows.
+      batch_index: int64 scalar: the global batch index.
+      micro_batch: int in [0, micro_batches).
 
     Returns:
-      float32 [B, 1, 1, 1] uniform in [0, 1).
+      float32 [rows, 1, 1, 1] uniform in [0, 1).
     """
-    if step is None:
-        step = step_snapshot()
-    seed = stateless_key(config.seeds.gradient_penalty, step)
+    seed = stateless_key(config.seeds.gradient_penalty, batch_index, micro_batch)
     return tf.random.stateless_uniform(tf.stack([batch_size, 1, 1, 1]), seed=seed)
-
 
 def gradient_penalty(gan_model: Any, *, alpha: tf.Tensor, epsilon: float = 1e-10,
                      target: float = 1.0, one_sided: bool = False) -> tf.Tensor:
@@ -132,41 +140,50 @@ def _regularization(scope: Any) -> tf.Tensor:
     return tf.compat.v1.losses.get_regularization_loss(scope.name if scope else None)
 
 
-def make_loss_fns(config: GANConfig) -> tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]:
-    """Generator and discriminator loss functions for `config` (see module docstring).
+def generator_loss_terms(config: GANConfig, gan_model: Any) -> dict[str, tf.Tensor]:
+    """The generator's loss on one pass (see the module docstring).
 
     Returns:
-      (generator_loss_fn, discriminator_loss_fn), each `fn(gan_model, add_summaries=False)`
-      -> float32 scalar, as `tfgan.gan_loss` expects.
+      {"generator_loss": float32 scalar, total as optimized (L2 included)}, plus
+      "mutual_information_penalty" for infogan with a weight > 0.
     """
-    gen_adversarial, dis_adversarial = LOSS_FUNCTIONS[config.resolved_loss]
-    use_mi = config.gan_type == "infogan" and _uses(config.mutual_information_penalty_weight)
-    use_gp = _uses(config.gradient_penalty_weight)
+    adversarial, _ = LOSS_FUNCTIONS[config.resolved_loss]
+    loss = adversarial(gan_model)
+    terms = {}
+    if config.gan_type == "infogan" and _uses(config.mutual_information_penalty_weight):
+        info = tfgan.losses.mutual_information_penalty(gan_model)
+        loss += config.mutual_information_penalty_weight * info
+        terms["mutual_information_penalty"] = info
+    return {"generator_loss": loss + _regularization(gan_model.generator_scope), **terms}
 
-    def generator_loss_fn(gan_model: Any, add_summaries: bool = False) -> tf.Tensor:
-        loss = gen_adversarial(gan_model, add_summaries=add_summaries)
-        if use_mi:
-            info = tfgan.losses.mutual_information_penalty(gan_model, add_summaries=add_summaries)
-            loss += config.mutual_information_penalty_weight * _publish(
-                info, "mutual_information_penalty", add_summaries)
-        _publish(loss + _regularization(gan_model.generator_scope), "generator_loss", add_summaries)
-        return loss
 
-    def discriminator_loss_fn(gan_model: Any, add_summaries: bool = False) -> tf.Tensor:
-        loss = dis_adversarial(gan_model, add_summaries=add_summaries)
-        if use_gp:
-            batch = tf.shape(gan_model.real_data)[0]
-            alpha = interpolation_weights(config, batch)
-            penalty = _publish(gradient_penalty(gan_model, alpha=alpha), "gradient_penalty",
-                               add_summaries)
-            if add_summaries:
-                tf.compat.v1.summary.scalar("gradient_penalty_loss", penalty)
-            loss += config.gradient_penalty_weight * penalty
-        if use_mi:
-            info = tfgan.losses.mutual_information_penalty(gan_model)
-            loss += config.mutual_information_penalty_weight * info
-        _publish(loss + _regularization(gan_model.discriminator_scope), "discriminator_loss",
-                 add_summaries)
-        return loss
+def discriminator_loss_terms(config: GANConfig, gan_model: Any, *, batch_index: Any = None,
+                             micro_batch: Any = 0) -> dict[str, tf.Tensor]:
+    """The discriminator's loss on one pass (see the module docstring).
 
-    return generator_loss_fn, discriminator_loss_fn
+    Args:
+      config: The model configuration.
+      gan_model: One pass's `GANModel`/`InfoGANModel`.
+      batch_index: int64 scalar, the global batch index (keys the gradient penalty; required
+        when a gradient-penalty weight > 0 is set).
+      micro_batch: The pass's micro-batch index (keys the gradient penalty).
+
+    Returns:
+      {"discriminator_loss": float32 scalar, total as optimized (L2 included)}, plus
+      "gradient_penalty" when a gradient-penalty weight > 0 is set.
+    """
+    _, adversarial = LOSS_FUNCTIONS[config.resolved_loss]
+    loss = adversarial(gan_model)
+    terms = {}
+    if _uses(config.gradient_penalty_weight):
+        if batch_index is None:
+            raise ValueError("discriminator_loss_terms: the gradient penalty needs batch_index")
+        rows = tf.shape(gan_model.real_data)[0]
+        alpha = interpolation_weights(config, rows, batch_index, micro_batch)
+        penalty = gradient_penalty(gan_model, alpha=alpha)
+        loss += config.gradient_penalty_weight * penalty
+        terms["gradient_penalty"] = penalty
+    if config.gan_type == "infogan" and _uses(config.mutual_information_penalty_weight):
+        loss += config.mutual_information_penalty_weight * (
+            tfgan.losses.mutual_information_penalty(gan_model))
+    return {"discriminator_loss": loss + _regularization(gan_model.discriminator_scope), **terms}

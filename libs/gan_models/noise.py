@@ -1,11 +1,10 @@
 """Generator inputs: stateless per-batch draws for training, fixed numpy grids for sampling.
 
-Training inputs are `tf.random.stateless_*` draws from a per-batch `[2]` seed that the caller
-makes from the run's noise sub-seed and the global batch index
-(`tf_determinism.stateless_key(seeds.noise, index)`): the same batch always gets the same
-noise, whatever the thread count, `num_parallel_calls` or how often the pipeline is rebuilt
-(a resumed run). Each component folds a fixed tag into that seed so the components
-are independent streams.
+Training inputs (`training_features`) are `tf.random.stateless_*` draws, one per micro-batch,
+from the seed `tf_determinism.stateless_key(seeds.noise, global batch, micro-batch)`: the same
+micro-batch always gets the same noise, whatever the thread count, `num_parallel_calls`, how
+often the pipeline is rebuilt (a resumed run) or which process computes it (another worker).
+Each component folds a fixed tag into that seed so the components are independent streams.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_models.config import GANConfig
+from tf_determinism import stateless_key
 
 # Fixed fold-in tags of the components (part of the reproducibility contract: never renumber).
 _NOISE_TAG, _CATEGORICAL_TAG, _CONTINUOUS_TAG = 0, 1, 2
@@ -75,6 +75,47 @@ def generator_inputs(config: GANConfig, batch_size: int, seed: Any,
         [batch_size, config.continuous_dim], seed=_component_seed(seed, _CONTINUOUS_TAG),
         minval=-1.0, maxval=1.0)
     return noise, categorical, continuous
+
+
+def training_features(config: GANConfig, *, batch_size: int, batch_index: Any,
+                      one_hot_labels: Any = None,
+                      micro_range: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The features of global batch `batch_index` for training (`make_estimator`'s contract).
+
+    Args:
+      config: gan_type, sizes, `micro_batches` M and the noise sub-seed.
+      batch_size: B, the global batch size; M must divide it.
+      batch_index: int64 scalar, the global batch index in the run's stream.
+      one_hot_labels: conditional only (required): float32 [rows, num_classes], the labels of
+        the real rows these features go with.
+      micro_range: (i, j): features of micro-batches i..j-1 only (rows i*B/M to j*B/M of the
+        global batch), for a process that computes just those; default: all M.
+
+    Returns:
+      {"generator_inputs": the `generator_inputs` structure for those rows, micro-batch by
+      micro-batch, "batch_index": int64 scalar}.
+
+    Raises:
+      ValueError: M does not divide B, or a bad micro_range.
+    """
+    micro = config.micro_batches
+    if batch_size % micro:
+        raise ValueError(f"training_features: micro_batches {micro} must divide the batch "
+                         f"size {batch_size}")
+    first, last = micro_range if micro_range is not None else (0, micro)
+    if not 0 <= first < last <= micro:
+        raise ValueError(f"training_features: micro_range {micro_range} is not within "
+                         f"[0, {micro}]")
+    rows = batch_size // micro
+    parts = []
+    for i in range(first, last):
+        labels = None
+        if one_hot_labels is not None:
+            labels = one_hot_labels[(i - first) * rows:(i - first + 1) * rows]
+        seed = stateless_key(config.seeds.noise, batch_index, i)
+        parts.append(generator_inputs(config, rows, seed, labels))
+    inputs = tf.nest.map_structure(lambda *xs: tf.concat(xs, axis=0), *parts)
+    return {"generator_inputs": inputs, "batch_index": tf.cast(batch_index, tf.int64)}
 
 
 def sample_generator_inputs(config: GANConfig, n_rows: int, n_cols: int) -> Any:

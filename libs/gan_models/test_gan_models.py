@@ -101,6 +101,7 @@ def test_config_defaults_and_validation() -> None:
         {"gradient_penalty_weight": -0.1}, {"seeds": 5}, {"seeds": {"init": 1}},
         {"seeds": None}, {"num_classes": 1},
         {"mutual_information_penalty_weight": float("inf")}, {"weight_decay": -1e-5},
+        {"micro_batches": 0},
     ]
     for kwargs in bad_values:
         with pytest.raises(ValueError, match=f"GANConfig.{next(iter(kwargs))}"):
@@ -263,9 +264,10 @@ def test_losses_against_hand_computed_values() -> None:
     with tf.Graph().as_default():
         tensors = {}
         for name in gm.LOSS_NAMES:
-            gen_fn, dis_fn = gm.make_loss_fns(gm.GANConfig(loss=name))
+            config = gm.GANConfig(loss=name)
             model = _fake_model(real, gen)
-            tensors[name] = (gen_fn(model), dis_fn(model))
+            tensors[name] = (gm.generator_loss_terms(config, model)["generator_loss"],
+                             gm.discriminator_loss_terms(config, model)["discriminator_loss"])
         with _v1.Session() as sess:
             values = sess.run(tensors)
     for name in gm.LOSS_NAMES:
@@ -290,17 +292,20 @@ def test_mutual_information_penalty_hand_computed_and_equal_to_tfgan() -> None:
         model = tfgan.InfoGANModel(*base, structured_generator_inputs=[
             tf.constant(codes), tf.constant(cont)], predicted_distributions=dists,
             discriminator_and_aux_fn=None)
-        gen_fn, dis_fn = gm.make_loss_fns(config)
-        ours = gen_fn(model)
+        terms = gm.generator_loss_terms(config, model)
+        ours = terms["generator_loss"]
         reference = tfgan.losses.modified_generator_loss(model) + 0.5 * (
             tfgan.losses.mutual_information_penalty(model))
-        ours_d, reference_d = dis_fn(model), tfgan.losses.modified_discriminator_loss(model) + (
+        ours_d = gm.discriminator_loss_terms(config, model)["discriminator_loss"]
+        reference_d = tfgan.losses.modified_discriminator_loss(model) + (
             0.5 * tfgan.losses.mutual_information_penalty(model))
         with _v1.Session() as sess:
-            got = sess.run([ours, reference, ours_d, reference_d])
+            got, info = sess.run([[ours, reference, ours_d, reference_d],
+                                  terms["mutual_information_penalty"]])
     np.testing.assert_allclose(got[0], adversarial + 0.5 * mi, rtol=1e-5)
     assert np.float32(got[0]).tobytes() == np.float32(got[1]).tobytes()
     assert np.float32(got[2]).tobytes() == np.float32(got[3]).tobytes()
+    np.testing.assert_allclose(info, mi, rtol=1e-5)
 
 
 def test_gradient_penalty_matches_tfgan_and_hand_computed(monkeypatch: Any) -> None:
@@ -331,11 +336,12 @@ def test_gradient_penalty_matches_tfgan_and_hand_computed(monkeypatch: Any) -> N
     assert np.float32(got_ours).tobytes() == np.float32(got_reference).tobytes()
 
 
-def test_interpolation_weights_are_stateless_in_seed_and_step() -> None:
-    def draw(seeds: SeedTree | int, step: int) -> bytes:
+def test_interpolation_weights_are_stateless_in_seed_batch_and_micro_batch() -> None:
+    def draw(seeds: SeedTree | int, batch: int, micro: int = 0) -> bytes:
         if isinstance(seeds, int):
             seeds = SeedTree.from_root(seeds)
-        out = gm.interpolation_weights(gm.GANConfig(seeds=seeds), 5, tf.constant(step, tf.int64))
+        out = gm.interpolation_weights(gm.GANConfig(seeds=seeds), 5,
+                                       tf.constant(batch, tf.int64), micro)
         assert out.shape == (5, 1, 1, 1)
         assert float(tf.reduce_min(out)) >= 0.0 and float(tf.reduce_max(out)) < 1.0
         return out.numpy().tobytes()
@@ -343,17 +349,35 @@ def test_interpolation_weights_are_stateless_in_seed_and_step() -> None:
     assert draw(1, 3) == draw(1, 3)
     assert draw(1, 3) != draw(1, 4)
     assert draw(1, 3) != draw(2, 3)
+    assert draw(1, 3, 1) != draw(1, 3, 0)
+    assert draw(1, 3, 1) == draw(1, 3, 1)
     # Keyed by the gradient_penalty sub-seed alone.
     one, two = SeedTree.from_root(1), SeedTree.from_root(2)
     assert draw(dataclasses.replace(two, gradient_penalty=one.gradient_penalty), 3) == draw(1, 3)
     assert draw(dataclasses.replace(one, gradient_penalty=two.gradient_penalty), 3) == draw(2, 3)
 
 
-# ----------------------------------------------------------------------------- estimator
+@pytest.mark.parametrize("gan_type", gm.GAN_TYPES)
+def test_training_features_per_micro_batch(gan_type: str) -> None:
+    """Micro-batch i's noise depends on (seed, batch, i) only: a range of the micro-batches
+    is bitwise those rows of the full features, and M=1 is one draw of all rows."""
+    config = _config(3, gan_type=gan_type, micro_batches=4)
+    labels = tf.one_hot(tf.range(8) % 10, 10) if gan_type == "conditional" else None
 
+    def features(micro_range: Any = None, batch: int = 9, rows: Any = slice(None)) -> list:
+        out = gm.training_features(
+            config, batch_size=8, batch_index=tf.constant(batch, tf.int64),
+            one_hot_labels=None if labels is None else labels[rows], micro_range=micro_range)
+        assert int(out["batch_index"]) == batch
+        return [x.numpy() for x in tf.nest.flatten(out["generator_inputs"])]
 
-def test_make_estimator_rejects_gan_loss_params(tmp_path: Any) -> None:
-    with pytest.raises(ValueError, match="gradient_penalty_weight"):
-        gm.make_estimator(gm.GANConfig(), tf.estimator.RunConfig(model_dir=str(tmp_path)),
-                          params={"gradient_penalty_weight": 10.0})
-
+    full = features()
+    assert all(x.shape[0] == 8 for x in full)
+    middle = features((1, 3), rows=slice(2, 6))
+    assert all(np.array_equal(a, b[2:6]) for a, b in zip(middle, full, strict=True))
+    assert not np.array_equal(features(batch=10)[0], full[0])
+    assert not np.array_equal(full[0][:2], full[0][2:4])  # Micro-batches draw independently.
+    with pytest.raises(ValueError, match="micro_batches 4 must divide the batch size 6"):
+        gm.training_features(config, batch_size=6, batch_index=0)
+    with pytest.raises(ValueError, match="micro_range"):
+        gm.training_features(config, batch_size=8, batch_index=0, micro_range=(3, 5))

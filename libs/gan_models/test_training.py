@@ -1,4 +1,5 @@
-"""gan_models on the Estimator: every gan_type x loss trains reproducibly, resume, predict.
+"""gan_models on the Estimator: every gan_type x loss trains reproducibly (also with two
+micro-batches), resume, the one-run step, predict.
 
 Tiny synthetic batches (B=4) from a stateless input_fn keyed by (data seed, batch index), so
 two runs see identical batches and a resumed run can skip the batches an uninterrupted run
@@ -42,7 +43,8 @@ def _input_fn(config: gm.GANConfig, data_seed: int,
             classes = tf.random.stateless_uniform([_B], seed=fold(seed, 1), minval=0,
                                                   maxval=10, dtype=tf.int32)
             labels = tf.one_hot(classes, 10) if config.gan_type == "conditional" else None
-            return gm.generator_inputs(config, _B, fold(seed, 2), labels), images
+            return gm.training_features(config, batch_size=_B, batch_index=index,
+                                        one_hot_labels=labels), images
 
         return tf.data.Dataset.range(skip_batches, 1 << 40).map(make)
 
@@ -99,18 +101,21 @@ def _loss_bytes(recorder: _Recorder) -> list[dict[str, bytes]]:
 
 @pytest.mark.parametrize("gan_type", gm.GAN_TYPES)
 def test_every_loss_trains_reproducibly(gan_type: str, tmp_path: Any) -> None:
-    """Every (gan_type x loss): 2 steps, finite losses; same seed -> same bits.
+    """Every (gan_type x loss): 2 steps, finite losses; same seed -> same bits; one loss per
+    gan_type with 2 micro-batches, which differs from 1.
 
     Two steps, not more: step 2 already starts from everything step 1 left behind (Adam slots,
-    spectral-norm vectors, the step snapshot keying the gradient penalty); each extra step
-    costs ~0.4 s x 27 runs and exercises nothing new. Most of a run's ~3 s is building the
-    graph and session, which every independent run must pay.
+    spectral-norm vectors, moving averages); each extra step exercises nothing new. Most of a
+    run's ~2 s is building the graph and session, which every independent run must pay.
     """
     reference = None
+    runs = {}
     for loss in gm.LOSS_NAMES:
         # The gradient penalty rides along with wasserstein on the unconditional model.
         gp = 10.0 if (gan_type, loss) == ("unconditional", "wasserstein") else None
-        config = _config(11, gan_type=gan_type, loss=loss, gradient_penalty_weight=gp)
+        micro = 2 if loss == "least_squares" else 1
+        config = _config(11, gan_type=gan_type, loss=loss, gradient_penalty_weight=gp,
+                         micro_batches=micro)
         # "modified" is the reference of the other-seed run below: keep its step-1 weights.
         snapshot_after = 1 if loss == "modified" else None
         first = _train(config, tmp_path / f"{loss}_a", 2, snapshot_after=snapshot_after)
@@ -120,6 +125,7 @@ def test_every_loss_trains_reproducibly(gan_type: str, tmp_path: Any) -> None:
         assert all(np.isfinite(v) for row in first.losses for v in row.values())
         assert _loss_bytes(first) == _loss_bytes(second), loss
         assert same_tensors(first.variables, second.variables), loss
+        runs[loss] = first
         if snapshot_after:
             reference = first
     # Different seed -> different losses and weights (after the same single step).
@@ -130,15 +136,19 @@ def test_every_loss_trains_reproducibly(gan_type: str, tmp_path: Any) -> None:
     assert other.variables.keys() == reference.snapshot.keys()
     kernel = "Generator/fc1/kernel"
     assert other.variables[kernel].tobytes() != reference.snapshot[kernel].tobytes()
+    # Two micro-batches are another model: the same loss with M=1 differs at step 1.
+    one = _train(_config(11, gan_type=gan_type, loss="least_squares"), tmp_path / "m1", 1)
+    assert _loss_bytes(one)[0] != _loss_bytes(runs["least_squares"])[0]
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path: Any) -> None:
-    """1 step + resume to 2 == 2 straight, when the input skips BATCHES_PER_STEP per step.
+    """1 step + resume to 2 == 2 straight, when the input skips BATCHES_PER_STEP per step
+    (M=2, gradient penalty: every kind of keyed draw).
 
     One step before the checkpoint already leaves every kind of state a resume must restore
-    (Adam slots and powers, spectral-norm vectors, the step snapshot, moving averages).
+    (Adam slots and powers, spectral-norm vectors, moving averages).
     """
-    config = _config(5, gan_type="conditional", gradient_penalty_weight=10.0)
+    config = _config(5, gan_type="conditional", gradient_penalty_weight=10.0, micro_batches=2)
     straight = _train(config, tmp_path / "straight", 3, snapshot_after=2)
     part1 = _train(config, tmp_path / "resumed", 1, checkpoints=True)
     part2 = _train(config, tmp_path / "resumed", 2, checkpoints=True,

@@ -24,12 +24,15 @@ def parse_options(argv: list[str], cls: type, values: Mapping[str, Any]) -> Any:
     """Builds the options from parsed flag values and pins numerics before TF is imported.
 
     Raises:
-      app.UsageError: stray positional arguments.
+      app.UsageError: stray positional arguments, or flags that do not fit together.
       SystemExit(2): a numerics pin this machine cannot honour (one line logged).
     """
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    opts = options_lib.from_values(cls, values)
+    try:
+        opts = options_lib.from_values(cls, values)
+    except ValueError as e:  # A check across flags (one flag's own checks ran in absl).
+        raise app.UsageError(str(e)) from None
     try:
         tf_determinism.configure_environment(opts.numerics)
     except tf_determinism.PinError as e:

@@ -11,12 +11,13 @@ beyond crash-safe writes):
   StatelessGlorotUniform,              initializers keyed by (init seed, variable name)
   StatelessNormal, variable_key         (initializers.py; import TF)
   DeterministicAdam                    pairwise, gated gradient aggregation (optimizers.py)
+  tree_sum, tree_mean                  sums in an order fixed by position (reduce.py)
   write_bytes_atomic, write_text_atomic writes a crash cannot leave half done (atomic.py): a
                                         resume after kill -9 must find whole files
 
 Importing this package does not import TensorFlow (apps import it before pinning numerics);
 import the TF-backed modules themselves: `tf_determinism.initializers`,
-`tf_determinism.optimizers`.
+`tf_determinism.optimizers`, `tf_determinism.reduce`.
 """
 
 from tf_determinism.atomic import write_bytes_atomic, write_text_atomic

@@ -78,8 +78,21 @@ class SeedTree:
         return dataclasses.asdict(self)
 
 
-def stateless_key(sub_seed: int, index: Any) -> Any:
-    """The int64 [2] stateless seed [sub_seed, index] (index: an int64 scalar tensor or int)."""
+def stateless_key(sub_seed: int, index: Any, micro_batch: Any = None) -> Any:
+    """The int64 [2] stateless seed of (sub_seed, global batch index[, micro-batch index]).
+
+    Without `micro_batch`: [sub_seed, index]. With it: that key with the micro-batch index
+    folded in, so a micro-batch's draws depend on (seed, global batch, micro-batch) only, not
+    on how many micro-batches a process computes or where (another worker).
+
+    Args:
+      sub_seed: A `SeedTree` sub-seed.
+      index: int64 scalar tensor or int, the global batch index.
+      micro_batch: Optional int (or int scalar tensor) in [0, micro_batches).
+    """
     import tensorflow as tf
 
-    return tf.stack([tf.constant(sub_seed, tf.int64), tf.cast(index, tf.int64)])
+    key = tf.stack([tf.constant(sub_seed, tf.int64), tf.cast(index, tf.int64)])
+    if micro_batch is None:
+        return key
+    return tf.random.experimental.stateless_fold_in(key, tf.cast(micro_batch, tf.int64))

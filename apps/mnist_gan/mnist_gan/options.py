@@ -30,6 +30,11 @@ class ModelOptions(Checked):
         None, "Critic Adam learning rate. Default: the example's (1e-4).", positive=True)
     gradient_penalty_weight: float | None = option(
         None, "WGAN-GP weight (off by default, as in TF-GAN's example).", lower_bound=0)
+    micro_batches: int = option(
+        1, "Cut each global batch (--batch_size) into this many fixed micro-batches, each its "
+        "own forward pass with its own batch-norm statistics; their gradients are averaged in "
+        "a fixed order. Must divide --batch_size. Part of the model: it changes the numbers.",
+        lower_bound=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,3 +43,9 @@ class GanOptions(RunOptions):
     runs/mnist_gan/<gan_type>-<loss>-seed<seed>)."""
 
     model: ModelOptions = ModelOptions()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.data.batch_size % self.model.micro_batches:
+            raise ValueError(f"--micro_batches={self.model.micro_batches} must divide "
+                             f"--batch_size={self.data.batch_size}")

@@ -45,10 +45,11 @@ def gan_config(opts: GanOptions) -> gan_models.GANConfig:
 def make_train_input_fn(opts: GanOptions, prepared: data.PreparedData, start_batch: int):
     """The reference page's `extended_input_fn`, on seeded_input.
 
-    Batch k becomes (generator inputs, real images): X = (pixels - 128) / 128 as float32
-    [B, 28, 28, 1] in [-1, 1), plus the generator noise (and InfoGAN codes, or one-hot labels
-    for the conditional GAN), drawn statelessly from [seeds.noise, k]: parallel maps and
-    resumes cannot change it.
+    Batch k becomes (features, real images): X = (pixels - 128) / 128 as float32
+    [B, 28, 28, 1] in [-1, 1), plus `gan_models.training_features`: the generator noise (and
+    InfoGAN codes, or one-hot labels for the conditional GAN) of each micro-batch, drawn
+    statelessly from (seeds.noise, k, micro-batch), and k: parallel maps and resumes cannot
+    change them.
     """
     config = gan_config(opts)
     batch_size = opts.data.batch_size
@@ -57,9 +58,9 @@ def make_train_input_fn(opts: GanOptions, prepared: data.PreparedData, start_bat
         one_hot = None
         if config.gan_type == "conditional":
             one_hot = tf.one_hot(batch["label"], config.num_classes, dtype=tf.float32)
-        seed = tf_determinism.stateless_key(config.seeds.noise, index)
-        return (gan_models.generator_inputs(config, batch_size, seed, one_hot),
-                data.scale_images(batch["image"], batch_size))
+        features = gan_models.training_features(config, batch_size=batch_size,
+                                                batch_index=index, one_hot_labels=one_hot)
+        return features, data.scale_images(batch["image"], batch_size)
 
     return data.train_input_fn(prepared, data=opts.data, data_seed=config.seeds.data,
                                start_batch=start_batch, batch_map_fn=add_noise_and_swap)
@@ -92,14 +93,15 @@ def generate_samples(estimator: tf.estimator.Estimator,
     return np.concatenate(list(images), axis=0)
 
 
-def _non_finite_check(error: tf.errors.InvalidArgumentError) -> tuple[str, str] | None:
-    """(loss name, "NaN"/"Inf") when `error` is TF-GAN's CheckNumerics on a train op's loss."""
+def _non_finite_check(error: tf.errors.InvalidArgumentError,
+                      names: Sequence[str]) -> tuple[str, str] | None:
+    """(loss name, "NaN"/"Inf") when `error` is the step's CheckNumerics on a loss."""
     message = error.message
     if "is inf or nan" not in message:
         return None
-    where = f"{error.op.name if error.op is not None else ''} {message}"
-    loss = "discriminator_loss" if "discriminator_train" in where else "generator_loss"
-    kinds = [kind for kind in ("NaN", "Inf") if kind in message.split("is inf or nan")[-1]]
+    head, tail = message.split("is inf or nan", 1)
+    loss = next((name for name in names if name in head), "a loss")
+    kinds = [kind for kind in ("NaN", "Inf") if kind in tail]
     return loss, " and ".join(kinds) or "NaN or Inf"
 
 
@@ -113,7 +115,7 @@ def _train(estimator: tf.estimator.Estimator, opts: GanOptions, prepared: data.P
     writer = LossesWriter(losses_path, list(loss_names))
     hook = LossRecorderHook(writer, loss_names, opts.schedule.max_train_steps,
                             opts.schedule.log_step_count_steps, log)
-    # Each global step consumes BATCHES_PER_STEP batches; skip the ones already trained on.
+    # Each global step consumes BATCHES_PER_STEP (1) batches; skip the ones trained on.
     start_batch = step * gan_models.BATCHES_PER_STEP
     try:
         estimator.train(make_train_input_fn(opts, prepared, start_batch),
@@ -122,7 +124,7 @@ def _train(estimator: tf.estimator.Estimator, opts: GanOptions, prepared: data.P
         raise NonFiniteLossError(e.step, e.loss, e.kind,
                                  tf.train.latest_checkpoint(model_dir)) from None
     except tf.errors.InvalidArgumentError as e:
-        found = _non_finite_check(e)
+        found = _non_finite_check(e, list(loss_names))
         if found is None:
             raise
         raise NonFiniteLossError(hook.step + 1, *found,

@@ -1,0 +1,220 @@
+"""One GAN global step as one `session.run`: a generator update, then a discriminator update.
+
+Order within the run, fixed by control dependencies (not by scheduling):
+  1. generator pass, per micro-batch i: G(z_i) -> D(G(z_i)) -> generator loss_i -> its
+     gradients w.r.t. the generator's variables;
+  2. generator update: Adam on the mean of the per-micro-batch gradients (a pairwise tree over
+     i, `tf_determinism.reduce`); the generator's batch-norm moving averages from the tree mean
+     of pass 1's batch statistics;
+  3. discriminator pass, per micro-batch, after 2: G(z_i) again with the updated generator,
+     D(real_i), D(G(z_i)) [and D(interpolates) for the gradient penalty] -> discriminator
+     loss_i -> its gradients w.r.t. the discriminator's variables;
+  4. discriminator update: Adam on their tree mean;
+  5. after all of the above: one power iteration per spectrally normalized kernel (from the
+     updated kernels), then the global-step increment.
+This is TF-GAN's alternating schedule (its sequential hooks run a generator step, then a
+discriminator step) with both updates on the same batch and noise, minus the third forward
+pass that GANEstimator's main run spends on logging: the losses logged are those of passes 1
+and 3 (tree means over micro-batches), computed anyway. One global step = one input batch.
+
+Why this is race-free: in one `session.run` TF runs ops as soon as their inputs are ready, so
+a variable's write must depend on every read of it in that run. Generator variables: read in
+1 (feeding its losses and gradients, on which 2 depends) and in 3 (built under a dependency
+on 2). Discriminator variables: read in 1 and 3; written in 4, which depends on 2 and on 3's
+losses and gradients. `u` of the spectral norms: read in 1 and 3, written in 5. Adam slots,
+moving averages: read and written in 2 or 4 only. The global step is only incremented (the
+Estimator's hooks read it in the same run for scheduling only; see mnist_gan's hooks).
+
+Micro-batches (config.micro_batches M): the global batch's rows [i*B/M, (i+1)*B/M) are
+micro-batch i, each its own pass with its own batch-norm statistics; a pass's gradients are
+computed per micro-batch (never one `tf.gradients` over a summed loss, whose aggregation
+would interleave the micro-batches' paths) and combined in micro-batch order. A process may
+compute only micro-batches [first, last) and `gather` the others' values (multi-worker):
+the update is a function of (seed, M) alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_gan as tfgan
+
+from gan_models import layers, networks
+from gan_models.config import GANConfig
+from gan_models.losses import discriminator_loss_terms, generator_loss_terms, publish_losses
+from tf_determinism.optimizers import DeterministicAdam
+from tf_determinism.reduce import tree_mean
+
+# One global step consumes one input batch (GANEstimator's sequential hooks took three).
+BATCHES_PER_STEP = 1
+
+# Gathers one value per local micro-batch into the list of all M, in micro-batch order.
+Gather = Callable[[list[tf.Tensor]], list[tf.Tensor]]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainStep:
+    """What `build_train_step` built.
+
+    Attributes:
+      train_op: Runs one whole global step (1-5 of the module docstring).
+      losses: key -> published float32 scalar (`loss_tensor_names`): means over all M
+        micro-batches, from the update passes.
+      real_data: float32 [rows, 28, 28, 1], this process's real rows.
+      generated_data: float32 [rows, 28, 28, 1], the discriminator pass's generated rows.
+    """
+
+    train_op: tf.Operation
+    losses: dict[str, tf.Tensor]
+    real_data: tf.Tensor
+    generated_data: tf.Tensor
+
+
+def optimizers(config: GANConfig) -> tuple[DeterministicAdam, DeterministicAdam]:
+    """(generator, discriminator) Adam with beta1 = 0.5, as in the TF-GAN MNIST examples."""
+    return (DeterministicAdam(config.resolved_gen_lr, beta1=0.5, name="GeneratorAdam"),
+            DeterministicAdam(config.resolved_crit_lr, beta1=0.5, name="DiscriminatorAdam"))
+
+
+def gan_pass(config: GANConfig, generator_inputs: Any, real_data: tf.Tensor) -> Any:
+    """One forward pass: a `GANModel` (`InfoGANModel` for infogan) in the Generator and
+    Discriminator variable scopes (variables are created by the first call, reused after)."""
+    def generator_fn(inputs: Any) -> tf.Tensor:
+        return networks.generator(inputs, config, is_training=True)
+
+    def discriminator_fn(data: tf.Tensor, conditioning: Any) -> Any:
+        return networks.critic(data, conditioning, config)
+
+    # tfgan.infogan_model opens its scopes without AUTO_REUSE: inherit it from here.
+    scope = tf.compat.v1.get_variable_scope()
+    with tf.compat.v1.variable_scope(scope, reuse=tf.compat.v1.AUTO_REUSE):
+        if config.gan_type == "infogan":
+            unstructured, categorical, continuous = generator_inputs
+            return tfgan.infogan_model(generator_fn, discriminator_fn, real_data=real_data,
+                                       unstructured_generator_inputs=[unstructured],
+                                       structured_generator_inputs=[categorical, continuous])
+        return tfgan.gan_model(generator_fn, discriminator_fn, real_data=real_data,
+                               generator_inputs=generator_inputs)
+
+
+def micro_slices(structure: Any, count: int) -> list[Any]:
+    """`count` equal consecutive row slices of every tensor of `structure` (static rows)."""
+    rows = int(tf.nest.flatten(structure)[0].shape[0]) // count
+    return [tf.nest.map_structure(lambda x, i=i: x[i * rows:(i + 1) * rows], structure)
+            for i in range(count)]
+
+
+class _Combiner:
+    """Means over all M micro-batches of per-local-micro-batch values, in micro-batch order."""
+
+    def __init__(self, gather: Gather | None) -> None:
+        self._gather = gather
+
+    def __call__(self, local: list[tf.Tensor]) -> tf.Tensor:
+        return tree_mean(self._gather(local) if self._gather else local)
+
+    def terms(self, per_micro: Sequence[dict[str, tf.Tensor]]) -> dict[str, tf.Tensor]:
+        return {key: self([terms[key] for terms in per_micro]) for key in per_micro[0]}
+
+    def gradients(self, per_micro: Sequence[list[tuple[Any, tf.Variable]]]
+                  ) -> list[tuple[Any, tf.Variable]]:
+        combined = []
+        for pairs in zip(*per_micro, strict=True):
+            variable = pairs[0][1]
+            grads = [grad for grad, _ in pairs]
+            # No gradient (a head the loss does not use): none in any micro-batch either.
+            combined.append((None if grads[0] is None else self(grads), variable))
+        return combined
+
+
+def _checked(losses: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    # Stops the run, before the update that depends on it, on a NaN/Inf loss (the message is
+    # parsed by the app: keep "<key> is inf or nan").
+    return {key: tf.debugging.check_numerics(value, f"gan_models: {key} is inf or nan")
+            for key, value in losses.items()}
+
+
+def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.Tensor, *,
+                     micro_range: tuple[int, int] | None = None, gather: Gather | None = None,
+                     add_summaries: bool = False) -> TrainStep:
+    """Builds one global step in the default graph (see the module docstring).
+
+    Args:
+      config: The model configuration, including `micro_batches` M.
+      features: `noise.training_features(...)` for the same rows as `real_data`.
+      real_data: float32 [rows, 28, 28, 1] in [-1, 1]: the global batch (rows = B), or
+        micro-batches [first, last) of it with `micro_range`.
+      micro_range: (first, last): the micro-batches this process computes; default all M.
+      gather: Required with a partial `micro_range`: maps a list of this process's values
+        (one per local micro-batch, same shape) to the list of all M in micro-batch order,
+        e.g. by a collective all-gather. Every combined value goes through it.
+      add_summaries: Loss scalars ("losses/<key>") and real/generated image grids.
+
+    Returns:
+      The `TrainStep`.
+
+    Raises:
+      ValueError: rows not divisible into the local micro-batches, or a partial range without
+        `gather`.
+    """
+    first, last = micro_range if micro_range is not None else (0, config.micro_batches)
+    local = last - first
+    if (first, last) != (0, config.micro_batches) and gather is None:
+        raise ValueError(f"build_train_step: micro_range {micro_range} of "
+                         f"{config.micro_batches} micro-batches needs a gather")
+    rows = int(real_data.shape[0])
+    if rows % local:
+        raise ValueError(f"build_train_step: {rows} rows do not split into {local} "
+                         f"micro-batches")
+    combine = _Combiner(gather)
+    batch_index = features["batch_index"]
+    inputs = list(zip(micro_slices(features["generator_inputs"], local),
+                      micro_slices(real_data, local), strict=True))
+    gen_opt, dis_opt = optimizers(config)
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+
+    # 1-2: generator pass and update.
+    gen_terms, gen_grads, gen_stats = [], [], []
+    for generator_inputs, real in inputs:
+        with layers.recording_batch_stats() as stats:
+            model = gan_pass(config, generator_inputs, real)
+        gen_stats.append(stats)
+        gen_terms.append(generator_loss_terms(config, model))
+        gen_grads.append(gen_opt.compute_gradients(gen_terms[-1]["generator_loss"],
+                                                   var_list=model.generator_variables))
+    gen_losses = _checked(combine.terms(gen_terms))
+    with tf.control_dependencies(list(gen_losses.values())):
+        gen_update = tf.group(
+            gen_opt.apply_gradients(combine.gradients(gen_grads)),
+            *layers.moving_average_updates(gen_stats, combine), name="generator_update")
+
+    # 3-4: discriminator pass (generator re-run with its updated weights) and update.
+    dis_terms, dis_grads, generated = [], [], []
+    with tf.control_dependencies([gen_update]):
+        for micro, (generator_inputs, real) in enumerate(inputs, start=first):
+            model = gan_pass(config, generator_inputs, real)
+            generated.append(model.generated_data)
+            dis_terms.append(discriminator_loss_terms(config, model, batch_index=batch_index,
+                                                      micro_batch=micro))
+            dis_grads.append(dis_opt.compute_gradients(
+                dis_terms[-1]["discriminator_loss"], var_list=model.discriminator_variables))
+    dis_losses = _checked(combine.terms(dis_terms))
+    with tf.control_dependencies(list(dis_losses.values())):
+        dis_update = dis_opt.apply_gradients(combine.gradients(dis_grads),
+                                             name="discriminator_update")
+
+    # 5: after every read of this step: spectral-norm vectors, then the step counter.
+    losses = {**gen_losses, **dis_losses}
+    with tf.control_dependencies([gen_update, dis_update, *losses.values()]):
+        spectral = layers.spectral_norm_update_op()
+    with tf.control_dependencies([spectral]):
+        increment = global_step.assign_add(1, read_value=False)
+    order = ["generator_loss", "discriminator_loss", "gradient_penalty",
+             "mutual_information_penalty"]
+    published = publish_losses({k: losses[k] for k in order if k in losses}, add_summaries)
+    generated_data = tf.concat(generated, axis=0)
+    return TrainStep(train_op=tf.group(increment, name="gan_train_step"), losses=published,
+                     real_data=real_data, generated_data=generated_data)
