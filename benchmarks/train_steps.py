@@ -2,12 +2,16 @@
 
 Each variant trains in its own process (TF_ENABLE_ONEDNN_OPTS is read at import) on the same
 real MNIST records, and reports steps/s as 1 / median step time over the timed steps after a
-warm-up. A step is one global step: generator update, critic update and the main run.
+warm-up. A step is one global step: one generator update and one critic update.
 
-* shipped:   the app's training (run_experiment) with its defaults;
+* shipped:   the app's training (run_experiment) with its defaults (one session.run a step);
+* micro2:    shipped with --micro_batches=2 (two passes of 16 rows instead of one of 32);
+* plain_tf2: the same step as plain TF 2.15 (tf.function, GradientTape; plain_tf2.py) under
+             the shipped numerics pins (threads, AVX2, oneDNN): what the Estimator, TF-GAN
+             and the determinism measures cost;
 * bare:      tfgan.estimator.GANEstimator with the same networks, TF-GAN's stock losses and
-             sequential hooks, Estimator's default RunConfig: no seed, no op determinism, no
-             pinned threads, no loss recording;
+             sequential hooks (four session.runs a step), Estimator's default RunConfig: no
+             seed, no op determinism, no pinned threads, no loss recording;
 * det_off:   shipped with op determinism off;
 * onednn_flipped: shipped with TF_ENABLE_ONEDNN_OPTS flipped from the app's default;
 * native:    shipped with --cpu_isa=native (oneDNN uses the CPU's best ISA; bits follow the CPU);
@@ -15,7 +19,8 @@ warm-up. A step is one global step: generator update, critic update and the main
 * pure_eigen: oneDNN off and TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL=false (no oneDNN call at
              all; ISA-independent, but Eigen's blocking still follows the cache sizes).
 
-Targets: shipped >= 1.0 x bare, shipped (determinism on) >= 0.97 x det_off. The ISA variants
+Targets: shipped >= 0.9 x plain_tf2, shipped >= 1.0 x bare, shipped (determinism on) >= 0.97
+x det_off. The ISA variants
 are printed as ratios to native: the cost of each pin.
 """
 
@@ -33,7 +38,8 @@ import time
 
 import tf_determinism
 
-VARIANTS = ("shipped", "bare", "det_off", "onednn_flipped", "native", "avx512", "pure_eigen")
+VARIANTS = ("shipped", "micro2", "plain_tf2", "bare", "det_off", "onednn_flipped", "native",
+            "avx512", "pure_eigen")
 ISA_VARIANTS = ("shipped", "avx512", "pure_eigen")
 
 
@@ -57,6 +63,13 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
         os.environ["TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL"] = "false"
     import tensorflow as tf
 
+    if variant == "plain_tf2":
+        import plain_tf2
+
+        tf_determinism.configure_tensorflow(numerics)
+        ends = plain_tf2.step_times(steps)
+        return [b - a for a, b in zip(ends, ends[1:], strict=False)]
+
     import repro_app
     from mnist_gan import train_lib
     from mnist_gan.options import GanOptions
@@ -73,7 +86,8 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
     opts = repro_app.from_values(GanOptions, {
         **repro_app.flat(GanOptions(numerics=numerics)), "model_dir": model_dir,
         "data_dir": data_dir, "max_train_steps": steps, "save_checkpoints_steps": 10 * steps,
-        "keep_checkpoint_max": 1, "save_summary_steps": 10 * steps})
+        "keep_checkpoint_max": 1, "save_summary_steps": 10 * steps,
+        "micro_batches": 2 if variant == "micro2" else 1})
     if variant != "bare":
         train_lib.run_experiment(opts, lambda _: None, extra_hooks=[timer])
     else:
@@ -95,8 +109,12 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
             config=tf.estimator.RunConfig(model_dir=model_dir,
                                           save_checkpoints_steps=10 * steps,
                                           save_summary_steps=10 * steps))
-        estimator.train(train_lib.make_train_input_fn(opts, prepared, 0), max_steps=steps,
-                        hooks=[timer])
+        shipped_input = train_lib.make_train_input_fn(opts, prepared, 0)
+
+        def bare_input() -> tf.data.Dataset:  # GANEstimator takes the generator inputs alone.
+            return shipped_input().map(lambda features, x: (features["generator_inputs"], x))
+
+        estimator.train(bare_input, max_steps=steps, hooks=[timer])
     return [b - a for a, b in zip(timer.times, timer.times[1:], strict=False)]
 
 
@@ -131,6 +149,12 @@ def main() -> None:
         results[variant] = 1.0 / statistics.median(timed)
         print(f"{variant:>15}: {results[variant]:.2f} steps/s (median of {len(timed)} steps; "
               f"load avg {os.getloadavg()[0]:.1f})", flush=True)
+    if {"shipped", "plain_tf2"} <= results.keys():
+        ratio = results["shipped"] / results["plain_tf2"]
+        print(f"shipped / plain_tf2 = {ratio:.3f} (target >= 0.9): "
+              f"{'met' if ratio >= 0.9 else 'NOT met'}")
+    if {"shipped", "micro2"} <= results.keys():
+        print(f"micro_batches 2 / 1 = {results['micro2'] / results['shipped']:.3f}")
     if {"shipped", "bare"} <= results.keys():
         ratio = results["shipped"] / results["bare"]
         print(f"shipped / bare = {ratio:.3f} (target >= 1.0): {'met' if ratio >= 1 else 'NOT met'}")

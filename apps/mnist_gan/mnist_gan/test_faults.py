@@ -18,13 +18,17 @@ def test_bad_flags_fail_at_parse_time(run_module, tmp_path):
         ("--gen_lr=-1", "gen_lr"),
         ("--random_seed=-3", "random_seed"),
         ("--model_dir=", "model_dir"),
+        ("--micro_batches=0", "micro_batches"),
+        ("--micro_batches=3", "--micro_batches=3 must divide --batch_size=32"),
     ]:
         proc = run_module(APP, bad, f"--data_dir={tmp_path / 'never'}", check=False)
         assert proc.returncode != 0, bad
         assert message in proc.stderr, (bad, proc.stderr[-500:])
+        assert "Traceback" not in proc.stderr, bad
     # --help (absl exits 1 by design) lists the shared flags as the app's own.
     shown = run_module(APP, "--help", check=False).stdout
-    for flag in ("--random_seed", "--cpu_isa", "--max_train_steps", "--batch_size", "--eval"):
+    for flag in ("--random_seed", "--cpu_isa", "--max_train_steps", "--batch_size", "--eval",
+                 "--micro_batches"):
         assert flag in shown, flag
     proc = run_module(APP, "stray", f"--model_dir={tmp_path / 'never'}", check=False)
     assert proc.returncode != 0 and "Unexpected arguments: stray" in proc.stderr
