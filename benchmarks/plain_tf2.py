@@ -92,12 +92,12 @@ class PlainGan:
         z = tf.random.stateless_normal([self.batch, _Z], seed)
         with tf.GradientTape() as tape:
             gen_loss = -tf.reduce_mean(self._critic(self._generator(z))) + self._decay(self.g)
-        self.gen_opt.apply_gradients(zip(tape.gradient(gen_loss, gen_vars), gen_vars))
+        self.gen_opt.apply_gradients(zip(tape.gradient(gen_loss, gen_vars), gen_vars, strict=True))
         with tf.GradientTape() as tape:
             fake = self._generator(z)
             dis_loss = (tf.reduce_mean(self._critic(fake)) - tf.reduce_mean(self._critic(real))
                         + self._decay(self.d))
-        self.dis_opt.apply_gradients(zip(tape.gradient(dis_loss, dis_vars), dis_vars))
+        self.dis_opt.apply_gradients(zip(tape.gradient(dis_loss, dis_vars), dis_vars, strict=True))
         return gen_loss, dis_loss
 
 

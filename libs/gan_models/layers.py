@@ -73,15 +73,15 @@ def recording_batch_stats() -> Iterator[list[BatchStats]]:
 
 
 def moving_average_updates(per_pass: list[list[BatchStats]],
-                           combine: Callable[[list[tf.Tensor]], tf.Tensor] | None = None
-                           ) -> list[tf.Operation]:
+                           combine: Callable[[list[tf.Tensor]], tf.Tensor]) -> list[tf.Operation]:
     """One assign per moving average, from the statistics of several passes combined.
 
     Args:
       per_pass: The records of each pass (e.g. one per micro-batch), the same layers in the
         same order in every pass.
-      combine: fn(list of tensors) -> tensor combining one statistic over the passes, in a
-        fixed order (e.g. `tf_determinism.reduce.tree_mean`); required for several passes.
+      combine: fn(list of tensors, one per pass) -> tensor combining one statistic over the
+        passes in a fixed order (e.g. `tf_determinism.reduce.tree_mean`, which returns a
+        single pass's statistic as is).
 
     Returns:
       Ops: moving <- moving - (moving - combined statistic) * (1 - momentum).
@@ -91,8 +91,7 @@ def moving_average_updates(per_pass: list[list[BatchStats]],
         first = layer[0]
         for moving, stats in ((first.moving_mean, [r.mean for r in layer]),
                               (first.moving_variance, [r.variance for r in layer])):
-            stat = stats[0] if len(stats) == 1 else combine(stats)
-            updates.append(moving.assign_sub((moving - stat) * (1.0 - first.momentum),
+            updates.append(moving.assign_sub((moving - combine(stats)) * (1.0 - first.momentum),
                                              read_value=False))
     return updates
 

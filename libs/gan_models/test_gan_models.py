@@ -364,10 +364,11 @@ def test_training_features_per_micro_batch(gan_type: str) -> None:
     config = _config(3, gan_type=gan_type, micro_batches=4)
     labels = tf.one_hot(tf.range(8) % 10, 10) if gan_type == "conditional" else None
 
-    def features(micro_range: Any = None, batch: int = 9, rows: Any = slice(None)) -> list:
+    def features(micro_range: Any = None, batch: int = 9, rows: Any = None) -> list:
         out = gm.training_features(
             config, batch_size=8, batch_index=tf.constant(batch, tf.int64),
-            one_hot_labels=None if labels is None else labels[rows], micro_range=micro_range)
+            one_hot_labels=None if labels is None else labels[rows or slice(None)],
+            micro_range=micro_range)
         assert int(out["batch_index"]) == batch
         return [x.numpy() for x in tf.nest.flatten(out["generator_inputs"])]
 

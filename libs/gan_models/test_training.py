@@ -165,7 +165,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path: Any) -> None:
 
 @pytest.mark.parametrize("gan_type", ["conditional", "infogan"])
 def test_predict_sample_grid(gan_type: str, tmp_path: Any) -> None:
-    """Tuple features reach the generator intact (GANEstimator and the InfoGAN model_fn)."""
+    """Tuple features reach the generator intact (conditional, infogan)."""
     config = _config(2, gan_type=gan_type)
     grid = gm.sample_generator_inputs(config, 2, 3)
     estimator = gm.make_estimator(config, tf.estimator.RunConfig(model_dir=str(tmp_path)))

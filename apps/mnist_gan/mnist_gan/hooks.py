@@ -74,7 +74,7 @@ class LossRecorderHook(tf.estimator.SessionRunHook):
         return tf.estimator.SessionRunArgs(self._losses)
 
     def after_run(self, run_context, run_values) -> None:
-        # One main run = one global-step increment (TF-GAN's train op), so count instead of
+        # One run = one global-step increment (gan_models' step), so count instead of
         # fetching the global step in the same run, whose read may race the increment.
         self._step += 1
         values = run_values.results
