@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import tensorflow as tf
 
@@ -72,26 +72,18 @@ def recording_batch_stats() -> Iterator[list[BatchStats]]:
         _RECORDERS.pop()
 
 
-def moving_average_updates(per_pass: list[list[BatchStats]],
-                           combine: Callable[[list[tf.Tensor]], tf.Tensor]) -> list[tf.Operation]:
-    """One assign per moving average, from the statistics of several passes combined.
+def moving_average_updates(stats: list[BatchStats]) -> list[tf.Operation]:
+    """One assign per moving average: moving <- moving - (moving - statistic) * (1 - momentum).
 
     Args:
-      per_pass: The records of each pass (e.g. one per micro-batch), the same layers in the
-        same order in every pass.
-      combine: fn(list of tensors, one per pass) -> tensor combining one statistic over the
-        passes in a fixed order (e.g. `tf_determinism.reduce.tree_mean`, which returns a
-        single pass's statistic as is).
-
-    Returns:
-      Ops: moving <- moving - (moving - combined statistic) * (1 - momentum).
+      stats: One record per layer, its mean/variance being the statistics to track (e.g. the
+        means over a step's micro-batches).
     """
     updates = []
-    for layer in zip(*per_pass, strict=True):
-        first = layer[0]
-        for moving, stats in ((first.moving_mean, [r.mean for r in layer]),
-                              (first.moving_variance, [r.variance for r in layer])):
-            updates.append(moving.assign_sub((moving - combine(stats)) * (1.0 - first.momentum),
+    for record in stats:
+        for moving, stat in ((record.moving_mean, record.mean),
+                             (record.moving_variance, record.variance)):
+            updates.append(moving.assign_sub((moving - stat) * (1.0 - record.momentum),
                                              read_value=False))
     return updates
 

@@ -107,27 +107,58 @@ def micro_slices(structure: Any, count: int) -> list[Any]:
             for i in range(count)]
 
 
-class _Combiner:
-    """Means over all M micro-batches of per-local-micro-batch values, in micro-batch order."""
+def _flat(values: list[Any]) -> list[tf.Tensor]:
+    return [v for v in values if v is not None]
 
-    def __init__(self, gather: Gather | None) -> None:
-        self._gather = gather
 
-    def __call__(self, local: list[tf.Tensor]) -> tf.Tensor:
-        return tree_mean(self._gather(local) if self._gather else local)
+def combine_passes(per_micro: Sequence[list[Any]], gather: Gather | None) -> list[Any]:
+    """Element-wise means over all M micro-batches of per-micro-batch value lists.
 
-    def terms(self, per_micro: Sequence[dict[str, tf.Tensor]]) -> dict[str, tf.Tensor]:
-        return {key: self([terms[key] for terms in per_micro]) for key in per_micro[0]}
+    Args:
+      per_micro: One list per local micro-batch, the same structure in each (tensors, or None
+        for a variable without gradient, which stays None).
+      gather: None (every micro-batch is local), or the cross-process gather. Then each local
+        micro-batch's values are packed into one float32 vector, so one collective moves all
+        of them; the tree mean of the packed vectors is element for element the tree mean of
+        each value (the same additions in the same order), so packing cannot change a bit.
 
-    def gradients(self, per_micro: Sequence[list[tuple[Any, tf.Variable]]]
-                  ) -> list[tuple[Any, tf.Variable]]:
-        combined = []
-        for pairs in zip(*per_micro, strict=True):
-            variable = pairs[0][1]
-            grads = [grad for grad, _ in pairs]
-            # No gradient (a head the loss does not use): none in any micro-batch either.
-            combined.append((None if grads[0] is None else self(grads), variable))
-        return combined
+    Returns:
+      The list of means, tree over micro-batch index (`tf_determinism.reduce.tree_mean`).
+    """
+    template = per_micro[0]
+    if gather is None:
+        return [None if value is None else tree_mean([values[k] for values in per_micro])
+                for k, value in enumerate(template)]
+    present = _flat(template)
+    shapes = [v.shape for v in present]
+    packed = [tf.concat([tf.reshape(v, [-1]) for v in _flat(values)], axis=0)
+              for values in per_micro]
+    mean = tree_mean(gather(packed))
+    sizes = [shape.num_elements() for shape in shapes]
+    unpacked = iter(tf.reshape(part, shape)
+                    for part, shape in zip(tf.split(mean, sizes), shapes, strict=True))
+    return [None if value is None else next(unpacked) for value in template]
+
+
+def _combined(values: list[tuple[dict[str, tf.Tensor], list[tuple[Any, tf.Variable]],
+                                list[layers.BatchStats]]], gather: Gather | None) -> tuple[
+        dict[str, tf.Tensor], list[tuple[Any, tf.Variable]], list[layers.BatchStats]]:
+    """Per local micro-batch (loss terms, gradients, batch stats) -> their means, in one
+    `combine_passes` call (one collective per pass when gathered)."""
+    keys = list(values[0][0])
+    variables = [var for _, var in values[0][1]]
+    per_micro = []
+    for terms, grads, stats in values:
+        flat_stats = [t for record in stats for t in (record.mean, record.variance)]
+        per_micro.append([terms[k] for k in keys] + [g for g, _ in grads] + flat_stats)
+    means = combine_passes(per_micro, gather)
+    losses = dict(zip(keys, means[:len(keys)], strict=True))
+    grads = list(zip(means[len(keys):len(keys) + len(variables)], variables, strict=True))
+    stat_means = means[len(keys) + len(variables):]
+    combined_stats = [dataclasses.replace(record, mean=stat_means[2 * n],
+                                          variance=stat_means[2 * n + 1])
+                      for n, record in enumerate(values[0][2])]
+    return losses, grads, combined_stats
 
 
 def _checked(losses: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -169,7 +200,6 @@ def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.
     if rows % local:
         raise ValueError(f"build_train_step: {rows} rows do not split into {local} "
                          f"micro-batches")
-    combine = _Combiner(gather)
     batch_index = features["batch_index"]
     inputs = list(zip(micro_slices(features["generator_inputs"], local),
                       micro_slices(real_data, local), strict=True))
@@ -177,34 +207,37 @@ def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.
     global_step = tf.compat.v1.train.get_or_create_global_step()
 
     # 1-2: generator pass and update.
-    gen_terms, gen_grads, gen_stats = [], [], []
+    gen_values: list[Any] = []
     for generator_inputs, real in inputs:
         with layers.recording_batch_stats() as stats:
             model = gan_pass(config, generator_inputs, real)
-        gen_stats.append(stats)
-        gen_terms.append(generator_loss_terms(config, model))
-        gen_grads.append(gen_opt.compute_gradients(gen_terms[-1]["generator_loss"],
-                                                   var_list=model.generator_variables))
-    gen_losses = _checked(combine.terms(gen_terms))
+        terms = generator_loss_terms(config, model)
+        grads = gen_opt.compute_gradients(terms["generator_loss"],
+                                          var_list=model.generator_variables)
+        gen_values.append((terms, grads, stats))
+    gen_losses, gen_grads, gen_stats = _combined(gen_values, gather)
+    gen_losses = _checked(gen_losses)
     with tf.control_dependencies(list(gen_losses.values())):
-        gen_update = tf.group(
-            gen_opt.apply_gradients(combine.gradients(gen_grads)),
-            *layers.moving_average_updates(gen_stats, combine), name="generator_update")
+        gen_update = tf.group(gen_opt.apply_gradients(gen_grads),
+                              *layers.moving_average_updates(gen_stats),
+                              name="generator_update")
 
     # 3-4: discriminator pass (generator re-run with its updated weights) and update.
-    dis_terms, dis_grads, generated = [], [], []
+    dis_values: list[Any] = []
+    generated = []
     with tf.control_dependencies([gen_update]):
         for micro, (generator_inputs, real) in enumerate(inputs, start=first):
             model = gan_pass(config, generator_inputs, real)
             generated.append(model.generated_data)
-            dis_terms.append(discriminator_loss_terms(config, model, batch_index=batch_index,
-                                                      micro_batch=micro))
-            dis_grads.append(dis_opt.compute_gradients(
-                dis_terms[-1]["discriminator_loss"], var_list=model.discriminator_variables))
-    dis_losses = _checked(combine.terms(dis_terms))
+            terms = discriminator_loss_terms(config, model, batch_index=batch_index,
+                                             micro_batch=micro)
+            grads = dis_opt.compute_gradients(terms["discriminator_loss"],
+                                              var_list=model.discriminator_variables)
+            dis_values.append((terms, grads, []))
+    dis_losses, dis_grads, _ = _combined(dis_values, gather)
+    dis_losses = _checked(dis_losses)
     with tf.control_dependencies(list(dis_losses.values())):
-        dis_update = dis_opt.apply_gradients(combine.gradients(dis_grads),
-                                             name="discriminator_update")
+        dis_update = dis_opt.apply_gradients(dis_grads, name="discriminator_update")
 
     # 5: after every read of this step: spectral-norm vectors, then the step counter.
     losses = {**gen_losses, **dis_losses}
