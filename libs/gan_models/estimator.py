@@ -26,6 +26,7 @@ and so does a run resumed from a checkpoint that starts at the next batch.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import tensorflow as tf
@@ -38,7 +39,7 @@ from gan_models.losses import (
     generator_loss_terms,
     publish_losses,
 )
-from gan_models.step import build_train_step, gan_pass, micro_slices
+from gan_models.step import Gather, build_train_step, gan_pass, micro_slices
 from tf_determinism import deterministic_run_config
 from tf_determinism.reduce import tree_mean
 
@@ -102,7 +103,10 @@ def _eval_spec(config: GANConfig, features: dict[str, Any],
                                       eval_metric_ops=metrics)
 
 
-def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig) -> tf.estimator.Estimator:
+def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig, *,
+                   micro_range: tuple[int, int] | None = None, gather: Gather | None = None,
+                   device: str | None = None, training_hooks: Sequence[Any] = ()
+                   ) -> tf.estimator.Estimator:
     """Builds the Estimator for `config` (see the module docstring for the input contract).
 
     Args:
@@ -111,6 +115,10 @@ def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig) -> tf.
         via `deterministic_run_config` (Grappler's arithmetic optimizer off). Its
         `tf_random_seed` does not matter to the model: every random op here is explicitly
         seeded from config.seeds.
+      micro_range, gather: One process of several (see `build_train_step`): the training
+        input holds the rows of micro-batches [first, last) only.
+      device: Build the model on this device (a cluster task's CPU).
+      training_hooks: Extra hooks of every training run (e.g. a cluster's fail-fast hook).
 
     Returns:
       A `tf.estimator.Estimator`.
@@ -121,6 +129,10 @@ def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig) -> tf.
     add_summaries = run_config.save_summary_steps is not None
 
     def model_fn(features: Any, labels: Any, mode: str) -> tf.estimator.EstimatorSpec:
+        with tf.device(device):
+            return build(features, labels, mode)
+
+    def build(features: Any, labels: Any, mode: str) -> tf.estimator.EstimatorSpec:
         if mode == _ModeKeys.PREDICT:
             model = _gan_estimator_lib.make_prediction_gan_model(
                 features, lambda inputs: networks.generator(inputs, config, is_training=False),
@@ -128,10 +140,12 @@ def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig) -> tf.
             return _gan_estimator_lib.get_predict_estimator_spec(model)
         if mode == _ModeKeys.EVAL:
             return _eval_spec(config, features, labels)
-        step = build_train_step(config, features, labels, add_summaries=add_summaries)
+        step = build_train_step(config, features, labels, micro_range=micro_range,
+                                gather=gather, add_summaries=add_summaries)
         if add_summaries:
             add_image_summaries(step.real_data, step.generated_data)
         return tf.estimator.EstimatorSpec(_ModeKeys.TRAIN, loss=step.losses["generator_loss"],
-                                          train_op=step.train_op)
+                                          train_op=step.train_op,
+                                          training_hooks=list(training_hooks))
 
     return tf.estimator.Estimator(model_fn=model_fn, config=run_config)

@@ -9,7 +9,10 @@ own options and calls its train_lib (and a third app copies nothing):
   ScheduleOptions
   parse_options, run                   the shared `main`: stray args, numerics pinned before
                                        TF is imported, one-line errors (cli.py)
-  RunError, NonFiniteLossError         refusals (exit 2) and a NaN/Inf loss (exit 3)
+  RunError, NonFiniteLossError,        refusals (exit 2), a NaN/Inf loss (exit 3), a lost
+  LostPeerError                        cluster process (exit 4)
+  cluster_from_environment             this process's TF_CONFIG cluster, checked (cluster.py);
+                                       `repro_app.local_workers`: --local_workers=N
 
 TensorFlow-backed parts, imported by train_libs after the pins: `repro_app.run_dir` (lock,
 refuse, run.json, restored step), `repro_app.data` (MNIST records and the seeded input).
@@ -17,7 +20,15 @@ Importing this package does not import TensorFlow.
 """
 
 from repro_app.cli import parse_options, run
-from repro_app.errors import EXIT_NON_FINITE, EXIT_REFUSED, NonFiniteLossError, RunError
+from repro_app.cluster import from_environment as cluster_from_environment
+from repro_app.errors import (
+    EXIT_LOST_PEER,
+    EXIT_NON_FINITE,
+    EXIT_REFUSED,
+    LostPeerError,
+    NonFiniteLossError,
+    RunError,
+)
 from repro_app.groups import DataOptions, RunOptions, ScheduleOptions
 from repro_app.options import (
     Checked,
@@ -33,13 +44,16 @@ from repro_app.options import (
 
 __all__ = [
     "Checked",
+    "EXIT_LOST_PEER",
     "EXIT_NON_FINITE",
     "EXIT_REFUSED",
     "DataOptions",
+    "LostPeerError",
     "NonFiniteLossError",
     "OptionsError",
     "RunError",
     "RunOptions",
+    "cluster_from_environment",
     "ScheduleOptions",
     "define_flags",
     "flat",

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import socket
 from collections.abc import Mapping
+from typing import Any
 
 from repro_app.errors import RunError
 
@@ -116,12 +118,30 @@ def from_tf_config(text: str) -> Cluster:
     return Cluster(addresses=tuple(addresses), rank=0 if kind == "chief" else index + 1)
 
 
-def check_micro_batches(cluster: Cluster, micro_batches: int) -> None:
-    """Raises ClusterError unless the W processes share the M micro-batches evenly."""
-    if micro_batches % cluster.size:
+def from_environment(micro_batches: int, log: Any = None) -> Cluster | None:
+    """The cluster of `TF_CONFIG` (None when unset), checked against --micro_batches; removes
+    TF_CONFIG from the environment, so that tf.estimator does not read it and set up
+    parameter-server training (collective training needs none).
+
+    Raises:
+      ClusterError: see `from_tf_config`, `check_micro_batches`.
+    """
+    text = os.environ.pop(ENV, None)
+    if text is None:
+        return None
+    cluster = from_tf_config(text)
+    check_micro_batches(cluster.size, micro_batches)
+    if log is not None:
+        log(f"{ENV}: {cluster.name(cluster.rank)} of {cluster.size} process(es)")
+    return cluster
+
+
+def check_micro_batches(processes: int, micro_batches: int, log: Any = None) -> None:
+    """Raises ClusterError unless `processes` (W) share the M micro-batches evenly."""
+    del log  # (repro_app.run passes one)
+    if micro_batches % processes:
         raise ClusterError(f"--micro_batches={micro_batches} must be divisible by the number of "
-                           f"processes in {ENV} ({cluster.size}: chief + {cluster.size - 1} "
-                           f"worker(s))")
+                           f"processes ({processes}: the chief and {processes - 1} worker(s))")
 
 
 def check_own_port_free(cluster: Cluster) -> None:

@@ -61,7 +61,8 @@ def scale_images(pixels: tf.Tensor, batch_size: int) -> tf.Tensor:
 
 
 def train_input_fn(prepared: PreparedData, *, data: DataOptions, data_seed: int,
-                   start_batch: int, batch_map_fn: Any) -> Any:
+                   start_batch: int, batch_map_fn: Any, micro_batches: int = 1,
+                   micro_range: tuple[int, int] | None = None) -> Any:
     """seeded_input's input_fn over the prepared train records (see its docs for the stream).
 
     Args:
@@ -69,11 +70,13 @@ def train_input_fn(prepared: PreparedData, *, data: DataOptions, data_seed: int,
       data: batch size, shuffle window, parallelism and compression.
       data_seed: the run's `SeedTree.data`.
       start_batch: global index of the first batch (a resume skips the trained ones).
-      batch_map_fn: fn(batch {"image": uint8 [B, 28, 28], "label": int64 [B]}, index int64)
-        -> the model's (features, labels).
+      batch_map_fn: fn(batch {"image": uint8 [rows, 28, 28], "label": int64 [rows]}, index
+        int64) -> the model's (features, labels); rows = B, or the micro_range's rows.
+      micro_batches, micro_range: yield only rows [i*B/M, j*B/M) of each batch (a process
+        computing micro-batches i..j-1 of every global batch).
     """
     return seeded_input.input_fn(
         "train", record_dir=prepared.record_dir, batch_size=data.batch_size,
         random_seed=data_seed, buffer_size=data.buffer_size, num_parallel=data.num_parallel,
         compression=data.compression, record_pattern=RECORD_PATTERN, start_batch=start_batch,
-        batch_map_fn=batch_map_fn)
+        batch_map_fn=batch_map_fn, micro_batches=micro_batches, micro_range=micro_range)

@@ -24,3 +24,13 @@ class NonFiniteLossError(RunError):
         super().__init__(f"step {step}: {loss} is {kind}; last good checkpoint: "
                          f"{checkpoint or 'none'}")
         self.step, self.loss, self.kind, self.checkpoint = step, loss, kind, checkpoint
+
+
+EXIT_LOST_PEER = 4
+
+
+class LostPeerError(RunError):
+    """A process of the cluster was lost mid-run: exit status 4. The chief's checkpoints and
+    losses.csv rows up to the last checkpoint are kept; rerunning resumes from there."""
+
+    exit_status = EXIT_LOST_PEER

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 from repro_app import cluster as cluster_lib
 
-EXIT_LOST_WORKER = 4
+EXIT_LOST_WORKER = 4  # = errors.EXIT_LOST_PEER
 _GRACE_SECONDS = 10.0
 
 
@@ -65,8 +65,7 @@ def run_local_workers(count: int, module: str, args: Sequence[str],
     env_base = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     procs: list[subprocess.Popen] = []
     threads = []
-    log(f"starting {count} local process(es): " + ", ".join(
-        f"{_label(r)} {a}" for r, a in enumerate(addresses)))
+    log(f"starting {count} local process(es)")
     for rank in range(count):
         env = {**env_base, cluster_lib.ENV: cluster_lib.tf_config(addresses, rank)}
         # The last --local_workers wins in absl: the children train instead of launching.
@@ -74,6 +73,7 @@ def run_local_workers(count: int, module: str, args: Sequence[str],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, bufsize=1)
         procs.append(proc)
+        log(f"{_label(rank)}: pid {proc.pid}, {addresses[rank]}")
         thread = threading.Thread(target=_forward, args=(proc.stdout, f"[{_label(rank)}] ",
                                                           sys.stderr), daemon=True)
         thread.start()

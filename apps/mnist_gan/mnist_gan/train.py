@@ -1,10 +1,13 @@
 """Reproducible MNIST GAN: `./pants run apps/mnist_gan -- --random_seed=123`.
 
-Flags are the leaves of options.GanOptions (repro_app defines them), plus --eval's three.
-TensorFlow is imported only after the numerics pins are in the environment.
+Flags are the leaves of options.GanOptions (repro_app defines them), plus --eval's three and
+--local_workers. TensorFlow is imported only after the numerics pins are in the environment.
+With TF_CONFIG set, this process is one task of a cluster (see distributed.py).
 """
 
-from absl import app, flags
+import sys
+
+from absl import app, flags, logging
 
 import repro_app
 from mnist_gan.options import GanOptions
@@ -23,8 +26,24 @@ _NUM_EVAL_IMAGES = flags.DEFINE_integer(
     "num_eval_images", 10000, "Generated images scored by --eval.", lower_bound=2)
 
 
+_LOCAL_WORKERS = flags.DEFINE_integer(
+    "local_workers", 0,
+    "Train as this many processes on this machine (a chief and N-1 workers on free 127.0.0.1 "
+    "ports, each with its TF_CONFIG; logs prefixed by process). Each computes "
+    "--micro_batches / N micro-batches of every batch; the bits depend on --micro_batches, not "
+    "on N. 0: one process (a cluster task if TF_CONFIG is set).", lower_bound=0)
+
+
 def main(argv: list[str]) -> None:
     opts = repro_app.parse_options(argv, GanOptions, {n: f.value for n, f in _FLAGS.items()})
+    if _LOCAL_WORKERS.value:
+        from repro_app import cluster, local_workers
+
+        repro_app.run(cluster.check_micro_batches, _LOCAL_WORKERS.value,
+                      opts.model.micro_batches)
+        sys.exit(local_workers.run_local_workers(_LOCAL_WORKERS.value, "mnist_gan.train",
+                                                 sys.argv[1:], logging.info))
+    cluster = repro_app.run(repro_app.cluster_from_environment, opts.model.micro_batches)
     from mnist_gan import train_lib  # imports TensorFlow: only now
 
     opts = train_lib.resolved(opts)
@@ -34,7 +53,7 @@ def main(argv: list[str]) -> None:
         repro_app.run(eval_lib.run_eval, opts.model_dir, _CLASSIFIER_DIR.value,
                       _NUM_EVAL_IMAGES.value)
     else:
-        repro_app.run(train_lib.run_experiment, opts)
+        repro_app.run(lambda log: train_lib.run_experiment(opts, log, cluster=cluster))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,13 +17,17 @@ import tensorflow as tf
 
 import gan_models
 import tf_determinism
+from mnist_gan import distributed
 from mnist_gan.hooks import LossRecorderHook, NonFiniteLoss
 from mnist_gan.options import GanOptions
 from mnist_gan.samples import write_samples_png
 from repro_app import NonFiniteLossError, data, run_dir
+from repro_app.cluster import Cluster
 from run_record import LossesWriter, truncate_losses
 
 SAMPLE_ROWS, SAMPLE_COLS = 10, 10
+# A process of a cluster: its place in it and its running gRPC server.
+Member = tuple[Cluster, tf.distribute.Server]
 
 
 def resolved(opts: GanOptions) -> GanOptions:
@@ -42,47 +47,82 @@ def gan_config(opts: GanOptions) -> gan_models.GANConfig:
                                 seeds=tf_determinism.SeedTree.from_root(opts.random_seed))
 
 
-def make_train_input_fn(opts: GanOptions, prepared: data.PreparedData, start_batch: int):
+def make_train_input_fn(opts: GanOptions, prepared: data.PreparedData, start_batch: int,
+                        micro_range: tuple[int, int] | None = None):
     """The reference page's `extended_input_fn`, on seeded_input.
 
     Batch k becomes (features, real images): X = (pixels - 128) / 128 as float32
     [B, 28, 28, 1] in [-1, 1), plus `gan_models.training_features`: the generator noise (and
     InfoGAN codes, or one-hot labels for the conditional GAN) of each micro-batch, drawn
-    statelessly from (seeds.noise, k, micro-batch), and k: parallel maps and resumes cannot
-    change them.
+    statelessly from (seeds.noise, k, micro-batch), and k: parallel maps, resumes and the
+    process computing a micro-batch cannot change them. With `micro_range` (i, j): only the
+    rows of micro-batches i..j-1 (one process of a cluster).
     """
     config = gan_config(opts)
     batch_size = opts.data.batch_size
+    first, last = micro_range or (0, config.micro_batches)
+    rows = batch_size // config.micro_batches * (last - first)
 
     def add_noise_and_swap(batch: dict[str, tf.Tensor], index: tf.Tensor) -> Any:
         one_hot = None
         if config.gan_type == "conditional":
             one_hot = tf.one_hot(batch["label"], config.num_classes, dtype=tf.float32)
         features = gan_models.training_features(config, batch_size=batch_size,
-                                                batch_index=index, one_hot_labels=one_hot)
-        return features, data.scale_images(batch["image"], batch_size)
+                                                batch_index=index, one_hot_labels=one_hot,
+                                                micro_range=micro_range)
+        return features, data.scale_images(batch["image"], rows)
 
     return data.train_input_fn(prepared, data=opts.data, data_seed=config.seeds.data,
-                               start_batch=start_batch, batch_map_fn=add_noise_and_swap)
+                               start_batch=start_batch, batch_map_fn=add_noise_and_swap,
+                               micro_batches=config.micro_batches, micro_range=micro_range)
 
 
-def make_run_config(opts: GanOptions) -> tf.estimator.RunConfig:
+def make_run_config(opts: GanOptions, *, model_dir: str | None = None,
+                    writes: bool = True) -> tf.estimator.RunConfig:
     """The page's seeded RunConfig, plus the pinned session config.
 
     `tf_random_seed` is the page's; it reaches only unseeded stateful ops, and every draw here
     is stateless and keyed by the seed tree, so it changes nothing (kept as the page has it).
+    writes=False (a cluster's non-chief): no checkpoints, no summaries.
     """
     schedule = opts.schedule
     return tf.estimator.RunConfig(
-        model_dir=opts.model_dir,
+        model_dir=model_dir or opts.model_dir,
         tf_random_seed=opts.random_seed,
-        save_summary_steps=schedule.save_summary_steps,
-        save_checkpoints_steps=schedule.save_checkpoints_steps,
+        save_summary_steps=schedule.save_summary_steps if writes else None,
+        save_checkpoints_steps=schedule.save_checkpoints_steps if writes else None,
+        save_checkpoints_secs=None,
         keep_checkpoint_max=schedule.keep_checkpoint_max,
         # The app logs its own progress (losses, steps/s, ETA); Estimator's would duplicate it.
         log_step_count_steps=None,
         session_config=tf_determinism.session_config(opts.numerics),
     )
+
+
+def make_estimator(opts: GanOptions, run_config: tf.estimator.RunConfig,
+                   member: Member | None, log: Callable[[str], None]) -> tf.estimator.Estimator:
+    """gan_models' Estimator; for a process of a cluster, its share of the micro-batches,
+    the rank-ordered gather and the fail-fast hooks."""
+    config = gan_config(opts)
+    if member is None:
+        return gan_models.make_estimator(config, run_config)
+    cluster, server = member
+    distributed_kwargs: dict[str, Any] = {}
+    if cluster.size > 1:
+        distributed_kwargs = {"micro_range": _micro_range(opts, member),
+                              "gather": distributed.gather(cluster)}
+    return gan_models.make_estimator(
+        config, distributed.cluster_run_config(run_config, server, cluster),
+        device=cluster.device(), **distributed_kwargs,
+        training_hooks=[distributed.FailFast(cluster), distributed.Watchdog(cluster, log)])
+
+
+def _micro_range(opts: GanOptions, member: Member | None) -> tuple[int, int] | None:
+    if member is None or member[0].size == 1:
+        return None
+    cluster = member[0]
+    share = opts.model.micro_batches // cluster.size
+    return cluster.rank * share, (cluster.rank + 1) * share
 
 
 def generate_samples(estimator: tf.estimator.Estimator,
@@ -107,7 +147,8 @@ def _non_finite_check(error: tf.errors.InvalidArgumentError,
 
 def _train(estimator: tf.estimator.Estimator, opts: GanOptions, prepared: data.PreparedData,
            step: int, log: Callable[[str], None],
-           extra_hooks: Sequence[tf.estimator.SessionRunHook]) -> None:
+           extra_hooks: Sequence[tf.estimator.SessionRunHook],
+           member: Member | None = None) -> None:
     config = gan_config(opts)
     model_dir = str(opts.model_dir)
     losses_path = os.path.join(model_dir, "losses.csv")
@@ -117,9 +158,11 @@ def _train(estimator: tf.estimator.Estimator, opts: GanOptions, prepared: data.P
                             opts.schedule.log_step_count_steps, log)
     # Each global step consumes BATCHES_PER_STEP (1) batches; skip the ones trained on.
     start_batch = step * gan_models.BATCHES_PER_STEP
+    input_fn = make_train_input_fn(opts, prepared, start_batch, _micro_range(opts, member))
     try:
-        estimator.train(make_train_input_fn(opts, prepared, start_batch),
-                        max_steps=opts.schedule.max_train_steps, hooks=[hook, *extra_hooks])
+        with distributed.lost_peer_errors(member):
+            estimator.train(input_fn, max_steps=opts.schedule.max_train_steps,
+                            hooks=[hook, *extra_hooks])
     except NonFiniteLoss as e:
         raise NonFiniteLossError(e.step, e.loss, e.kind,
                                  tf.train.latest_checkpoint(model_dir)) from None
@@ -133,11 +176,35 @@ def _train(estimator: tf.estimator.Estimator, opts: GanOptions, prepared: data.P
         writer.close()
 
 
+def _run_worker(opts: GanOptions, prepared: data.PreparedData, member: Member,
+                log: Callable[[str], None]) -> dict[str, Any]:
+    """A non-chief process: trains its micro-batches from the chief's latest checkpoint in a
+    scratch model_dir, writing nothing to the run directory."""
+    cluster = member[0]
+    scratch, step = distributed.worker_model_dir(str(opts.model_dir))
+    try:
+        estimator = make_estimator(opts, make_run_config(opts, model_dir=scratch, writes=False),
+                                   member, log)
+        log(f"{cluster.name(cluster.rank)}: {'resuming at' if step else 'starting'} step {step}")
+        input_fn = make_train_input_fn(opts, prepared, step * gan_models.BATCHES_PER_STEP,
+                                       _micro_range(opts, member))
+        with distributed.lost_peer_errors(member):
+            estimator.train(input_fn, max_steps=opts.schedule.max_train_steps)
+        end_step = run_dir.restored_step(scratch) or opts.schedule.max_train_steps
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    log(f"{cluster.name(cluster.rank)}: done")
+    return {"model_dir": str(opts.model_dir), "start_step": step, "end_step": end_step}
+
+
 def run_experiment(opts: GanOptions, log: Callable[[str], None],
-                   extra_hooks: Sequence[tf.estimator.SessionRunHook] = ()) -> dict[str, Any]:
+                   extra_hooks: Sequence[tf.estimator.SessionRunHook] = (),
+                   cluster: Cluster | None = None) -> dict[str, Any]:
     """Trains (or resumes) the GAN to max_train_steps; writes the run directory.
 
-    extra_hooks (e.g. a benchmark's timer) run after the loss recorder.
+    extra_hooks (e.g. a benchmark's timer) run after the loss recorder. With `cluster`, this
+    process is one task of it (see distributed.py): the chief does all of the below, the
+    others only train their share.
 
     Returns:
       A summary: model_dir, start_step (where this call began), end_step.
@@ -145,29 +212,36 @@ def run_experiment(opts: GanOptions, log: Callable[[str], None],
     Raises:
       repro_app.RunError: bad data input, or model_dir is busy or belongs to another run.
       repro_app.NonFiniteLossError: a loss became NaN or Inf (everything before it is kept).
+      repro_app.LostPeerError: a process of the cluster was lost.
     """
     opts = resolved(opts)
     model_dir = str(opts.model_dir)  # resolved() filled it in
     tf_determinism.configure_tensorflow(opts.numerics)
+    member = (cluster, distributed.start_server(opts.numerics, cluster)) if cluster else None
     log(f"preparing MNIST TFRecords under {opts.data.data_dir}")
     prepared = data.prepare_mnist(opts.data)
-    record = run_dir.run_record(opts, prepared,
-                                extra={"batches_per_step": gan_models.BATCHES_PER_STEP})
+    if member is not None and not member[0].is_chief:
+        return _run_worker(opts, prepared, member, log)
+    record = run_dir.run_record(opts, prepared, extra={
+        "batches_per_step": gan_models.BATCHES_PER_STEP,
+        "cluster": cluster.record() if cluster else {"workers": 1}})
     config = gan_config(opts)
     max_steps = opts.schedule.max_train_steps
     with run_dir.open_run_dir(model_dir, record) as step:
         # Rows written after the last checkpoint (a crash) are recomputed now: drop them first.
         truncate_losses(os.path.join(model_dir, "losses.csv"), step)
-        estimator = gan_models.make_estimator(config, make_run_config(opts))
+        estimator = make_estimator(opts, make_run_config(opts), member, log)
         if step < max_steps:
             log(f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in "
                 f"{model_dir}")
-            _train(estimator, opts, prepared, step, log, extra_hooks)
+            _train(estimator, opts, prepared, step, log, extra_hooks, member)
         else:
             log(f"{model_dir} is already at step {step}; nothing to train")
         end_step = run_dir.restored_step(model_dir)
         samples_path = os.path.join(model_dir, "samples.png")
-        write_samples_png(samples_path, images=generate_samples(estimator, config),
+        # A local Estimator: the samples need no cluster (the others may have exited).
+        local = gan_models.make_estimator(config, make_run_config(opts))
+        write_samples_png(samples_path, images=generate_samples(local, config),
                           n_rows=SAMPLE_ROWS, n_cols=SAMPLE_COLS,
                           title=f"{config.gan_type} / {config.resolved_loss} / seed "
                           f"{opts.random_seed} / step {end_step}")
