@@ -10,8 +10,10 @@ run directory; the others write nothing there and start from the chief's latest 
 so a resume needs a model_dir every process can read.
 
 TF's own recovery is turned off: after a collective error the collective executor stays
-aborted, and `MonitoredTrainingSession` would re-create the session forever on the
-UnavailableError a dead peer causes. `FailFast` refuses that, and `Watchdog` ends a process
+aborted, and `MonitoredTrainingSession` treats the UnavailableError of a dead peer as a
+preemption and re-creates the session, forever or until it hangs (measured here: the
+chief hung until the watchdog). `cluster_run_config` therefore makes that error final in a
+cluster process, `FailFast` refuses any session re-creation, and `Watchdog` ends a process
 whose step waits longer than the timeout on a peer that never answers (a frozen chief blocks
 the others before any collective can time out).
 """
@@ -29,6 +31,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import tensorflow as tf
+from absl import logging
+from tensorflow.python.training import monitored_session
 
 import tf_determinism
 from repro_app import cluster as cluster_lib
@@ -65,6 +69,8 @@ def cluster_run_config(run_config: tf.estimator.RunConfig, server: tf.distribute
     """`run_config` for a process of the cluster: the Estimator stays "local" (no TF_CONFIG,
     no parameter servers) but runs its session on this process's server, every op on this
     process's CPU."""
+    # A cluster process never "recovers" from a lost peer (see the module docstring).
+    monitored_session._PREEMPTION_ERRORS = ()
     device = cluster.device()
     config = run_config.replace(device_fn=lambda op: device)
     config._master = server.target  # RunConfig has no setter; Estimator reads .master.
@@ -91,9 +97,8 @@ class FailFast(tf.estimator.SessionRunHook):
 class Watchdog(tf.estimator.SessionRunHook):
     """Ends the process (one line, exit 4) when a step waits more than `TIMEOUT_SECONDS`."""
 
-    def __init__(self, cluster: cluster_lib.Cluster, log: Callable[[str], None],
-                 timeout: float = TIMEOUT_SECONDS) -> None:
-        self._cluster, self._log, self._timeout = cluster, log, timeout
+    def __init__(self, cluster: cluster_lib.Cluster, timeout: float = TIMEOUT_SECONDS) -> None:
+        self._cluster, self._timeout = cluster, timeout
         self._last = None
         self._done = threading.Event()
 
@@ -112,7 +117,7 @@ class Watchdog(tf.estimator.SessionRunHook):
     def _watch(self) -> None:
         while not self._done.wait(1.0):
             if self._last is not None and time.monotonic() - self._last > self._timeout:
-                self._log(lost_peer_message(
+                logging.error("%s", lost_peer_message(
                     self._cluster, f"no step finished for {self._timeout:.0f} s"))
                 sys.stderr.flush()
                 os._exit(LostPeerError.exit_status)

@@ -114,7 +114,7 @@ def make_estimator(opts: GanOptions, run_config: tf.estimator.RunConfig,
     return gan_models.make_estimator(
         config, distributed.cluster_run_config(run_config, server, cluster),
         device=cluster.device(), **distributed_kwargs,
-        training_hooks=[distributed.FailFast(cluster), distributed.Watchdog(cluster, log)])
+        training_hooks=[distributed.FailFast(cluster), distributed.Watchdog(cluster)])
 
 
 def _micro_range(opts: GanOptions, member: Member | None) -> tuple[int, int] | None:

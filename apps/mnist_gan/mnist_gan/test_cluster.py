@@ -1,0 +1,122 @@
+"""The MNIST GAN on several processes (TF_CONFIG clusters on 127.0.0.1): the bits depend on
+--micro_batches, not on the number of processes; a lost worker ends the run with one line and
+a rerun resumes to the same bits; bad cluster input is refused before any training."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from repro_app.cluster import free_local_addresses, tf_config
+from run_record import read_losses, read_run_json
+
+APP = "mnist_gan.train"
+M2 = ("--micro_batches=2", "--save_checkpoints_steps=2")
+
+
+def test_one_or_two_processes_same_bits_other_seed_differs(train, identical_runs, tmp_path):
+    two, mixed, plain, other = (str(tmp_path / n) for n in ("two", "mixed", "plain", "other"))
+    proc = train(two, "--max_train_steps=4", "--local_workers=2", *M2)
+    assert "[worker 0]" in proc.stderr and "[chief]" in proc.stderr
+    # 2 steps on two processes, resumed on one to step 4: another W, the same M.
+    train(mixed, "--max_train_steps=2", "--local_workers=2", *M2)
+    proc = train(mixed, "--max_train_steps=4", "--local_workers=1", *M2)
+    assert "resuming at step 2 of 4" in proc.stderr
+    train(plain, "--max_train_steps=4", *M2)  # one process, no cluster at all
+    assert identical_runs(two, mixed)
+    assert identical_runs(two, plain)
+    assert read_run_json(two)["cluster"]["workers"] == 2
+    # The worker wrote nothing into the run directory: only the chief's files are there.
+    assert sorted(n for n in os.listdir(two) if not n.startswith("events")) == sorted(
+        n for n in os.listdir(plain) if not n.startswith("events"))
+    train(other, "--max_train_steps=1", "--local_workers=2", "--random_seed=124", *M2)
+    names, _, losses = read_losses(two)
+    _, _, losses_other = read_losses(other)
+    assert all(losses[n][0].tobytes() != losses_other[n][0].tobytes() for n in names)
+
+
+def _start(run_dir_flags: list[str], addresses: list[str], rank: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+           "TF_CONFIG": tf_config(addresses, rank)}
+    return subprocess.Popen([sys.executable, "-m", APP, *run_dir_flags], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_worker_fails_fast_and_rerun_resumes_to_the_same_bits(
+        train, identical_runs, tiny_idx_dir, tmp_path):
+    straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+    train(straight, "--max_train_steps=6", *M2)
+    # The same flags as `train`, as two cluster tasks started by hand (what a launcher does).
+    flags = [f"--model_dir={resumed}", f"--data_dir={tmp_path / 'data'}",
+             f"--mnist_idx_dir={tiny_idx_dir}", "--buffer_size=256", "--keep_checkpoint_max=1",
+             "--log_step_count_steps=1", "--max_train_steps=6", *M2]
+    addresses = free_local_addresses(2)
+    chief, worker = _start(flags, addresses, 0), _start(flags, addresses, 1)
+    try:
+        deadline = time.monotonic() + 300
+        while not os.path.exists(os.path.join(resumed, "model.ckpt-2.index")):
+            assert time.monotonic() < deadline and chief.poll() is None, chief.stderr.read()
+            time.sleep(0.2)
+        worker.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        _, stderr = chief.communicate(timeout=90)
+        assert time.monotonic() - killed < 60
+    finally:
+        for proc in (chief, worker):
+            if proc.poll() is None:
+                proc.kill()
+    assert chief.returncode == 4, stderr[-2000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("E")]
+    assert len(errors) == 1 and f"lost worker 0 ({addresses[1]})" in errors[0], stderr[-2000:]
+    assert "Traceback" not in stderr
+    steps = read_losses(resumed)[1]
+    assert steps[0] == 1 and len(steps) >= 2  # the rows up to the checkpoint are kept
+    # Rerun (here on local workers): resumes from the last checkpoint, ends as the straight run.
+    proc = train(resumed, "--max_train_steps=6", "--local_workers=2", *M2)
+    assert "resuming at step" in proc.stderr
+    assert identical_runs(straight, resumed)
+
+
+@pytest.mark.parametrize("tf_config_value, message", [
+    ("{not json", "TF_CONFIG is not valid JSON"),
+    (json.dumps({"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}}),
+     "TF_CONFIG must name exactly one chief"),
+    (json.dumps({"cluster": {"chief": ["127.0.0.1:1"], "ps": ["127.0.0.1:2"]},
+                 "task": {"type": "chief", "index": 0}}), "names job(s) ps"),
+    (json.dumps({"cluster": {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]},
+                 "task": {"type": "worker", "index": 3}}), "task worker 3 is not in the cluster"),
+    (json.dumps({"cluster": {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2", "127.0.0.1:3"]},
+                 "task": {"type": "chief", "index": 0}}),
+     "--micro_batches=2 must be divisible by the number of processes (3"),
+])
+def test_bad_cluster_input_is_one_line_before_training(run_module, tmp_path, tf_config_value,
+                                                       message):
+    model_dir = tmp_path / "run"
+    proc = run_module(APP, f"--model_dir={model_dir}", f"--data_dir={tmp_path}", *M2,
+                      check=False, extra_env={"TF_CONFIG": tf_config_value})
+    assert proc.returncode == 2, proc.stderr[-1000:]
+    assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-1000:]
+    assert not model_dir.exists()
+
+
+def test_port_in_use_and_uneven_local_workers_are_refused(run_module, tmp_path):
+    model_dir = tmp_path / "run"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        address = f"127.0.0.1:{busy.getsockname()[1]}"
+        proc = run_module(APP, f"--model_dir={model_dir}", f"--data_dir={tmp_path}", *M2,
+                          check=False, extra_env={"TF_CONFIG": tf_config([address], 0)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-1000:]
+    assert f"cannot listen on chief ({address})" in proc.stderr
+    proc = run_module(APP, f"--model_dir={model_dir}", "--local_workers=3", *M2, check=False)
+    assert proc.returncode == 2 and "must be divisible by the number of processes (3" in (
+        proc.stderr)
+    assert not model_dir.exists()
