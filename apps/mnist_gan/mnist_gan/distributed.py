@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -156,3 +157,18 @@ def worker_model_dir(chief_model_dir: str) -> tuple[str, int]:
         tf.compat.v1.train.update_checkpoint_state(scratch, os.path.join(scratch, prefix))
         return scratch, int(tf.train.load_variable(os.path.join(scratch, prefix), "global_step"))
     return scratch, 0
+
+
+def wait_for_chief_exit(cluster: cluster_lib.Cluster, timeout: float = 120.0) -> None:
+    """Keeps a finished worker's server up until the chief's is gone (at most `timeout` s):
+    the chief closes its session on every task, and a worker already gone makes that a gRPC
+    warning."""
+    host, port = cluster.addresses[0].rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, int(port)), timeout=1.0):
+                pass
+        except OSError:
+            return
+        time.sleep(0.5)

@@ -191,6 +191,7 @@ def _run_worker(opts: GanOptions, prepared: data.PreparedData, member: Member,
         with distributed.lost_peer_errors(member):
             estimator.train(input_fn, max_steps=opts.schedule.max_train_steps)
         end_step = run_dir.restored_step(scratch) or opts.schedule.max_train_steps
+        distributed.wait_for_chief_exit(cluster)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     log(f"{cluster.name(cluster.rank)}: done")
