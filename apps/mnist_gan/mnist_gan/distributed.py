@@ -100,7 +100,7 @@ class Watchdog(tf.estimator.SessionRunHook):
 
     def __init__(self, cluster: cluster_lib.Cluster, timeout: float = TIMEOUT_SECONDS) -> None:
         self._cluster, self._timeout = cluster, timeout
-        self._last = None
+        self._last: float | None = None
         self._done = threading.Event()
 
     def after_create_session(self, session, coord) -> None:
@@ -140,8 +140,10 @@ def lost_peer_errors(member: Any) -> Iterator[None]:
             tf.errors.AbortedError, tf.errors.CancelledError) as e:
         if member is None:
             raise
-        first_line = (e.message or type(e).__name__).strip().splitlines()[0][:160]
-        raise LostPeerError(lost_peer_message(member[0], first_line)) from None
+        what = (f"no answer in a collective for {TIMEOUT_SECONDS:.0f} s"
+                if isinstance(e, tf.errors.DeadlineExceededError)
+                else f"{type(e).__name__} in a collective: the process died or is unreachable")
+        raise LostPeerError(lost_peer_message(member[0], what)) from None
 
 
 def worker_model_dir(chief_model_dir: str) -> tuple[str, int]:

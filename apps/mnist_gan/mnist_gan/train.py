@@ -37,9 +37,10 @@ _LOCAL_WORKERS = flags.DEFINE_integer(
 def main(argv: list[str]) -> None:
     opts = repro_app.parse_options(argv, GanOptions, {n: f.value for n, f in _FLAGS.items()})
     if _LOCAL_WORKERS.value:
-        from repro_app import cluster, local_workers
+        from repro_app import cluster as cluster_lib
+        from repro_app import local_workers
 
-        repro_app.run(cluster.check_micro_batches, _LOCAL_WORKERS.value,
+        repro_app.run(cluster_lib.check_micro_batches, _LOCAL_WORKERS.value,
                       opts.model.micro_batches)
         sys.exit(local_workers.run_local_workers(_LOCAL_WORKERS.value, "mnist_gan.train",
                                                  sys.argv[1:], logging.info))
