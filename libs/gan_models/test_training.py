@@ -102,14 +102,13 @@ def _loss_bytes(recorder: _Recorder) -> list[dict[str, bytes]]:
 @pytest.mark.parametrize("gan_type", gm.GAN_TYPES)
 def test_every_loss_trains_reproducibly(gan_type: str, tmp_path: Any) -> None:
     """Every (gan_type x loss): 2 steps, finite losses; same seed -> same bits; one loss per
-    gan_type with 2 micro-batches, which differs from 1.
+    gan_type with 2 micro-batches.
 
     Two steps, not more: step 2 already starts from everything step 1 left behind (Adam slots,
     spectral-norm vectors, moving averages); each extra step exercises nothing new. Most of a
     run's ~2 s is building the graph and session, which every independent run must pay.
     """
     reference = None
-    runs = {}
     for loss in gm.LOSS_NAMES:
         # The gradient penalty rides along with wasserstein on the unconditional model.
         gp = 10.0 if (gan_type, loss) == ("unconditional", "wasserstein") else None
@@ -125,7 +124,6 @@ def test_every_loss_trains_reproducibly(gan_type: str, tmp_path: Any) -> None:
         assert all(np.isfinite(v) for row in first.losses for v in row.values())
         assert _loss_bytes(first) == _loss_bytes(second), loss
         assert same_tensors(first.variables, second.variables), loss
-        runs[loss] = first
         if snapshot_after:
             reference = first
     # Different seed -> different losses and weights (after the same single step).
@@ -136,9 +134,6 @@ def test_every_loss_trains_reproducibly(gan_type: str, tmp_path: Any) -> None:
     assert other.variables.keys() == reference.snapshot.keys()
     kernel = "Generator/fc1/kernel"
     assert other.variables[kernel].tobytes() != reference.snapshot[kernel].tobytes()
-    # Two micro-batches are another model: the same loss with M=1 differs at step 1.
-    one = _train(_config(11, gan_type=gan_type, loss="least_squares"), tmp_path / "m1", 1)
-    assert _loss_bytes(one)[0] != _loss_bytes(runs["least_squares"])[0]
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path: Any) -> None:
