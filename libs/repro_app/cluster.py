@@ -148,6 +148,9 @@ def check_own_port_free(cluster: Cluster) -> None:
     """Raises ClusterError if this process's address cannot be bound (e.g. in use)."""
     host, port = cluster.addresses[cluster.rank].rsplit(":", 1)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As gRPC does: connections of a previous run in TIME_WAIT do not make it busy; a
+        # listening socket does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("" if host not in ("localhost", "127.0.0.1") else host, int(port)))
         except (OSError, ValueError) as e:

@@ -22,14 +22,16 @@ M2 = ("--micro_batches=2", "--save_checkpoints_steps=2")
 
 
 def test_one_or_two_processes_same_bits_other_seed_differs(train, identical_runs, tmp_path):
-    """--micro_batches=2 on two processes, twice (the second stopped at step 2 and resumed on
-    one process: another W, the same M): bitwise identical; seed+1 differs at step 1. (Two
-    processes against one without any cluster: the killed-worker test below.)"""
-    two, mixed, other = (str(tmp_path / n) for n in ("two", "mixed", "other"))
+    """--micro_batches=2 on two local processes, twice: bitwise identical; a run started on
+    one process and resumed on two (another W, the same M): identical too; seed+1 differs at
+    step 1. (Two processes against one without any cluster: the killed-worker test below.)"""
+    two, again, mixed, other = (str(tmp_path / n) for n in ("two", "again", "mixed", "other"))
     proc = train(two, "--max_train_steps=4", "--local_workers=2", *M2)
     assert "[worker 0]" in proc.stderr and "[chief]" in proc.stderr
-    train(mixed, "--max_train_steps=2", "--local_workers=2", *M2)
-    proc = train(mixed, "--max_train_steps=4", "--local_workers=1", *M2)
+    train(again, "--max_train_steps=4", "--local_workers=2", *M2)
+    assert identical_runs(two, again)
+    train(mixed, "--max_train_steps=2", "--local_workers=1", *M2)
+    proc = train(mixed, "--max_train_steps=4", "--local_workers=2", *M2)
     assert "resuming at step 2 of 4" in proc.stderr
     assert identical_runs(two, mixed)
     assert read_run_json(two)["cluster"]["workers"] == 2
@@ -54,7 +56,7 @@ def _start(run_dir_flags: list[str], addresses: list[str], rank: int) -> subproc
 def test_killed_worker_fails_fast_and_rerun_resumes_to_the_same_bits(
         train, identical_runs, tiny_idx_dir, tmp_path):
     """Two cluster tasks started by hand; the worker is killed after the first checkpoint:
-    the chief ends within 60 s naming it; the rerun (on local workers) resumes and ends
+    the chief ends within 60 s naming it; rerunning the same two commands resumes and ends
     bitwise equal to a straight run of one process without any cluster."""
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
     train(straight, "--max_train_steps=6", *M2)
@@ -83,9 +85,12 @@ def test_killed_worker_fails_fast_and_rerun_resumes_to_the_same_bits(
     assert "Traceback" not in stderr
     steps = read_losses(resumed)[1]
     assert steps[0] == 1 and len(steps) >= 2  # the rows up to the checkpoint are kept
-    # Rerun (here on local workers): resumes from the last checkpoint, ends as the straight run.
-    proc = train(resumed, "--max_train_steps=6", "--local_workers=2", *M2)
-    assert "resuming at step" in proc.stderr
+    # The same two commands again (same TF_CONFIG): they resume from the last checkpoint.
+    chief, worker = _start(flags, addresses, 0), _start(flags, addresses, 1)
+    _, stderr = chief.communicate(timeout=300)
+    worker.communicate(timeout=120)
+    assert chief.returncode == 0 and worker.returncode == 0, stderr[-2000:]
+    assert "resuming at step" in stderr
     assert identical_runs(straight, resumed)
 
 
