@@ -17,6 +17,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from absl import logging
+
 from repro_app import cluster as cluster_lib
 
 EXIT_LOST_WORKER = 4  # = errors.EXIT_LOST_PEER
@@ -58,8 +60,8 @@ def run_local_workers(count: int, module: str, args: Sequence[str],
       log: Receives the launcher's own lines.
 
     Returns:
-      The chief's exit status; `EXIT_LOST_WORKER` (4) if a worker failed first and the chief
-      had to be stopped.
+      The chief's exit status; `EXIT_LOST_WORKER` (4) if a worker failed first (the chief is
+      then stopped) or the chief was killed.
     """
     addresses = cluster_lib.free_local_addresses(count)
     env_base = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
@@ -85,13 +87,14 @@ def run_local_workers(count: int, module: str, args: Sequence[str],
                 code = proc.poll()
                 if code is None or (code == 0 and rank != 0):
                     continue
-                if rank == 0:
+                if rank == 0 and code >= 0:  # The chief ended on its own (and said why).
                     status = code
                     if code != 0:
                         _stop(procs)
                     break
-                log(f"{_label(rank)} ({addresses[rank]}) exited with status {code}"
-                    f"{' (killed)' if code < 0 else ''}; stopping the others")
+                logging.error("%s (%s) exited with status %d%s; stopping the others",
+                              _label(rank), addresses[rank], code,
+                              " (killed)" if code < 0 else "")
                 _stop(procs)
                 status = EXIT_LOST_WORKER
                 break

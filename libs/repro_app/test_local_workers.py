@@ -1,0 +1,52 @@
+"""--local_workers' launcher with stand-in apps (no TensorFlow): TF_CONFIG per process,
+prefixed logs, the chief's status, and a lost worker stopping the rest."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+from repro_app import local_workers
+
+_APP = textwrap.dedent("""
+    import json, os, signal, sys, time
+    task = json.loads(os.environ["TF_CONFIG"])["task"]
+    print("args", " ".join(sys.argv[1:]), "task", task["type"], task["index"], flush=True)
+    if "--worker_dies" in sys.argv and task["type"] == "worker":
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+    if "--worker_dies" in sys.argv:
+        time.sleep(60)  # the chief would wait on its lost peer
+    sys.exit(3 if "--chief_fails" in sys.argv and task["type"] == "chief" else 0)
+""")
+
+
+def _run(tmp_path, monkeypatch, capsys, *args):
+    (tmp_path / "fake_app.py").write_text(_APP)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    lines: list[str] = []
+    start = time.monotonic()
+    status = local_workers.run_local_workers(3, "fake_app", list(args), lines.append)
+    return status, time.monotonic() - start, capsys.readouterr().err, lines
+
+
+def test_each_process_gets_its_task_and_a_prefix(tmp_path, monkeypatch, capsys):
+    status, _, err, lines = _run(tmp_path, monkeypatch, capsys, "--x=1")
+    assert status == 0
+    assert "[chief] args --x=1 --local_workers=0 task chief 0" in err
+    assert "[worker 0] args --x=1 --local_workers=0 task worker 0" in err
+    assert "[worker 1] args --x=1 --local_workers=0 task worker 1" in err
+    assert lines[0] == "starting 3 local process(es)" and "worker 1: pid" in lines[3]
+
+
+def test_the_chief_status_is_returned(tmp_path, monkeypatch, capsys):
+    status, _, _, _ = _run(tmp_path, monkeypatch, capsys, "--chief_fails")
+    assert status == 3
+
+
+def test_a_killed_worker_stops_the_others(tmp_path, monkeypatch, capsys, caplog):
+    status, seconds, err, _ = _run(tmp_path, monkeypatch, capsys, "--worker_dies")
+    assert status == local_workers.EXIT_LOST_WORKER
+    assert seconds < 30  # not the 60 s the chief would wait
+    assert "[worker 0] args --worker_dies" in err
+    assert "exited with status -9 (killed); stopping the others" in caplog.text
