@@ -19,6 +19,10 @@ from run_record import read_losses, read_run_json
 
 APP = "mnist_gan.train"
 M2 = ("--micro_batches=2", "--save_checkpoints_steps=2")
+# The cluster path differs per gan_type only in its inputs (conditional: the rows' labels;
+# infogan: structured codes, the MI penalty): one test each, the gradient penalty in one.
+CONDITIONAL = ("--gan_type=conditional",)
+INFOGAN = ("--gan_type=infogan", "--gradient_penalty_weight=5")
 
 
 def test_one_or_two_processes_same_bits_other_seed_differs(train, identical_runs, tmp_path):
@@ -26,12 +30,12 @@ def test_one_or_two_processes_same_bits_other_seed_differs(train, identical_runs
     one process and resumed on two (another W, the same M): identical too; seed+1 differs at
     step 1. (Two processes against one without any cluster: the killed-worker test below.)"""
     two, again, mixed, other = (str(tmp_path / n) for n in ("two", "again", "mixed", "other"))
-    proc = train(two, "--max_train_steps=4", "--local_workers=2", *M2)
+    proc = train(two, "--max_train_steps=4", "--local_workers=2", *M2, *CONDITIONAL)
     assert "[worker 0]" in proc.stderr and "[chief]" in proc.stderr
-    train(again, "--max_train_steps=4", "--local_workers=2", *M2)
+    train(again, "--max_train_steps=4", "--local_workers=2", *M2, *CONDITIONAL)
     assert identical_runs(two, again)
-    train(mixed, "--max_train_steps=2", "--local_workers=1", *M2)
-    proc = train(mixed, "--max_train_steps=4", "--local_workers=2", *M2)
+    train(mixed, "--max_train_steps=2", "--local_workers=1", *M2, *CONDITIONAL)
+    proc = train(mixed, "--max_train_steps=4", "--local_workers=2", *M2, *CONDITIONAL)
     assert "resuming at step 2 of 4" in proc.stderr
     assert identical_runs(two, mixed)
     assert read_run_json(two)["cluster"]["workers"] == 2
@@ -40,7 +44,8 @@ def test_one_or_two_processes_same_bits_other_seed_differs(train, identical_runs
     assert files == {".lock", "checkpoint", "graph.pbtxt", "losses.csv", "run.json",
                      "samples.png", *(f"model.ckpt-4.{e}" for e in
                                       ("data-00000-of-00001", "index", "meta"))}
-    train(other, "--max_train_steps=1", "--local_workers=2", "--random_seed=124", *M2)
+    train(other, "--max_train_steps=1", "--local_workers=2", "--random_seed=124", *M2,
+          *CONDITIONAL)
     names, _, losses = read_losses(two)
     _, _, losses_other = read_losses(other)
     assert all(losses[n][0].tobytes() != losses_other[n][0].tobytes() for n in names)
@@ -59,11 +64,11 @@ def test_killed_worker_fails_fast_and_rerun_resumes_to_the_same_bits(
     the chief ends within 60 s naming it; rerunning the same two commands resumes and ends
     bitwise equal to a straight run of one process without any cluster."""
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
-    train(straight, "--max_train_steps=6", *M2)
+    train(straight, "--max_train_steps=6", *M2, *INFOGAN)
     # The same flags as `train`, as two cluster tasks started by hand (what a launcher does).
     flags = [f"--model_dir={resumed}", f"--data_dir={tmp_path / 'data'}",
              f"--mnist_idx_dir={tiny_idx_dir}", "--buffer_size=256", "--keep_checkpoint_max=1",
-             "--log_step_count_steps=1", "--max_train_steps=6", *M2]
+             "--log_step_count_steps=1", "--max_train_steps=6", *M2, *INFOGAN]
     addresses = free_local_addresses(2)
     chief, worker = _start(flags, addresses, 0), _start(flags, addresses, 1)
     try:
