@@ -118,7 +118,7 @@ def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig, *,
       micro_range, gather: One process of several (see `build_train_step`): the training
         input holds the rows of micro-batches [first, last) only.
       device: Build the model on this device (a cluster task's CPU).
-      training_hooks: Extra hooks of every training run (e.g. a cluster's fail-fast hook).
+      training_hooks: Extra hooks of every training run (e.g. a cluster's watchdog).
 
     Returns:
       A `tf.estimator.Estimator`.

@@ -44,7 +44,12 @@ import tensorflow_gan as tfgan
 
 from gan_models import layers, networks
 from gan_models.config import GANConfig
-from gan_models.losses import discriminator_loss_terms, generator_loss_terms, publish_losses
+from gan_models.losses import (
+    discriminator_loss_terms,
+    generator_loss_terms,
+    loss_tensor_names,
+    publish_losses,
+)
 from tf_determinism.optimizers import DeterministicAdam
 from tf_determinism.reduce import tree_mean
 
@@ -245,9 +250,8 @@ def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.
         spectral = layers.spectral_norm_update_op()
     with tf.control_dependencies([spectral]):
         increment = global_step.assign_add(1, read_value=False)
-    order = ["generator_loss", "discriminator_loss", "gradient_penalty",
-             "mutual_information_penalty"]
-    published = publish_losses({k: losses[k] for k in order if k in losses}, add_summaries)
+    published = publish_losses({key: losses[key] for key in loss_tensor_names(config)},
+                               add_summaries)
     generated_data = tf.concat(generated, axis=0)
     return TrainStep(train_op=tf.group(increment, name="gan_train_step"), losses=published,
                      real_data=real_data, generated_data=generated_data)

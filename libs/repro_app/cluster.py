@@ -29,6 +29,17 @@ class ClusterError(RunError):
     """A TF_CONFIG or cluster shape that cannot train: one line, exit status 2."""
 
 
+def task_of(rank: int) -> tuple[str, int]:
+    """(TF job name, task index) of a rank: 0 is the chief, i + 1 is worker i."""
+    return ("chief", 0) if rank == 0 else ("worker", rank - 1)
+
+
+def label(rank: int) -> str:
+    """"chief" or "worker i": a rank as messages and log prefixes name it."""
+    job, index = task_of(rank)
+    return job if rank == 0 else f"{job} {index}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Cluster:
     """One process's view of the cluster.
@@ -53,21 +64,19 @@ class Cluster:
     @property
     def job(self) -> tuple[str, int]:
         """(TF job name, task index) of this process."""
-        return ("chief", 0) if self.rank == 0 else ("worker", self.rank - 1)
+        return task_of(self.rank)
 
     def device(self, rank: int | None = None) -> str:
         """The CPU device of a rank (default: this process's) as TF names it."""
-        rank = self.rank if rank is None else rank
-        job, index = ("chief", 0) if rank == 0 else ("worker", rank - 1)
+        job, index = task_of(self.rank if rank is None else rank)
         return f"/job:{job}/replica:0/task:{index}/device:CPU:0"
 
     def name(self, rank: int) -> str:
-        """"chief" or "worker i (host:port)" for messages."""
-        where = self.addresses[rank]
-        return f"chief ({where})" if rank == 0 else f"worker {rank - 1} ({where})"
+        """"chief (host:port)" or "worker i (host:port)" for messages."""
+        return f"{label(rank)} ({self.addresses[rank]})"
 
     def cluster_spec(self) -> dict[str, list[str]]:
-        """{"chief": [...], "worker": [...]} as `tf.train.ClusterSpec` takes it."""
+        """{"chief": [...], "worker": [...]} as `tf.train.ClusterSpec` and TF_CONFIG take it."""
         spec = {"chief": [self.addresses[0]]}
         if self.size > 1:
             spec["worker"] = list(self.addresses[1:])
@@ -136,9 +145,8 @@ def from_environment(micro_batches: int, log: Any = None) -> Cluster | None:
     return cluster
 
 
-def check_micro_batches(processes: int, micro_batches: int, log: Any = None) -> None:
+def check_micro_batches(processes: int, micro_batches: int) -> None:
     """Raises ClusterError unless `processes` (W) share the M micro-batches evenly."""
-    del log  # (repro_app.run passes one)
     if micro_batches % processes:
         raise ClusterError(f"--micro_batches={micro_batches} must be divisible by the number of "
                            f"processes ({processes}: the chief and {processes - 1} worker(s))")
@@ -174,6 +182,6 @@ def free_local_addresses(count: int) -> list[str]:
 
 def tf_config(addresses: list[str], rank: int) -> str:
     """The TF_CONFIG JSON of rank `rank` in a cluster of `addresses` (chief first)."""
-    cluster = {"chief": addresses[:1], **({"worker": addresses[1:]} if addresses[1:] else {})}
-    task = {"type": "chief", "index": 0} if rank == 0 else {"type": "worker", "index": rank - 1}
-    return json.dumps({"cluster": cluster, "task": task})
+    job, index = task_of(rank)
+    return json.dumps({"cluster": Cluster(tuple(addresses), rank).cluster_spec(),
+                       "task": {"type": job, "index": index}})

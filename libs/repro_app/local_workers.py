@@ -20,13 +20,11 @@ from collections.abc import Callable, Sequence
 from absl import logging
 
 from repro_app import cluster as cluster_lib
+from repro_app.cluster import label as _label
+from repro_app.errors import EXIT_LOST_PEER
 
-EXIT_LOST_WORKER = 4  # = errors.EXIT_LOST_PEER
+EXIT_LOST_WORKER = EXIT_LOST_PEER
 _GRACE_SECONDS = 10.0
-
-
-def _label(rank: int) -> str:
-    return "chief" if rank == 0 else f"worker {rank - 1}"
 
 
 def _forward(stream, prefix: str, out) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 import time
+from typing import Any
 
 from repro_app import local_workers
 
@@ -21,7 +22,8 @@ _APP = textwrap.dedent("""
 """)
 
 
-def _run(tmp_path, monkeypatch, capsys, *args):
+def _run(tmp_path: Any, monkeypatch: Any, capsys: Any,
+         *args: str) -> tuple[int, float, str, list[str]]:
     (tmp_path / "fake_app.py").write_text(_APP)
     monkeypatch.syspath_prepend(str(tmp_path))
     lines: list[str] = []

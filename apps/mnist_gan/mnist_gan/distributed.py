@@ -13,9 +13,9 @@ TF's own recovery is turned off: after a collective error the collective executo
 aborted, and `MonitoredTrainingSession` treats the UnavailableError of a dead peer as a
 preemption and re-creates the session, forever or until it hangs (measured here: the
 chief hung until the watchdog). `cluster_run_config` therefore makes that error final in a
-cluster process, `FailFast` refuses any session re-creation, and `Watchdog` ends a process
-whose step waits longer than the timeout on a peer that never answers (a frozen chief blocks
-the others before any collective can time out).
+cluster process (no session is re-created), and `Watchdog` ends a process whose step waits
+longer than the timeout on a peer that never answers (a frozen chief blocks the others before
+any collective can time out).
 """
 
 from __future__ import annotations
@@ -82,19 +82,6 @@ def gather(cluster: cluster_lib.Cluster) -> Callable[[list[tf.Tensor]], list[tf.
     return rank_ordered_gather(cluster.size, timeout_seconds=TIMEOUT_SECONDS)
 
 
-class FailFast(tf.estimator.SessionRunHook):
-    """Refuses the session re-creation MonitoredTrainingSession attempts after a peer died."""
-
-    def __init__(self, cluster: cluster_lib.Cluster) -> None:
-        self._cluster = cluster
-        self._sessions = 0
-
-    def after_create_session(self, session, coord) -> None:
-        self._sessions += 1
-        if self._sessions > 1:
-            raise LostPeerError(lost_peer_message(self._cluster, "a collective failed"))
-
-
 class Watchdog(tf.estimator.SessionRunHook):
     """Ends the process (one line, exit 4) when a step waits more than `TIMEOUT_SECONDS`."""
 
@@ -102,11 +89,11 @@ class Watchdog(tf.estimator.SessionRunHook):
         self._cluster, self._timeout = cluster, timeout
         self._last: float | None = None
         self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def after_create_session(self, session, coord) -> None:
         self._last = time.monotonic()
-        if not getattr(self, "_thread", None):
-            self._thread = threading.Thread(target=self._watch, daemon=True)
+        if not self._thread.is_alive():
             self._thread.start()
 
     def after_run(self, run_context, run_values) -> None:
@@ -146,9 +133,8 @@ def lost_peer_errors(member: Any) -> Iterator[None]:
         raise LostPeerError(lost_peer_message(member[0], what)) from None
 
 
-def worker_model_dir(chief_model_dir: str) -> tuple[str, int]:
-    """(A scratch model_dir holding the chief's latest checkpoint (if any), its step), for a
-    non-chief."""
+def worker_model_dir(chief_model_dir: str) -> str:
+    """A scratch model_dir holding the chief's latest checkpoint (if any), for a non-chief."""
     scratch = tempfile.mkdtemp(prefix="mnist_gan-worker-")
     latest = tf.train.latest_checkpoint(chief_model_dir)
     if latest:
@@ -157,8 +143,7 @@ def worker_model_dir(chief_model_dir: str) -> tuple[str, int]:
             if name.startswith(prefix + ".") and not name.endswith(".meta"):
                 shutil.copyfile(os.path.join(chief_model_dir, name), os.path.join(scratch, name))
         tf.compat.v1.train.update_checkpoint_state(scratch, os.path.join(scratch, prefix))
-        return scratch, int(tf.train.load_variable(os.path.join(scratch, prefix), "global_step"))
-    return scratch, 0
+    return scratch
 
 
 def wait_for_chief_exit(cluster: cluster_lib.Cluster, timeout: float = 120.0) -> None:

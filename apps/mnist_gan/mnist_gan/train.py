@@ -40,8 +40,8 @@ def main(argv: list[str]) -> None:
         from repro_app import cluster as cluster_lib
         from repro_app import local_workers
 
-        repro_app.run(cluster_lib.check_micro_batches, _LOCAL_WORKERS.value,
-                      opts.model.micro_batches)
+        repro_app.run(lambda _: cluster_lib.check_micro_batches(_LOCAL_WORKERS.value,
+                                                                opts.model.micro_batches))
         sys.exit(local_workers.run_local_workers(_LOCAL_WORKERS.value, "mnist_gan.train",
                                                  sys.argv[1:], logging.info))
     cluster = repro_app.run(repro_app.cluster_from_environment, opts.model.micro_batches)

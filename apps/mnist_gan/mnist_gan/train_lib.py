@@ -102,7 +102,7 @@ def make_run_config(opts: GanOptions, *, model_dir: str | None = None,
 def make_estimator(opts: GanOptions, run_config: tf.estimator.RunConfig,
                    member: Member | None, log: Callable[[str], None]) -> tf.estimator.Estimator:
     """gan_models' Estimator; for a process of a cluster, its share of the micro-batches,
-    the rank-ordered gather and the fail-fast hooks."""
+    the rank-ordered gather and the watchdog."""
     config = gan_config(opts)
     if member is None:
         return gan_models.make_estimator(config, run_config)
@@ -114,7 +114,7 @@ def make_estimator(opts: GanOptions, run_config: tf.estimator.RunConfig,
     return gan_models.make_estimator(
         config, distributed.cluster_run_config(run_config, server, cluster),
         device=cluster.device(), **distributed_kwargs,
-        training_hooks=[distributed.FailFast(cluster), distributed.Watchdog(cluster)])
+        training_hooks=[distributed.Watchdog(cluster)])
 
 
 def _micro_range(opts: GanOptions, member: Member | None) -> tuple[int, int] | None:
@@ -181,7 +181,8 @@ def _run_worker(opts: GanOptions, prepared: data.PreparedData, member: Member,
     """A non-chief process: trains its micro-batches from the chief's latest checkpoint in a
     scratch model_dir, writing nothing to the run directory."""
     cluster = member[0]
-    scratch, step = distributed.worker_model_dir(str(opts.model_dir))
+    scratch = distributed.worker_model_dir(str(opts.model_dir))
+    step = run_dir.restored_step(scratch)
     try:
         estimator = make_estimator(opts, make_run_config(opts, model_dir=scratch, writes=False),
                                    member, log)
@@ -190,12 +191,13 @@ def _run_worker(opts: GanOptions, prepared: data.PreparedData, member: Member,
                                        _micro_range(opts, member))
         with distributed.lost_peer_errors(member):
             estimator.train(input_fn, max_steps=opts.schedule.max_train_steps)
-        end_step = run_dir.restored_step(scratch) or opts.schedule.max_train_steps
         distributed.wait_for_chief_exit(cluster)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     log(f"{cluster.name(cluster.rank)}: done")
-    return {"model_dir": str(opts.model_dir), "start_step": step, "end_step": end_step}
+    # train() returns only at max_train_steps (this scratch dir holds no newer checkpoint).
+    return {"model_dir": str(opts.model_dir), "start_step": step,
+            "end_step": opts.schedule.max_train_steps}
 
 
 def run_experiment(opts: GanOptions, log: Callable[[str], None],
