@@ -40,7 +40,7 @@ from gan_models.losses import (
     publish_losses,
 )
 from gan_models.step import Gather, build_train_step, gan_pass, micro_slices
-from tf_determinism import deterministic_run_config
+from tf_determinism import deterministic_run_config, exact
 from tf_determinism.reduce import tree_mean
 
 _gan_estimator_lib = tfgan.estimator.gan_estimator
@@ -129,7 +129,9 @@ def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig, *,
     add_summaries = run_config.save_summary_steps is not None
 
     def model_fn(features: Any, labels: Any, mode: str) -> tf.estimator.EstimatorSpec:
-        with tf.device(device):
+        # exact_gradients: TF-GAN's minimax/modified losses take logs, whose TF gradients
+        # multiply by an approximate reciprocal.
+        with tf.device(device), exact.exact_gradients():
             return build(features, labels, mode)
 
     def build(features: Any, labels: Any, mode: str) -> tf.estimator.EstimatorSpec:

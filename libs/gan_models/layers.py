@@ -27,6 +27,7 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
+from tf_determinism import exact
 from tf_determinism.initializers import StatelessGlorotUniform, StatelessNormal
 
 # Parallel collections (kernel i pairs with u i); Variables serialize into the MetaGraph.
@@ -128,8 +129,8 @@ def _bias(units: int) -> tf.Variable:
 
 
 def _power_iteration(w_mat: tf.Tensor, u: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    v = tf.nn.l2_normalize(tf.matmul(w_mat, u, transpose_a=True))
-    u_new = tf.nn.l2_normalize(tf.matmul(w_mat, v))
+    v = exact.l2_normalize(tf.matmul(w_mat, u, transpose_a=True))
+    u_new = exact.l2_normalize(tf.matmul(w_mat, v))
     return u_new, v
 
 
@@ -230,7 +231,8 @@ def batch_norm(x: tf.Tensor, *, name: str, is_training: bool, track_moving_avera
         beta = _v1.get_variable("beta", [channels], initializer=_v1.zeros_initializer())
         if not track_moving_averages:
             mean, variance = tf.nn.moments(x, axes)
-            return tf.nn.batch_normalization(x, mean, variance, beta, gamma, epsilon)
+            return exact.batch_normalization(x, mean=mean, variance=variance, offset=beta,
+                                             scale=gamma, epsilon=epsilon)
         moving_mean = _v1.get_variable("moving_mean", [channels], trainable=False,
                                        initializer=_v1.zeros_initializer())
         moving_var = _v1.get_variable("moving_variance", [channels], trainable=False,
@@ -242,7 +244,8 @@ def batch_norm(x: tf.Tensor, *, name: str, is_training: bool, track_moving_avera
                                                  momentum))
         else:
             mean, variance = moving_mean, moving_var
-        return tf.nn.batch_normalization(x, mean, variance, beta, gamma, epsilon)
+        return exact.batch_normalization(x, mean=mean, variance=variance, offset=beta,
+                                         scale=gamma, epsilon=epsilon)
 
 
 def condition_on_onehot(x: tf.Tensor, *, one_hot_labels: tf.Tensor, seed: int,

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 import tf_determinism
+from tf_determinism import graph_audit
 
 INPUT_KEY = "images"
 LOGITS_KEY = "logits"
@@ -96,6 +97,7 @@ class Classifier:
         Raises:
           ClassifierNotFoundError: no SavedModel there.
           ValueError: the SavedModel lacks the expected signature, input or output.
+          graph_audit.CpuDependentOpError: its graph holds an op whose bits follow the CPU.
         """
         self.export_dir = resolve_export_dir(export_dir)
         numerics = numerics or tf_determinism.Numerics()
@@ -114,6 +116,7 @@ class Classifier:
                     f"{_SIGNATURE!r} with input {INPUT_KEY!r} and output {LOGITS_KEY!r})")
             self._input = self._graph.get_tensor_by_name(signature.inputs[INPUT_KEY].name)
             self._logits = self._graph.get_tensor_by_name(signature.outputs[LOGITS_KEY].name)
+            graph_audit.audit(self._graph)
         except BaseException:
             self._session.close()
             raise

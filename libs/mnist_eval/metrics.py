@@ -16,6 +16,7 @@ import tensorflow as tf
 import tensorflow_gan as tfgan
 
 import tf_determinism
+from tf_determinism import graph_audit
 
 
 def _check_logits(name: str, values: np.ndarray, min_rows: int) -> np.ndarray:
@@ -35,6 +36,7 @@ def _run(fn: Callable[..., tf.Tensor], arrays: list[np.ndarray],
     with graph.as_default():
         inputs = [tf.constant(a, tf.float64) for a in arrays]
         result = fn(*inputs)
+    graph_audit.audit(graph)
     config = tf_determinism.session_config(numerics or tf_determinism.Numerics())
     with tf.compat.v1.Session(graph=graph, config=config) as session:
         return float(session.run(result))

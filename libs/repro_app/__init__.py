@@ -9,13 +9,15 @@ own options and calls its train_lib (and a third app copies nothing):
   ScheduleOptions
   parse_options, run                   the shared `main`: stray args, numerics pinned before
                                        TF is imported, one-line errors (cli.py)
-  RunError, NonFiniteLossError,        refusals (exit 2), a NaN/Inf loss (exit 3), a lost
-  LostPeerError                        cluster process (exit 4)
+  RunError, NonFiniteLossError,        refusals (exit 2; a graph with a CPU-dependent op is
+  LostPeerError,                       one), a NaN/Inf loss (exit 3), a lost cluster process
+  CpuDependentGraphError               (exit 4)
   cluster_from_environment             this process's TF_CONFIG cluster, checked (cluster.py);
                                        `repro_app.local_workers`: --local_workers=N
 
 TensorFlow-backed parts, imported by train_libs after the pins: `repro_app.run_dir` (lock,
-refuse, run.json, restored step), `repro_app.data` (MNIST records and the seeded input).
+refuse, run.json, restored step), `repro_app.data` (MNIST records and the seeded input),
+`repro_app.graph_check` (the graph audit hook every Estimator call gets).
 Importing this package does not import TensorFlow.
 """
 
@@ -23,6 +25,7 @@ from repro_app.cli import parse_options, run
 from repro_app.cluster import from_environment as cluster_from_environment
 from repro_app.errors import (
     EXIT_LOST_PEER,
+    CpuDependentGraphError,
     EXIT_NON_FINITE,
     EXIT_REFUSED,
     LostPeerError,
@@ -44,6 +47,7 @@ from repro_app.options import (
 
 __all__ = [
     "Checked",
+    "CpuDependentGraphError",
     "EXIT_LOST_PEER",
     "EXIT_NON_FINITE",
     "EXIT_REFUSED",

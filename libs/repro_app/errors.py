@@ -13,6 +13,11 @@ class RunError(Exception):
     exit_status = EXIT_REFUSED
 
 
+class CpuDependentGraphError(RunError):
+    """A graph holds an op whose bits follow the CPU model (an approximate instruction, see
+    tf_determinism.graph_audit): refused before its session starts, exit status 2."""
+
+
 class NonFiniteLossError(RunError):
     """Training produced a NaN or Inf loss: exit status 3. Everything up to the last checkpoint
     is kept; a rerun resumes from there and, being reproducible, meets the same value at the

@@ -10,6 +10,7 @@ from run_record.run_json import (
     check_resumable,
     flatten,
     read_run_json,
+    update_run_json,
     write_run_json,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "read_losses",
     "read_run_json",
     "truncate_losses",
+    "update_run_json",
     "write_run_json",
 ]

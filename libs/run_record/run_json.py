@@ -17,6 +17,21 @@ def write_run_json(model_dir: str, record: dict[str, Any]) -> str:
     return path
 
 
+def update_run_json(model_dir: str, path: tuple[str, ...], value: Any) -> str:
+    """Sets one (nested) entry of `<model_dir>/run.json`, e.g. path ("graph_ops", "train"),
+    and rewrites the file atomically; returns its path.
+
+    Raises:
+      FileNotFoundError, ValueError: as read_run_json.
+    """
+    record = read_run_json(model_dir)
+    node = record
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    return write_run_json(model_dir, record)
+
+
 def read_run_json(model_dir: str) -> dict[str, Any]:
     """Reads `<model_dir>/run.json`.
 

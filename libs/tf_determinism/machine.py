@@ -4,8 +4,10 @@ TensorFlow's CPU kernels pick code paths and blocking at run time from the CPU: 
 the Eigen contraction kernel that calls its sgemm) dispatches on the instruction set, and both
 Eigen and oneDNN size their blocks from the CPUID cache sizes (L1d/L2/L3) and core topology.
 A run's bits therefore depend on these, and run.json records them (`fingerprint`), so two runs
-can be told apart after the fact. Linux reads /proc/cpuinfo and /sys; elsewhere fields that
-cannot be read are None (macOS arm64: no x86 ISA at all, the `cpu_isa` pin has no meaning).
+can be told apart after the fact. On x86-64 the CPU is read from this process's own CPUID
+instruction (`cpuid.py`: what the kernels see, also under an emulator); where that cannot run,
+from /proc/cpuinfo and /sys. Fields that cannot be read are None (macOS arm64: no x86 ISA at
+all, the `cpu_isa` pin has no meaning).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import os
 import platform
 from typing import Any
+
+from tf_determinism import cpuid
 
 # oneDNN 3.2's rules (cpu_isa_traits.hpp: mayiuse), in /proc/cpuinfo flag names; each level
 # needs its own flags and every lower level's.
@@ -44,7 +48,10 @@ def _processors() -> list[dict[str, str]]:
 
 
 def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (/proc/cpuinfo names; empty where unknown)."""
+    """The CPU's feature flags (/proc/cpuinfo names; empty where unknown): from CPUID where
+    it can run here, else /proc/cpuinfo."""
+    if cpuid.available():
+        return frozenset(cpuid.report()["flags"])
     processors = _processors()
     return frozenset(processors[0].get("flags", "").split()) if processors else frozenset()
 
@@ -58,6 +65,15 @@ def supported_isas(flags: frozenset[str] | None = None) -> list[str]:
             break
         found.append(name)
     return found
+
+
+def _cpu_list(text: str) -> list[int]:
+    """"0-2,5" -> [0, 1, 2, 5] (the sysfs list format)."""
+    cpus: list[int] = []
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        cpus.extend(range(int(first), int(last or first) + 1))
+    return cpus
 
 
 def _caches() -> dict[str, Any]:
@@ -78,31 +94,52 @@ def _caches() -> dict[str, Any]:
             if kind == "Instruction":
                 continue
             name = f"L{level}{'d' if kind == 'Data' else ''}"
-            caches[name] = {"size": read("size"), "shared_cpu_list": read("shared_cpu_list")}
+            caches[name] = {"size": read("size"),
+                            "shared_by_logical": len(_cpu_list(read("shared_cpu_list")))}
         except OSError:
             continue
     return caches
 
 
+def _host_if_emulated(seen: dict[str, Any], info: dict[str, str]) -> str | None:
+    """The host CPU ("vendor family/model/stepping", from /proc/cpuinfo) when it is not the
+    CPU this process's CPUID reports: the process runs under a user-mode emulator (qemu).
+    None otherwise."""
+    if not info:
+        return None
+    host = f"{info.get('cpu family')}/{info.get('model')}/{info.get('stepping')}"
+    if (info.get("vendor_id"), host) == (seen["vendor"], seen["family_model_stepping"]):
+        return None
+    return f"{info.get('vendor_id')} {host}"
+
+
 def fingerprint() -> dict[str, Any]:
-    """The CPU properties a run's bits can depend on (see the module docstring)."""
+    """The CPU properties a run's bits can depend on (see the module docstring); with
+    "emulated_on" naming the host CPU when this process runs on an emulated one."""
     processors = _processors()
     info = processors[0] if processors else {}
-    flags = frozenset(info.get("flags", "").split())
     cores = {(p.get("physical id"), p["core id"]) for p in processors if "core id" in p}
     try:
         schedulable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         schedulable = None
+    if cpuid.available():
+        seen = cpuid.report()
+        cpu = {**{key: seen[key] for key in ("vendor", "model_name", "family_model_stepping",
+                                             "caches")}, "source": "cpuid",
+               "emulated_on": _host_if_emulated(seen, info)}
+        flags = frozenset(seen["flags"])
+    else:
+        flags = frozenset(info.get("flags", "").split())
+        cpu = {"vendor": info.get("vendor_id"), "model_name": info.get("model name"),
+               "family_model_stepping": (f"{info.get('cpu family')}/{info.get('model')}/"
+                                         f"{info.get('stepping')}" if info else None),
+               "caches": _caches(), "source": "/proc/cpuinfo"}
     return {
         "machine": platform.machine(),
-        "vendor": info.get("vendor_id"),
-        "model_name": info.get("model name"),
-        "family_model_stepping": (f"{info.get('cpu family')}/{info.get('model')}/"
-                                  f"{info.get('stepping')}" if info else None),
+        **cpu,
         "isa_flags": sorted(f for f in _RECORDED_FLAGS if f in flags),
         "isa_levels": supported_isas(flags),
-        "caches": _caches(),
         "logical_cores": os.cpu_count(),
         "physical_cores": len(cores) or None,
         "schedulable_cores": schedulable,
@@ -125,7 +162,8 @@ def onednn_probe(timeout: float = 120) -> dict[str, Any]:
     Probed in a subprocess with this process's environment and CPU affinity (so with the pins
     set), since oneDNN has no Python API: it shows the pool size that actually runs ops, which
     TF's own settings only echo. Cached per (CPU and affinity, pins, TF version) in
-    ~/.cache/reproducible/onednn.json, as the probe costs a TF import (a few seconds).
+    ~/.cache/reproducible/onednn.json, as the probe costs a TF import (a few seconds). Under
+    an emulator (fingerprint's "emulated_on") both are None: the child would run on the host.
     """
     import hashlib
     import json
@@ -146,6 +184,9 @@ def onednn_probe(timeout: float = 120) -> dict[str, Any]:
         known = {}
     if key in known:
         return known[key]
+    if fingerprint().get("emulated_on"):
+        # A child of an emulated process runs natively, on the host: it cannot tell.
+        return {"isa": None, "threads": None}
     env = {**os.environ, "ONEDNN_VERBOSE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     try:
         out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,

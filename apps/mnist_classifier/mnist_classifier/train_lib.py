@@ -26,6 +26,7 @@ from mnist_classifier import model
 from mnist_classifier.options import IDENTITY_TOO, ClassifierOptions
 from mnist_classifier.progress import ProgressHook
 from repro_app import NonFiniteLossError, data, run_dir
+from repro_app.graph_check import GraphAuditHook
 
 METRICS_JSON = "metrics.json"
 EXPORT_DIR = "export"
@@ -102,7 +103,8 @@ def _train(estimator: tf.estimator.Estimator, opts: ClassifierOptions,
                         opts.data.batch_size, log)
     try:
         estimator.train(make_train_input_fn(opts, prepared, start_batch=step),
-                        max_steps=max_steps, hooks=[hook])
+                        max_steps=max_steps,
+                        hooks=[GraphAuditHook("train", str(opts.model_dir)), hook])
     except tf.compat.v1.train.NanLossDuringTrainingError:
         # Estimator's NanTensorHook checks the loss of every step for NaN.
         raise NonFiniteLossError(hook.step + 1, model.LOSS_NAME, "NaN",

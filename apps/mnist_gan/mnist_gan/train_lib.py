@@ -22,6 +22,7 @@ from mnist_gan.hooks import LossRecorderHook, NonFiniteLoss
 from mnist_gan.options import GanOptions
 from mnist_gan.samples import write_samples_png
 from repro_app import NonFiniteLossError, data, run_dir
+from repro_app.graph_check import GraphAuditHook
 from repro_app.cluster import Cluster
 from run_record import LossesWriter, truncate_losses
 
@@ -125,11 +126,13 @@ def _micro_range(opts: GanOptions, member: Member | None) -> tuple[int, int] | N
     return cluster.rank * share, (cluster.rank + 1) * share
 
 
-def generate_samples(estimator: tf.estimator.Estimator,
-                     config: gan_models.GANConfig) -> np.ndarray:
-    """Generated images float32 [rows*cols, 28, 28, 1] in [-1, 1] for the fixed sample grid."""
+def generate_samples(estimator: tf.estimator.Estimator, config: gan_models.GANConfig,
+                     model_dir: str) -> np.ndarray:
+    """Generated images float32 [rows*cols, 28, 28, 1] in [-1, 1] for the fixed sample grid
+    (the predict graph audited, its census in model_dir's run.json)."""
     inputs = gan_models.sample_generator_inputs(config, SAMPLE_ROWS, SAMPLE_COLS)
-    images = estimator.predict(gan_models.predict_input_fn(inputs), yield_single_examples=False)
+    images = estimator.predict(gan_models.predict_input_fn(inputs), yield_single_examples=False,
+                               hooks=[GraphAuditHook("predict", model_dir)])
     return np.concatenate(list(images), axis=0)
 
 
@@ -162,7 +165,7 @@ def _train(estimator: tf.estimator.Estimator, opts: GanOptions, prepared: data.P
     try:
         with distributed.lost_peer_errors(member):
             estimator.train(input_fn, max_steps=opts.schedule.max_train_steps,
-                            hooks=[hook, *extra_hooks])
+                            hooks=[GraphAuditHook("train", model_dir), hook, *extra_hooks])
     except NonFiniteLoss as e:
         raise NonFiniteLossError(e.step, e.loss, e.kind,
                                  tf.train.latest_checkpoint(model_dir)) from None
@@ -190,7 +193,8 @@ def _run_worker(opts: GanOptions, prepared: data.PreparedData, member: Member,
         input_fn = make_train_input_fn(opts, prepared, step * gan_models.BATCHES_PER_STEP,
                                        _micro_range(opts, member))
         with distributed.lost_peer_errors(member):
-            estimator.train(input_fn, max_steps=opts.schedule.max_train_steps)
+            estimator.train(input_fn, max_steps=opts.schedule.max_train_steps,
+                            hooks=[GraphAuditHook("train", None)])
         distributed.wait_for_chief_exit(cluster)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -244,7 +248,7 @@ def run_experiment(opts: GanOptions, log: Callable[[str], None],
         samples_path = os.path.join(model_dir, "samples.png")
         # A local Estimator: the samples need no cluster (the others may have exited).
         local = gan_models.make_estimator(config, make_run_config(opts))
-        write_samples_png(samples_path, images=generate_samples(local, config),
+        write_samples_png(samples_path, images=generate_samples(local, config, model_dir),
                           n_rows=SAMPLE_ROWS, n_cols=SAMPLE_COLS,
                           title=f"{config.gan_type} / {config.resolved_loss} / seed "
                           f"{opts.random_seed} / step {end_step}")

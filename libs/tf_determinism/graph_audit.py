@@ -1,0 +1,187 @@
+"""Refuses a graph holding an op whose bits depend on the CPU model (imports TF).
+
+What is denied, and how it was found (TF 2.15.1, tensorflow-cpu wheel, x86-64):
+  * Kernels compiled with approximate instructions. A disassembly of libtensorflow_cc.so.2
+    (`objdump -d`, every function holding `rcpps`/`rsqrtps`) names Eigen's packet code for
+    rsqrt and inverse (the Rsqrt, Reciprocal and Inv kernels; the row-sum inverse of the CPU
+    Softmax; the CPU FusedBatchNorm kernels; LRN; the Adagrad/Adadelta/RMSProp/ProximalAdagrad
+    updates), and Eigen's atan, ndtri and Bessel functions. The first bits of rcpps/rsqrtps are
+    the vendor's table (AMD's differ from Intel's); the Newton step keeps the difference. Only
+    float32, float16 and bfloat16 use them (Eigen's double packets divide).
+  * Two rewrites of Grappler's constant folding, which runs after this audit, on the built
+    graph: a division whose numerator is a constant of ones becomes `Reciprocal`, and a
+    division by a constant becomes a multiplication by its reciprocal, folded at session start
+    by the same Reciprocal kernel. A scalar denominator is folded by Eigen's scalar path, which
+    divides (exact); a vector one is not.
+`sqrt` and division are correctly rounded on every IEEE CPU: `tf_determinism.exact` has the
+replacements. `repro emulate` (apps/repro) is how a new model checks that nothing else in its
+graph follows the CPU.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Iterator
+
+import numpy as np
+import tensorflow as tf
+
+_APPROXIMATE_DTYPES = (tf.float32, tf.float16, tf.bfloat16)
+_EXACT_NORMALIZE = ("x / tf.sqrt(v) (tf_determinism.exact.l2_normalize, "
+                    "exact.batch_normalization)")
+_DIVIDE = "divide the numerator itself (x / y), never x * (1 / y)"
+_ADAM = "Adam (tf_determinism.optimizers.DeterministicAdam: sqrt and division)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Denial:
+    """Why an op type is denied and what to build instead."""
+
+    kernel: str
+    replacement: str
+
+
+def _training_ops(names: tuple[str, ...]) -> dict[str, Denial]:
+    denial = Denial("Eigen's update uses rsqrt (rsqrtps)", _ADAM)
+    return {f"{prefix}{name}": denial for name in names
+            for prefix in ("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply")}
+
+
+DENIED_OPS: dict[str, Denial] = {
+    "Rsqrt": Denial("rsqrtps + a Newton step", _EXACT_NORMALIZE),
+    "Reciprocal": Denial("rcpps + a Newton step", _DIVIDE + "; for TF's Log/Log1p "
+                         "gradients build under tf_determinism.exact.exact_gradients()"),
+    "Inv": Denial("rcpps + a Newton step", _DIVIDE),
+    "Softmax": Denial("Eigen's CPU softmax multiplies by an rcpps inverse of the row sums",
+                      "tf.nn.log_softmax, or tf.exp(x - max) / its sum"),
+    "LRN": Denial("rcpps and rsqrtps", "a normalization written with tf.sqrt and division"),
+    **{name: Denial("the CPU kernel uses rsqrt (rsqrtps)",
+                    "tf_determinism.exact.batch_normalization over tf.nn.moments")
+       for name in ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
+                    "FusedBatchNormGrad", "FusedBatchNormGradV2", "FusedBatchNormGradV3")},
+    **{name: Denial("Eigen's packet code uses rcpps", "compute it in float64")
+       for name in ("Atan", "Atan2", "Ndtri", "Erfinv")},
+    **{name: Denial("Eigen's packet code uses rsqrtps", "compute it in float64")
+       for name in ("BesselI0", "BesselI0e", "BesselI1", "BesselI1e", "BesselK0",
+                    "BesselK0e", "BesselK1", "BesselK1e", "BesselJ0", "BesselJ1", "BesselY0",
+                    "BesselY1")},
+    **_training_ops(("Adagrad", "ProximalAdagrad", "Adadelta", "RMSProp", "CenteredRMSProp")),
+}
+# Divisions Grappler's constant folding rewrites (see the module docstring; DivNoNan is not
+# rewritten, measured).
+_DIVISIONS = ("RealDiv", "Div", "Xdivy")
+# Never folded: their value is known only when the graph runs.
+_NOT_FOLDABLE = ("Placeholder", "PlaceholderWithDefault", "PlaceholderV2", "Enter", "Exit",
+                 "Merge", "Switch", "NextIteration", "LoopCond", "_Arg", "_Recv")
+
+
+class CpuDependentOpError(ValueError):
+    """The graph holds an op whose bits follow the CPU (one line: op, scope, replacement)."""
+
+    def __init__(self, op_type: str, op_name: str, denial: Denial) -> None:
+        scope = op_name.rpartition("/")[0] or "(top level)"
+        super().__init__(
+            f"{op_type} op '{op_name}' (name scope {scope}): {denial.kernel}, so its bits "
+            f"follow the CPU vendor; use {denial.replacement}")
+        self.op_type, self.op_name, self.denial = op_type, op_name, denial
+
+
+@dataclasses.dataclass(frozen=True)
+class _Node:
+    type: str
+    name: str
+    dtype: tf.DType | None  # its "T" attr, None where it has none
+
+
+def _nodes(graph: tf.Graph) -> Iterator[_Node]:
+    """Every op of `graph`, then every node of the functions it calls (If/While branches)."""
+    for op in graph.get_operations():
+        try:
+            dtype = tf.as_dtype(op.get_attr("T"))
+        except ValueError:
+            dtype = None
+        yield _Node(op.type, op.name, dtype)
+    for function in graph.as_graph_def().library.function:
+        for node in function.node_def:
+            has_t = "T" in node.attr and node.attr["T"].type
+            yield _Node(node.op, f"{function.signature.name}/{node.name}",
+                        tf.as_dtype(node.attr["T"].type) if has_t else None)
+
+
+def op_census(graph: tf.Graph) -> dict[str, int]:
+    """{op type: how many ops of it} in `graph` (and the functions it calls), sorted by type."""
+    counts = collections.Counter(node.type for node in _nodes(graph))
+    return dict(sorted(counts.items()))
+
+
+def _foldable(graph: tf.Graph) -> set[tf.Operation]:
+    """Ops Grappler's constant folding may evaluate at session start (a superset is safe)."""
+    foldable: set[tf.Operation] = set()
+    for op in graph.get_operations():  # creation order: every data input comes first
+        if op.type == "Const":
+            foldable.add(op)
+        elif op.type in ("Shape", "Size", "Rank"):
+            if op.inputs[0].shape.is_fully_defined():
+                foldable.add(op)
+        elif (op.inputs and op.type not in _NOT_FOLDABLE and not op.op_def.is_stateful
+              and all(t.op in foldable for t in op.inputs)):
+            foldable.add(op)
+    return foldable
+
+
+def _constant_values(graph: tf.Graph, tensors: list[tf.Tensor]) -> list[np.ndarray]:
+    """The values of foldable tensors: statically where TF can, else by running their constant
+    subgraphs once in a copy without control inputs (Grappler folds data inputs only)."""
+    values = [tf.get_static_value(t) for t in tensors]
+    missing = [t for t, v in zip(tensors, values, strict=True) if v is None]
+    if not missing:
+        return values
+    graph_def = graph.as_graph_def()
+    for node in graph_def.node:
+        node.input[:] = [name for name in node.input if not name.startswith("^")]
+    pure = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [t.op.name for t in missing])
+    with tf.Graph().as_default() as copy:
+        tf.graph_util.import_graph_def(pure, name="")
+        with tf.compat.v1.Session(graph=copy) as session:
+            computed = iter(session.run([t.name for t in missing]))
+    return [next(computed) if v is None else v for v in values]
+
+
+def _folded_reciprocals(graph: tf.Graph) -> Iterator[tuple[tf.Operation, Denial]]:
+    """The divisions Grappler's constant folding turns into approximate reciprocals: x / c
+    for a constant vector c (but x / 1, which it removes), and 1 / y."""
+    foldable = _foldable(graph)
+    divisions = [op for op in graph.get_operations()
+                 if op.type in _DIVISIONS and op.inputs[0].dtype in _APPROXIMATE_DTYPES]
+    checks = [(op, op.inputs[1]) for op in divisions if op.inputs[1].op in foldable
+              and op.inputs[1].shape.num_elements() != 1]
+    checks += [(op, op.inputs[0]) for op in divisions if op.inputs[0].op in foldable]
+    values = _constant_values(graph, [tensor for _, tensor in checks])
+    for (op, tensor), value in zip(checks, values, strict=True):
+        ones = bool(np.all(value == 1))
+        if tensor is op.inputs[1] and not ones:
+            yield op, Denial("Grappler folds a division by a constant vector into a "
+                             "multiplication by its reciprocal, computed with rcpps at session "
+                             "start", "divide by a scalar, or by a tensor computed in the graph")
+        elif tensor is op.inputs[0] and ones:
+            yield op, Denial("Grappler rewrites a division of a constant of ones into the "
+                             "approximate Reciprocal kernel (rcpps)", _DIVIDE)
+
+
+def audit(graph: tf.Graph) -> dict[str, int]:
+    """Checks `graph` for CPU-dependent ops (see the module docstring).
+
+    Returns:
+      The op census (`op_census`).
+
+    Raises:
+      CpuDependentOpError: the first such op, in creation order.
+    """
+    for node in _nodes(graph):
+        denial = DENIED_OPS.get(node.type)
+        if denial is not None and (node.dtype is None or node.dtype in _APPROXIMATE_DTYPES):
+            raise CpuDependentOpError(node.type, node.name, denial)
+    for op, denial in _folded_reciprocals(graph):
+        raise CpuDependentOpError(op.type, op.name, denial)
+    return op_census(graph)

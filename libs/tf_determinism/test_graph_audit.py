@@ -1,0 +1,108 @@
+"""graph_audit refuses CPU-dependent ops (and Grappler's reciprocal rewrites); exact's
+normalizations build none and compute what TF's do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_determinism import exact, graph_audit
+
+_v1 = tf.compat.v1
+
+
+def _graph(build: Callable[[tf.Tensor], object], dtype: tf.DType = tf.float32) -> tf.Graph:
+    """A graph applying `build` to a variable-backed float tensor [4, 8]."""
+    with tf.Graph().as_default() as graph:
+        with _v1.variable_scope("net"):
+            x = _v1.get_variable("x", [4, 8], dtype, initializer=_v1.ones_initializer())
+            build(tf.identity(x))
+    return graph
+
+
+def _refusal(graph: tf.Graph) -> str:
+    with pytest.raises(graph_audit.CpuDependentOpError) as caught:
+        graph_audit.audit(graph)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_rsqrt_is_refused_in_one_line_naming_op_scope_and_replacement() -> None:
+    def build(x: tf.Tensor) -> None:
+        with tf.name_scope("norm"):
+            tf.math.rsqrt(x + 1.0, name="inv")
+
+    message = _refusal(_graph(build))
+    assert message == (
+        "Rsqrt op 'net/norm/inv' (name scope net/norm): rsqrtps + a Newton step, so its bits "
+        "follow the CPU vendor; use x / tf.sqrt(v) (tf_determinism.exact.l2_normalize, "
+        "exact.batch_normalization)")
+
+
+@pytest.mark.parametrize("build, op", [
+    (lambda x: tf.nn.l2_normalize(x, axis=1), "Rsqrt"),
+    (lambda x: tf.nn.batch_normalization(x, 0.0, 1.0, 0.0, 1.0, 1e-3), "Rsqrt"),
+    (lambda x: tf.math.reciprocal(x), "Reciprocal"),
+    (lambda x: tf.nn.softmax(x), "Softmax"),
+    (lambda x: tf.math.atan(x), "Atan"),
+    # Grappler's constant folding turns these into the Reciprocal kernel.
+    (lambda x: 1.0 / tf.sqrt(x), "RealDiv"),
+    (lambda x: x / tf.constant(np.arange(1.0, 9.0, dtype=np.float32)), "RealDiv"),
+])
+def test_cpu_dependent_shapes_are_refused(build: Callable, op: str) -> None:
+    assert _refusal(_graph(build)).startswith(f"{op} op ")
+
+
+def test_exact_and_harmless_shapes_pass() -> None:
+    def build(x: tf.Tensor) -> None:
+        exact.l2_normalize(x, axis=1)
+        mean, variance = tf.nn.moments(x, [0])
+        exact.batch_normalization(x, mean=mean, variance=variance, offset=0.0, scale=2.0,
+                                  epsilon=1e-3)
+        _ = x / 3.0, x / tf.ones([8]), x / tf.sqrt(x), tf.reduce_mean(x)
+
+    census = graph_audit.audit(_graph(build))
+    assert census["RealDiv"] == 5 and census["Sqrt"] == 3 and "Rsqrt" not in census
+    assert list(census) == sorted(census)
+    # The approximations are float32/16 only: Eigen's float64 packets divide.
+    assert graph_audit.audit(_graph(lambda x: tf.math.rsqrt(x), tf.float64))["Rsqrt"] == 1
+
+
+def test_exact_gradients_divide() -> None:
+    def build(x: tf.Tensor) -> None:
+        loss = tf.reduce_sum(tf.math.log(x) + tf.math.log1p(x))
+        tf.gradients(loss, x)
+
+    assert _refusal(_graph(build)).startswith("Reciprocal op 'net/gradients/net/Log_grad/")
+    with tf.Graph().as_default() as graph:
+        x = _v1.get_variable("x", [4, 8], initializer=_v1.ones_initializer())
+        # A weight, so that the incoming gradient is no constant (1 / x would be Reciprocal).
+        w = _v1.get_variable("w", [4, 8], initializer=_v1.ones_initializer())
+        with exact.exact_gradients():
+            loss = tf.reduce_sum(w * (tf.math.log(x) + tf.math.log1p(x)))
+        (grad,) = tf.gradients(loss, x)
+        graph_audit.audit(graph)
+        rng = np.random.default_rng(1)
+        with _v1.Session() as session:
+            session.run([x.assign(rng.uniform(0.5, 4.0, (4, 8)).astype(np.float32)),
+                         w.assign(rng.uniform(-2.0, 2.0, (4, 8)).astype(np.float32))])
+            x_value, w_value, got = session.run([x, w, grad])
+    # Two correctly rounded divisions and one addition, as numpy's float32 gives them.
+    np.testing.assert_array_equal(got, w_value / x_value + w_value / (1 + x_value))
+
+
+def test_exact_normalizations_compute_what_tf_does() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 16)).astype(np.float32)
+    np.testing.assert_allclose(exact.l2_normalize(x, axis=1).numpy(),
+                               tf.nn.l2_normalize(x, axis=1).numpy(), rtol=1e-6)
+    mean, variance = tf.nn.moments(tf.constant(x), [0])
+    offset, scale = rng.normal(size=16).astype(np.float32), rng.normal(size=16).astype(np.float32)
+    ours = exact.batch_normalization(x, mean=mean, variance=variance, offset=offset, scale=scale,
+                                     epsilon=1e-3)
+    theirs = tf.nn.batch_normalization(x, mean, variance, offset, scale, 1e-3)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
