@@ -20,6 +20,8 @@ _CAUSES: tuple[tuple[str, str], ...] = (
     ("identity.model", "the model options"),
     ("identity.data", "the data or its stream"),
     ("identity", "the run identity"),
+    ("graph_ops", "the ops in the graph (one whose kernel is approximate follows the CPU "
+                  "vendor: tf_determinism.graph_audit)"),
     ("host.onednn_isa", "the instruction set oneDNN dispatched to"),
     ("host.onednn_threads", "the thread pool oneDNN ran on"),
     ("determinism.environment", "the numerics environment TF saw"),
@@ -31,7 +33,9 @@ _CAUSES: tuple[tuple[str, str], ...] = (
     ("host.cpu.caches", "the CPU's cache sizes (oneDNN/Eigen blocking)"),
     ("host.cpu.model_name", "the CPU model"),
     ("host.cpu.family_model_stepping", "the CPU model"),
-    ("host.cpu.vendor", "the CPU vendor"),
+    ("host.cpu.vendor", "the CPU vendor (its rcpps/rsqrtps tables, for a graph with an "
+                        "approximate kernel)"),
+    ("host.cpu.emulated_on", "an emulated CPU (qemu)"),
     ("host.cpu", "the CPU's cores"),
     ("host.machine", "the machine architecture"),
 )

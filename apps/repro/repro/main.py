@@ -3,6 +3,7 @@
     ./pants run apps/repro -- compare RUN_A RUN_B [--out PATH]
     ./pants run apps/repro -- twice [--runs_root DIR] [--out PATH] -- <mnist_gan flags>
     ./pants run apps/repro -- check [--reference PATH] [--runs_root DIR]
+    ./pants run apps/repro -- emulate --cpu MODEL [--app APP] [--runs_root DIR] -- <app flags>
 
 Exit status: 0 when losses and weights are bitwise identical (check: to the reference), 1 when
 they differ, 2 on bad input (one-line message on stderr).
@@ -40,6 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--write_reference", metavar="PATH",
                        help="instead: train the reference run and write its record to PATH")
     check.add_argument("--reason", default="", help="with --write_reference: why (required)")
+    emulate = commands.add_parser(
+        "emulate", help="one short run natively and on an emulated CPU (qemu-x86_64 -cpu "
+                        "MODEL), compared bit for bit; app flags go after `--`")
+    emulate.add_argument("--cpu", required=True,
+                         help="a qemu CPU model, e.g. Haswell (Intel), EPYC-Rome (AMD)")
+    emulate.add_argument("--app", default="mnist_gan",
+                         help="mnist_gan (default) or mnist_classifier")
+    emulate.add_argument("--runs_root", default=os.path.join("runs", "repro"),
+                         help="where the two new run directories go (default: runs/repro)")
     return parser
 
 
@@ -104,6 +114,18 @@ def check(reference: str | None, runs_root: str, write_to: str | None, reason: s
     return EXIT_IDENTICAL if same else EXIT_DIFFERENT
 
 
+def emulate(model: str, app: str, app_flags: Sequence[str], runs_root: str) -> int:
+    """`emulate`; returns the exit code."""
+    from repro import emulate as emulate_lib
+
+    try:
+        same = emulate_lib.emulate(model, app, app_flags, runs_root,
+                                   lambda line: print(line, flush=True))
+    except emulate_lib.EmulateError as e:
+        return _bad_input("emulate", str(e))
+    return EXIT_IDENTICAL if same else EXIT_DIFFERENT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parses `argv` (default: sys.argv[1:]) and runs the command; returns the exit code."""
     args_in = list(sys.argv[1:] if argv is None else argv)
@@ -121,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if passthrough:
             return _bad_input("check", f"unexpected arguments after --: {' '.join(passthrough)}")
         return check(args.reference, args.runs_root, args.write_reference, args.reason)
+    if args.command == "emulate":
+        return emulate(args.cpu, args.app, passthrough, args.runs_root)
     return twice(passthrough, args.runs_root, args.out)
 
 

@@ -75,13 +75,17 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def train_command(mnist_flags: Sequence[str], model_dir: str) -> list[str]:
-    """The command line of one training run (this interpreter, the flags, the run dir last)."""
-    return [sys.executable, "-m", TRAIN_MODULE, *mnist_flags, f"--model_dir={model_dir}"]
+def train_command(mnist_flags: Sequence[str], model_dir: str, *, module: str = TRAIN_MODULE,
+                  prefix: Sequence[str] = ()) -> list[str]:
+    """The command line of one training run: `prefix` (e.g. an emulator), this interpreter,
+    the app module, its flags, the run dir last."""
+    return [*prefix, sys.executable, "-m", module, *mnist_flags, f"--model_dir={model_dir}"]
 
 
-def run_training(mnist_flags: Sequence[str], model_dir: str) -> float:
-    """Trains mnist_gan in a fresh process into model_dir; its output goes to model_dir/train.log.
+def run_training(mnist_flags: Sequence[str], model_dir: str, *, module: str = TRAIN_MODULE,
+                 prefix: Sequence[str] = ()) -> float:
+    """Trains `module` (mnist_gan's by default) in a fresh process into model_dir, under
+    `prefix` if given; its output goes to model_dir/train.log.
 
     Returns:
       The run's wall time in seconds.
@@ -91,11 +95,12 @@ def run_training(mnist_flags: Sequence[str], model_dir: str) -> float:
     """
     log_path = os.path.join(model_dir, LOG_NAME)
     start = time.perf_counter()
+    command = train_command(mnist_flags, model_dir, module=module, prefix=prefix)
     with open(log_path, "wb") as log:
-        code = subprocess.run(train_command(mnist_flags, model_dir), stdin=subprocess.DEVNULL,
-                              stdout=log, stderr=subprocess.STDOUT, env=child_env()).returncode
+        code = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log,
+                              stderr=subprocess.STDOUT, env=child_env()).returncode
     if code != 0:
-        raise TwiceError(f"{TRAIN_MODULE} exited with status {code} ({_last_line(log_path)}); "
+        raise TwiceError(f"{module} exited with status {code} ({_last_line(log_path)}); "
                          f"see {log_path}")
     return time.perf_counter() - start
 
