@@ -149,14 +149,22 @@ def _constant_values(graph: tf.Graph, tensors: list[tf.Tensor]) -> list[np.ndarr
 
 
 def _folded_reciprocals(graph: tf.Graph) -> Iterator[tuple[tf.Operation, Denial]]:
-    """The divisions Grappler's constant folding turns into approximate reciprocals: x / c
-    for a constant vector c (but x / 1, which it removes), and 1 / y."""
+    """The divisions Grappler's constant folding turns into approximate reciprocals.
+
+    It first evaluates every division of two constants with the division kernel (exact), then
+    rewrites the rest: x / c, for a constant c that is neither a scalar nor all ones (x / 1 it
+    removes), into x * reciprocal(c); and 1 / y, where y has the output's shape, into
+    Reciprocal(y).
+    """
     foldable = _foldable(graph)
     divisions = [op for op in graph.get_operations()
-                 if op.type in _DIVISIONS and op.inputs[0].dtype in _APPROXIMATE_DTYPES]
-    checks = [(op, op.inputs[1]) for op in divisions if op.inputs[1].op in foldable
-              and op.inputs[1].shape.num_elements() != 1]
-    checks += [(op, op.inputs[0]) for op in divisions if op.inputs[0].op in foldable]
+                 if op.type in _DIVISIONS and op.inputs[0].dtype in _APPROXIMATE_DTYPES
+                 and (op.inputs[0].op in foldable) != (op.inputs[1].op in foldable)]
+    by_constant = [op for op in divisions if op.inputs[1].op in foldable
+                   and op.inputs[1].shape.num_elements() != 1]
+    of_ones = [op for op in divisions if op.inputs[0].op in foldable and (
+        not op.inputs[1].shape.is_fully_defined() or op.inputs[1].shape == op.outputs[0].shape)]
+    checks = [(op, op.inputs[1]) for op in by_constant] + [(op, op.inputs[0]) for op in of_ones]
     values = _constant_values(graph, [tensor for _, tensor in checks])
     for (op, tensor), value in zip(checks, values, strict=True):
         ones = bool(np.all(value == 1))

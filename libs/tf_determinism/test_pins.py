@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tf_determinism import PINNED_ENVIRONMENT, Numerics, PinError, machine, pins
+from tf_determinism import PINNED_ENVIRONMENT, Numerics, PinError, cpuid, machine, pins
 
 
 def test_every_bit_changing_variable_gets_a_pinned_value() -> None:
@@ -45,3 +45,19 @@ def test_fingerprint_fields() -> None:
                        "logical_cores", "physical_cores", "schedulable_cores"}
     if fp["vendor"] is not None:  # Linux
         assert fp["logical_cores"] >= 1 and "L1d" in fp["caches"]
+
+
+def test_cpuid_agrees_with_proc_cpuinfo_when_not_emulated() -> None:
+    # The fingerprint reads this process's CPUID (what the kernels see, also under qemu);
+    # natively it names the CPU /proc/cpuinfo names, and no emulation.
+    if not cpuid.available() or not machine._processors():
+        pytest.skip("no CPUID from this process or no /proc/cpuinfo here")
+    info, seen = machine._processors()[0], cpuid.report()
+    assert seen["vendor"] == info["vendor_id"]
+    assert seen["family_model_stepping"] == (
+        f"{info['cpu family']}/{info['model']}/{info['stepping']}")
+    assert set(seen["flags"]) <= set(info["flags"].split())
+    assert {"sse4_1", "avx"} <= set(seen["flags"])
+    fp = machine.fingerprint()
+    assert fp["source"] == "cpuid" and fp["emulated_on"] is None
+    assert fp["caches"]["L1d"]["size"].endswith("K")

@@ -107,6 +107,7 @@ def test_run_record_and_export_layout(runs, bit_changing_env) -> None:
     assert record["identity"]["schedule"] == {"max_train_steps": STEPS}  # the decay length
     assert record["identity"]["data"].startswith("idx-")
     assert record["determinism"]["op_determinism_enabled"] is True
+    assert record["graph_ops"]["train"]["ResourceApplyAdam"] == 8  # the audited train graph
     assert repro_app.from_dict(ClassifierOptions, record["options"]) == runs["a"]
     assert os.path.isfile(os.path.join(model_dir, "export", "saved_model.pb"))
     # No staging directories left behind.

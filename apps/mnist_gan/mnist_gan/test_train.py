@@ -32,6 +32,10 @@ def _same_bits_other_seed_differs(train, identical_runs, tmp_path, gan_type, tin
     assert record["options"]["model"]["gan_type"] == gan_type and record["seed"] == 123
     assert record["seeds"]["root"] == 123 and len(set(record["seeds"].values())) == 8
     assert record["determinism"]["op_determinism_enabled"] is True
+    # The audited graphs' op census (no approximate kernel, or the run would have stopped).
+    assert record["graph_ops"]["train"]["ResourceApplyAdam"] > 0
+    assert record["graph_ops"]["predict"]["Tanh"] > 0
+    assert not set(record["graph_ops"]["train"]) & {"Rsqrt", "Reciprocal"}
     assert os.path.getsize(os.path.join(a, "samples.png")) > 1000
     for d in (a, b, c):
         shutil.rmtree(d)
