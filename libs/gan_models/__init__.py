@@ -12,6 +12,7 @@ Importing this package installs the Python 3.11 `inspect.getargspec` shim TF-GAN
   interpolation_weights, loss_tensor_names
   build_train_step, BATCHES_PER_STEP          one deterministic global step, one session.run,
                                               cut into micro-batches (step.py)
+  non_finite_loss                             the loss a failed step found NaN/Inf
   make_estimator, predict_input_fn,           the tf.estimator builder (estimator.py)
   add_image_summaries
 
@@ -47,7 +48,7 @@ from gan_models.noise import (  # noqa: E402
     sample_generator_inputs,
     training_features,
 )
-from gan_models.step import BATCHES_PER_STEP, build_train_step  # noqa: E402
+from gan_models.step import BATCHES_PER_STEP, build_train_step, non_finite_loss  # noqa: E402
 
 __all__ = [
     "BATCHES_PER_STEP",
@@ -67,6 +68,7 @@ __all__ = [
     "interpolation_weights",
     "loss_tensor_names",
     "make_estimator",
+    "non_finite_loss",
     "predict_input_fn",
     "sample_generator_inputs",
     "training_features",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from tf_determinism import SeedTree
+from tf_determinism import SeedTree, check_int
 
 GAN_TYPES = ("unconditional", "conditional", "infogan")
 LOSS_NAMES = ("wasserstein", "minimax", "modified", "least_squares")
+# Each divides the narrowest layer of the example networks (32 filters).
+WIDTH_DIVISORS = (1, 2, 4, 8, 16, 32)
 
 # TF-GAN examples/mnist/train.py: unconditional/conditional use `tfgan.gan_loss` defaults
 # (wasserstein), InfoGAN uses the modified (non-saturating) losses.
@@ -19,11 +21,6 @@ DEFAULT_LEARNING_RATES = {
     "conditional": (1e-5, 1e-4),
     "infogan": (1e-4, 1e-4),
 }
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"GANConfig.{name} must be an int >= {minimum}, got {value!r}")
 
 
 def _check_float(name: str, value: object, *, positive: bool, optional: bool) -> None:
@@ -59,6 +56,8 @@ class GANConfig:
       continuous_dim: InfoGAN continuous code size.
       mutual_information_penalty_weight: InfoGAN mutual-information penalty weight.
       weight_decay: L2 weight decay of the example networks (2.5e-5).
+      width_divisor: Every layer's width of the example networks is divided by it (1, 2, 4,
+        8, 16 or 32; 1 is the example): same ops, fewer weights (tests use 16).
       micro_batches: M, how many fixed micro-batches one global batch is cut into (rows
         [i*B/M, (i+1)*B/M) are micro-batch i). Each is its own forward pass with its own
         batch-norm statistics; per-micro-batch gradients and losses are combined by a pairwise
@@ -78,6 +77,7 @@ class GANConfig:
     continuous_dim: int = 2
     mutual_information_penalty_weight: float = 1.0
     weight_decay: float = 2.5e-5
+    width_divisor: int = 1
     micro_batches: int = 1
     seeds: SeedTree = dataclasses.field(default_factory=lambda: SeedTree.from_root(0))
 
@@ -87,11 +87,14 @@ class GANConfig:
                 f"unknown gan_type {self.gan_type!r}; valid names: {', '.join(GAN_TYPES)}")
         if self.loss is not None and self.loss not in LOSS_NAMES:
             raise ValueError(f"unknown loss {self.loss!r}; valid names: {', '.join(LOSS_NAMES)}")
-        _check_int("noise_dims", self.noise_dims, 1)
-        _check_int("num_classes", self.num_classes, 2)
-        _check_int("categorical_dim", self.categorical_dim, 2)
-        _check_int("continuous_dim", self.continuous_dim, 1)
-        _check_int("micro_batches", self.micro_batches, 1)
+        check_int("GANConfig.noise_dims", self.noise_dims, 1)
+        check_int("GANConfig.num_classes", self.num_classes, 2)
+        check_int("GANConfig.categorical_dim", self.categorical_dim, 2)
+        check_int("GANConfig.continuous_dim", self.continuous_dim, 1)
+        check_int("GANConfig.micro_batches", self.micro_batches, 1)
+        if self.width_divisor not in WIDTH_DIVISORS:
+            raise ValueError(f"GANConfig.width_divisor must be one of {WIDTH_DIVISORS}, got "
+                             f"{self.width_divisor!r}")
         if not isinstance(self.seeds, SeedTree):
             raise ValueError(f"GANConfig.seeds must be a SeedTree, got {self.seeds!r}")
         _check_float("gen_lr", self.gen_lr, positive=True, optional=True)

@@ -9,7 +9,9 @@ Architecture (unchanged from the example):
     (batch statistics) -> leaky ReLU -> dense 1 logit (infogan: also categorical logits and
     Gaussian means for the codes).
 All kernels but the conditioning and infogan heads carry L2 weight decay
-(`config.weight_decay`), added as one regularization loss per network (`layers.py`).
+(`config.weight_decay`), added as one regularization loss per network (`layers.py`). Every
+width above (1024, 128, 64, 32; 64, 128, 1024; the class embedding's 256) is divided by `config.width_divisor`, 1 unless
+a caller wants the same graph smaller (tests).
 
 The functions follow TF-GAN's conventions: `generator(inputs, ...)` and
 `critic(data, conditioning, ...)`, called by `tfgan.gan_model` / `tfgan.infogan_model`
@@ -33,21 +35,29 @@ def _leaky_relu(x: tf.Tensor) -> tf.Tensor:
     return tf.nn.leaky_relu(x, alpha=_LEAKY_ALPHA)
 
 
+def _width(config: GANConfig, units: int) -> int:
+    return units // config.width_divisor
+
+
 def _generator_body(noise: tf.Tensor, one_hot_labels: tf.Tensor | None, config: GANConfig,
                     is_training: bool) -> tf.Tensor:
     seed = config.seeds.init
-    net = layers.dense(noise, units=1024, name="fc1", seed=seed, use_bias=False, decay=True)
+    net = layers.dense(noise, units=_width(config, 1024), name="fc1", seed=seed,
+                       use_bias=False, decay=True)
     net = tf.nn.relu(layers.batch_norm(net, name="bn1", is_training=is_training))
     if one_hot_labels is not None:
-        net = layers.condition_on_onehot(net, one_hot_labels=one_hot_labels, seed=seed)
-    net = layers.dense(net, units=7 * 7 * 128, name="fc2", seed=seed, use_bias=False, decay=True)
+        net = layers.condition_on_onehot(net, one_hot_labels=one_hot_labels, seed=seed,
+                                         embedding_size=_width(config, 256))
+    channels = _width(config, 128)
+    net = layers.dense(net, units=7 * 7 * channels, name="fc2", seed=seed, use_bias=False,
+                       decay=True)
     net = tf.nn.relu(layers.batch_norm(net, name="bn2", is_training=is_training))
-    net = tf.reshape(net, [-1, 7, 7, 128])
-    net = layers.conv2d_transpose(net, filters=64, kernel_size=4, stride=2, name="deconv1",
-                                  seed=seed, decay=True)
+    net = tf.reshape(net, [-1, 7, 7, channels])
+    net = layers.conv2d_transpose(net, filters=_width(config, 64), kernel_size=4, stride=2,
+                                  name="deconv1", seed=seed, decay=True)
     net = tf.nn.relu(layers.batch_norm(net, name="bn3", is_training=is_training))
-    net = layers.conv2d_transpose(net, filters=32, kernel_size=4, stride=2, name="deconv2",
-                                  seed=seed, decay=True)
+    net = layers.conv2d_transpose(net, filters=_width(config, 32), kernel_size=4, stride=2,
+                                  name="deconv2", seed=seed, decay=True)
     net = tf.nn.relu(layers.batch_norm(net, name="bn4", is_training=is_training))
     net = layers.conv2d(net, filters=1, kernel_size=4, stride=1, name="conv_out", seed=seed,
                         decay=True)
@@ -85,18 +95,18 @@ def generator(inputs: Any, config: GANConfig, is_training: bool) -> tf.Tensor:
 def _critic_body(images: tf.Tensor, one_hot_labels: tf.Tensor | None,
                  config: GANConfig) -> tf.Tensor:
     seed = config.seeds.init
-    net = layers.conv2d(images, filters=64, kernel_size=4, stride=2, name="conv1", seed=seed,
-                        decay=True, spectral_norm=True)
+    net = layers.conv2d(images, filters=_width(config, 64), kernel_size=4, stride=2,
+                        name="conv1", seed=seed, decay=True, spectral_norm=True)
     net = _leaky_relu(net)
-    net = layers.conv2d(net, filters=128, kernel_size=4, stride=2, name="conv2", seed=seed,
-                        decay=True, spectral_norm=True)
+    net = layers.conv2d(net, filters=_width(config, 128), kernel_size=4, stride=2, name="conv2",
+                        seed=seed, decay=True, spectral_norm=True)
     net = _leaky_relu(net)
     net = tf.reshape(net, [-1, net.shape[1:].num_elements()])
     if one_hot_labels is not None:
         net = layers.condition_on_onehot(net, one_hot_labels=one_hot_labels, seed=seed,
-                                         spectral_norm=True)
-    net = layers.dense(net, units=1024, name="fc", seed=seed, use_bias=False, decay=True,
-                       spectral_norm=True)
+                                         embedding_size=_width(config, 256), spectral_norm=True)
+    net = layers.dense(net, units=_width(config, 1024), name="fc", seed=seed, use_bias=False,
+                       decay=True, spectral_norm=True)
     # The example always runs the critic's BN with batch statistics (is_training=True).
     net = layers.batch_norm(net, name="bn", is_training=True, track_moving_averages=False)
     return _leaky_relu(net)

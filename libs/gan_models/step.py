@@ -36,6 +36,7 @@ the update is a function of (seed, M) alone.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -166,11 +167,32 @@ def _combined(values: list[tuple[dict[str, tf.Tensor], list[tuple[Any, tf.Variab
     return losses, grads, combined_stats
 
 
+# Each loss check op -> (loss key, "NaN" | "Inf"): how a failed run names the loss, by the op
+# the session's error carries (never by its message).
+_LOSS_CHECKS: weakref.WeakKeyDictionary[tf.Operation, tuple[str, str]] = (
+    weakref.WeakKeyDictionary())
+
+
 def _checked(losses: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    # Stops the run, before the update that depends on it, on a NaN/Inf loss (the message is
-    # parsed by the app: keep "<key> is inf or nan").
-    return {key: tf.debugging.check_numerics(value, f"gan_models: {key} is inf or nan")
-            for key, value in losses.items()}
+    """The losses, each passed on only when finite: one Assert per (loss, NaN/Inf) stops the
+    run before the update that depends on it (`non_finite_loss` names it)."""
+    checked = {}
+    for key, value in losses.items():
+        asserts = []
+        for kind, test in (("NaN", tf.math.is_nan), ("Inf", tf.math.is_inf)):
+            check = tf.debugging.Assert(tf.logical_not(test(value)), [value],
+                                        name=f"{key}_is_{kind.lower()}")
+            _LOSS_CHECKS[check] = (key, kind)
+            asserts.append(check)
+        with tf.control_dependencies(asserts):
+            checked[key] = tf.identity(value)
+    return checked
+
+
+def non_finite_loss(op: tf.Operation | None) -> tuple[str, str] | None:
+    """(loss key, "NaN" or "Inf") when `op`, the op of a failed run's InvalidArgumentError
+    (its `.op`), is one of the step's loss checks; None otherwise."""
+    return _LOSS_CHECKS.get(op) if op is not None else None
 
 
 def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.Tensor, *,

@@ -1,6 +1,5 @@
 """Per-step loss recording (losses.csv) and progress logs, as a tf.estimator SessionRunHook."""
 
-import math
 import time
 from collections.abc import Callable, Mapping
 
@@ -16,21 +15,13 @@ def _format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
 
 
-class NonFiniteLoss(Exception):
-    """A recorded loss is NaN or Inf at `step` (the row is not written)."""
-
-    def __init__(self, step: int, loss: str, kind: str) -> None:
-        super().__init__(f"step {step}: {loss} is {kind}")
-        self.step, self.loss, self.kind = step, loss, kind
-
-
 class LossRecorderHook(tf.estimator.SessionRunHook):
     """Fetches every loss in the main training run and appends it to losses.csv.
 
     The losses are evaluated in the same `session.run` as the global-step increment, so a row's
     values are exactly what TF computed at that step (no re-evaluation on another batch).
-    The row's step is the global step after the run (1 for the first step). A NaN or Inf
-    value raises `NonFiniteLoss` instead of being written.
+    The row's step is the global step after the run (1 for the first step). A NaN or Inf loss
+    never reaches it: the step's own checks stop that run (gan_models.non_finite_loss).
 
     Args:
       writer: where rows go; its `last_step` must equal the restored global step.
@@ -78,10 +69,6 @@ class LossRecorderHook(tf.estimator.SessionRunHook):
         # fetching the global step in the same run, whose read may race the increment.
         self._step += 1
         values = run_values.results
-        for name in self._loss_tensor_names:
-            if not math.isfinite(float(values[name])):
-                kind = "NaN" if math.isnan(float(values[name])) else "Inf"
-                raise NonFiniteLoss(self._step, name, kind)
         self._writer.write(self._step, [values[n] for n in self._loss_tensor_names])
         if self._step % self._log_every == 0 or self._step >= self._max_steps:
             self._log_progress(values)

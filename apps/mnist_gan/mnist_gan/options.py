@@ -35,6 +35,10 @@ class ModelOptions(Checked):
         "own forward pass with its own batch-norm statistics; their gradients are averaged in "
         "a fixed order. Must divide --batch_size. Part of the model: it changes the numbers.",
         lower_bound=1)
+    width_divisor: int = option(
+        1, "Divide every layer's width of TF-GAN's example networks by this (1, 2, 4, 8, 16 or "
+        "32): the same ops and graph at a fraction of the weights, for quick looks and tests. "
+        "Part of the model.", choices=(1, 2, 4, 8, 16, 32))
 
 
 @dataclasses.dataclass(frozen=True)

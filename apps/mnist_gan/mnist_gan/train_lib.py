@@ -18,7 +18,7 @@ import tensorflow as tf
 import gan_models
 import tf_determinism
 from mnist_gan import distributed
-from mnist_gan.hooks import LossRecorderHook, NonFiniteLoss
+from mnist_gan.hooks import LossRecorderHook
 from mnist_gan.options import GanOptions
 from mnist_gan.samples import write_samples_png
 from repro_app import NonFiniteLossError, data, run_dir
@@ -136,18 +136,6 @@ def generate_samples(estimator: tf.estimator.Estimator, config: gan_models.GANCo
     return np.concatenate(list(images), axis=0)
 
 
-def _non_finite_check(error: tf.errors.InvalidArgumentError,
-                      names: Sequence[str]) -> tuple[str, str] | None:
-    """(loss name, "NaN"/"Inf") when `error` is the step's CheckNumerics on a loss."""
-    message = error.message
-    if "is inf or nan" not in message:
-        return None
-    head, tail = message.split("is inf or nan", 1)
-    loss = next((name for name in names if name in head), "a loss")
-    kinds = [kind for kind in ("NaN", "Inf") if kind in tail]
-    return loss, " and ".join(kinds) or "NaN or Inf"
-
-
 def _train(estimator: tf.estimator.Estimator, opts: GanOptions, prepared: data.PreparedData,
            step: int, log: Callable[[str], None],
            extra_hooks: Sequence[tf.estimator.SessionRunHook],
@@ -166,11 +154,8 @@ def _train(estimator: tf.estimator.Estimator, opts: GanOptions, prepared: data.P
         with distributed.lost_peer_errors(member):
             estimator.train(input_fn, max_steps=opts.schedule.max_train_steps,
                             hooks=[GraphAuditHook("train", model_dir), hook, *extra_hooks])
-    except NonFiniteLoss as e:
-        raise NonFiniteLossError(e.step, e.loss, e.kind,
-                                 tf.train.latest_checkpoint(model_dir)) from None
     except tf.errors.InvalidArgumentError as e:
-        found = _non_finite_check(e, list(loss_names))
+        found = gan_models.non_finite_loss(e.op)
         if found is None:
             raise
         raise NonFiniteLossError(hook.step + 1, *found,
