@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_models.config import GANConfig
-from tf_determinism import stateless_key
+from tf_determinism import check_int, stateless_key
 
 # Fixed fold-in tags of the components (part of the reproducibility contract: never renumber).
 _NOISE_TAG, _CATEGORICAL_TAG, _CONTINUOUS_TAG = 0, 1, 2
@@ -48,8 +48,7 @@ def generator_inputs(config: GANConfig, batch_size: int, seed: Any,
     Raises:
       ValueError: On a bad batch size, seed shape/dtype, or labels given/missing wrongly.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"generator_inputs: batch_size must be a positive int, got {batch_size!r}")
+    check_int("generator_inputs: batch_size", batch_size)
     seed = tf.convert_to_tensor(seed)
     if seed.dtype not in (tf.int32, tf.int64) or seed.shape.as_list() != [2]:
         raise ValueError(
@@ -137,9 +136,7 @@ def sample_generator_inputs(config: GANConfig, n_rows: int, n_cols: int) -> Any:
       int32 categorical codes.
     """
     for name, value in (("n_rows", n_rows), ("n_cols", n_cols)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"sample_generator_inputs: {name} must be a positive int, "
-                             f"got {value!r}")
+        check_int(f"sample_generator_inputs: {name}", value)
     rng = np.random.Generator(np.random.PCG64(config.seeds.samples))
     rows = np.repeat(np.arange(n_rows), n_cols)
     if config.gan_type == "unconditional":

@@ -10,7 +10,8 @@ caller's business). Public API:
   resolve_export_dir, weights_sha256        the SavedModel directory and its weights' digest
   accuracy, classifier_score,               metrics on logits (TF-GAN's formulas)
   frechet_distance
-  write_json_atomic                         atomic JSON files (metrics.json, eval.json)
+
+metrics.json and eval.json are written with ``tf_determinism.write_json_atomic``.
 """
 
 from mnist_eval.classifier import (
@@ -24,7 +25,6 @@ from mnist_eval.classifier import (
     to_classifier_input,
     weights_sha256,
 )
-from mnist_eval.jsonfile import write_json_atomic
 from mnist_eval.metrics import accuracy, classifier_score, frechet_distance
 
 __all__ = [
@@ -40,5 +40,4 @@ __all__ = [
     "resolve_export_dir",
     "to_classifier_input",
     "weights_sha256",
-    "write_json_atomic",
 ]

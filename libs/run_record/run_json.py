@@ -5,16 +5,14 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from tf_determinism import write_text_atomic
+from tf_determinism import write_json_atomic
 
 RUN_JSON = "run.json"
 
 
 def write_run_json(model_dir: str, record: dict[str, Any]) -> str:
     """Writes `record` as `<model_dir>/run.json` (sorted keys, atomically); returns the path."""
-    path = os.path.join(model_dir, RUN_JSON)
-    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return path
+    return write_json_atomic(os.path.join(model_dir, RUN_JSON), record)
 
 
 def update_run_json(model_dir: str, path: tuple[str, ...], value: Any) -> str:

@@ -13,14 +13,20 @@ beyond crash-safe writes):
   DeterministicAdam                    pairwise, gated gradient aggregation (optimizers.py)
   tree_sum, tree_mean                  sums in an order fixed by position (reduce.py)
   write_bytes_atomic, write_text_atomic writes a crash cannot leave half done (atomic.py): a
-                                        resume after kill -9 must find whole files
+  write_json_atomic                     resume after kill -9 must find whole files; sorted
+                                        JSON, so equal records give equal bytes
+  check_int                            the one int-argument check and its message (checks.py)
+  child_env                            the environment of a child `python -m` that must
+                                        import what this process imports (child_process.py)
 
 Importing this package does not import TensorFlow (apps import it before pinning numerics);
 import the TF-backed modules themselves: `tf_determinism.initializers`,
 `tf_determinism.optimizers`, `tf_determinism.reduce`.
 """
 
-from tf_determinism.atomic import write_bytes_atomic, write_text_atomic
+from tf_determinism.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
+from tf_determinism.checks import check_int
+from tf_determinism.child_process import child_env
 from tf_determinism.pins import (
     CPU_ISAS,
     PINNED_ENVIRONMENT,
@@ -41,6 +47,8 @@ __all__ = [
     "PINNED_ENVIRONMENT",
     "PinError",
     "SeedTree",
+    "check_int",
+    "child_env",
     "configure_environment",
     "configure_tensorflow",
     "derive_seed",
@@ -50,5 +58,6 @@ __all__ = [
     "session_config",
     "stateless_key",
     "write_bytes_atomic",
+    "write_json_atomic",
     "write_text_atomic",
 ]

@@ -1,11 +1,13 @@
 """Atomic file writes for run directories: a reader (or a crash) never sees a half-written file.
 
 The one implementation that apps and run-directory libraries share (run.json, losses.csv
-rewrites, samples.png, comparison.png, eval.json).
+rewrites, samples.png, comparison.png, metrics.json, eval.json).
 """
 
+import json
 import os
 import tempfile
+from typing import Any
 
 
 def write_bytes_atomic(path: str, data: bytes) -> None:
@@ -34,3 +36,20 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
 def write_text_atomic(path: str, text: str) -> None:
     """write_bytes_atomic for UTF-8 text."""
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str, record: dict[str, Any]) -> str:
+    """Writes `record` as indented, key-sorted JSON (and a final newline) to `path`, atomically.
+
+    Sorted keys make the bytes a function of the content alone, so two runs that record the
+    same values write the same file (run.json, metrics.json, eval.json). Floats are written
+    with repr precision: read back, they are bitwise the floats written.
+
+    Returns:
+      `path`.
+
+    Raises:
+      OSError: as write_bytes_atomic.
+    """
+    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path

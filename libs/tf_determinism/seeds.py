@@ -27,6 +27,8 @@ import hashlib
 import json
 from typing import Any
 
+from tf_determinism.checks import check_int
+
 
 def derive_seed(seed: int, *names: str | int) -> int:
     """A stable sub-seed of `seed` for the path `names`.
@@ -45,8 +47,7 @@ def derive_seed(seed: int, *names: str | int) -> int:
     Raises:
       ValueError: `seed` is not a non-negative int, or a name is not a str or int.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"derive_seed: seed must be a non-negative int, got {seed!r}")
+    check_int("derive_seed: seed", seed, minimum=0)
     for name in names:
         if isinstance(name, bool) or not isinstance(name, str | int):
             raise ValueError(f"derive_seed: names must be str or int, got {name!r}")

@@ -145,7 +145,7 @@ def run_training(opts: ClassifierOptions, log: Callable[[str], None]) -> dict[st
             "global_step": run_dir.restored_step(model_dir), "export_dir": EXPORT_DIR,
             "export_weights_sha256": mnist_eval.weights_sha256(export_dir),
         }
-        mnist_eval.write_json_atomic(os.path.join(model_dir, METRICS_JSON), metrics)
+        tf_determinism.write_json_atomic(os.path.join(model_dir, METRICS_JSON), metrics)
     log(f"test accuracy {test_accuracy:.4f} ({correct}/{len(labels)}); SavedModel in "
         f"{export_dir}")
     return metrics

@@ -172,7 +172,7 @@ def run_eval(model_dir: str, classifier_dir: str, num_images: int,
                  "test_mnist_score": score(test, numerics)},
         "numerics": tf_determinism.numerics_record(numerics),
     }
-    path = mnist_eval.write_json_atomic(os.path.join(model_dir, EVAL_JSON), result)
+    path = tf_determinism.write_json_atomic(os.path.join(model_dir, EVAL_JSON), result)
     gen, real = result["generated"], result["real"]
     log(f"step {step}: MNIST score {gen['mnist_score']:.4f} (real {real['mnist_score']:.4f}), "
         f"Fréchet distance {gen['frechet_distance']:.4f} (real {real['frechet_distance']:.4f}); "
