@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tf_determinism import PINNED_ENVIRONMENT, child_env
+
 TINY_TRAIN, TINY_TEST = 256, 64
 
 
@@ -38,7 +40,7 @@ def tiny_idx_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def run_module() -> Callable[..., subprocess.CompletedProcess]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    env = child_env()
 
     def run(module: str, *args: str, check: bool = True, timeout: float = 600,
             extra_env: dict[str, str] | None = None,
@@ -71,12 +73,16 @@ def one_core() -> tuple[str, ...] | None:
     return ("taskset", "-c", "0")
 
 
-BIT_CHANGING_ENV = {
+# A value for each pinned variable that would change the bits if the app did not override it.
+_BIT_CHANGING_VALUES = {
     "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX", "TF_ENABLE_ONEDNN_OPTS": "0",
     "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "false", "TF_DETERMINISTIC_OPS": "0",
     "OMP_NUM_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
     "ONEDNN_DEFAULT_FPMATH_MODE": "BF16", "TF_OVERRIDE_GLOBAL_THREADPOOL": "1",
 }
+# Every variable of the one list, tf_determinism's PINNED_ENVIRONMENT (a KeyError here: a
+# newly pinned variable needs a bit-changing value above).
+BIT_CHANGING_ENV = {name: _BIT_CHANGING_VALUES[name] for name in PINNED_ENVIRONMENT}
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +101,7 @@ with run_dir.locked(sys.argv[1]):
 
 @pytest.fixture(scope="session")
 def lock_holder() -> Callable[[str], contextlib.AbstractContextManager[subprocess.Popen]]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    env = child_env()
 
     @contextlib.contextmanager
     def hold(model_dir: str) -> Iterator[subprocess.Popen]:

@@ -20,11 +20,9 @@ import sys
 import tempfile
 import time
 
+from tf_determinism import child_env
+
 _RATE = re.compile(r"\[chief\].* step (\d+)/\d+ .* ([0-9.]+) steps/s")
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
 
 
 def steps_per_second(workers: int, steps: int, warmup: int, data_dir: str) -> float:
@@ -35,7 +33,7 @@ def steps_per_second(workers: int, steps: int, warmup: int, data_dir: str) -> fl
              f"--data_dir={data_dir}", "--log_step_count_steps=10",
              f"--save_checkpoints_steps={10 * steps}", f"--save_summary_steps={10 * steps}",
              "--keep_checkpoint_max=1"],
-            env=_env(), capture_output=True, text=True, check=False)
+            env=child_env(), capture_output=True, text=True, check=False)
     rates = [float(m.group(2)) for m in map(_RATE.search, proc.stderr.splitlines())
              if m and int(m.group(1)) > warmup]
     if proc.returncode != 0 or not rates:
@@ -99,7 +97,7 @@ def gather_seconds(repeats: int) -> tuple[float, int, int]:
     procs = [subprocess.Popen(
         [sys.executable, "-c", "import cluster_steps; cluster_steps.main()",
          f"--gather_child={rank}", f"--addresses={','.join(addresses)}",
-         f"--repeats={repeats}"], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+         f"--repeats={repeats}"], env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True) for rank in (0, 1)]
     outs = [p.communicate(timeout=600) for p in procs]
     line = [ln for ln in outs[0][0].splitlines() if ln.startswith("GATHER ")]

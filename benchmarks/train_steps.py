@@ -135,12 +135,12 @@ def main() -> None:
     results = {}
     for variant in args.variants.split(","):
         with tempfile.TemporaryDirectory() as model_dir:
-            # A fresh interpreter on this process's sys.path (works from a pex and from source).
+            # A fresh interpreter importing what this one does (from a pex and from source).
             proc = subprocess.run(
                 [sys.executable, "-c", "import train_steps; train_steps.main()",
                  f"--child={variant}", f"--steps={args.steps}", f"--data_dir={args.data_dir}",
                  f"--model_dir={model_dir}"],
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+                env=tf_determinism.child_env(),
                 capture_output=True, text=True, check=False)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("TIMES ")]
         if proc.returncode != 0 or not lines:

@@ -9,7 +9,6 @@ hangs waiting for a lost peer. No TensorFlow here (the launcher only launches).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from absl import logging
 from repro_app import cluster as cluster_lib
 from repro_app.cluster import label as _label
 from repro_app.errors import EXIT_LOST_PEER
+from tf_determinism import child_env
 
 EXIT_LOST_WORKER = EXIT_LOST_PEER
 _GRACE_SECONDS = 10.0
@@ -62,12 +62,11 @@ def run_local_workers(count: int, module: str, args: Sequence[str],
       then stopped) or the chief was killed.
     """
     addresses = cluster_lib.free_local_addresses(count)
-    env_base = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     procs: list[subprocess.Popen] = []
     threads = []
     log(f"starting {count} local process(es)")
     for rank in range(count):
-        env = {**env_base, cluster_lib.ENV: cluster_lib.tf_config(addresses, rank)}
+        env = child_env({cluster_lib.ENV: cluster_lib.tf_config(addresses, rank)})
         # The last --local_workers wins in absl: the children train instead of launching.
         proc = subprocess.Popen([sys.executable, "-m", module, *args, "--local_workers=0"],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -161,19 +161,19 @@ def onednn_probe(timeout: float = 120) -> dict[str, Any]:
 
     Probed in a subprocess with this process's environment and CPU affinity (so with the pins
     set), since oneDNN has no Python API: it shows the pool size that actually runs ops, which
-    TF's own settings only echo. Cached per (CPU and affinity, pins, TF version) in
-    ~/.cache/reproducible/onednn.json, as the probe costs a TF import (a few seconds). Under
-    an emulator (fingerprint's "emulated_on") both are None: the child would run on the host.
+    TF's own settings only echo. Cached per (CPU and affinity, the PINNED_ENVIRONMENT values,
+    Python and TF version) in ~/.cache/reproducible/onednn.json, as the probe costs a TF
+    import (a few seconds). Under an emulator (fingerprint's "emulated_on") both are None:
+    the child would run on the host.
     """
     import hashlib
     import json
     import subprocess
     import sys
 
-    env_keys = ("ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS",
-                "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL", "TF_NUM_INTRAOP_THREADS",
-                "TF_NUM_INTEROP_THREADS")
-    key_source = json.dumps([fingerprint(), [os.environ.get(k) for k in env_keys],
+    from tf_determinism.pins import PINNED_ENVIRONMENT  # pins imports this module
+
+    key_source = json.dumps([fingerprint(), [os.environ.get(k) for k in PINNED_ENVIRONMENT],
                              sys.version, _tf_version()], sort_keys=True)
     key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
     cache = os.path.join(os.path.expanduser("~"), ".cache", "reproducible", "onednn.json")

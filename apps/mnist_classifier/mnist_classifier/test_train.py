@@ -21,6 +21,7 @@ import mnist_eval
 import repro_app
 from mnist_classifier import train_lib
 from mnist_classifier.options import ClassifierOptions
+from tf_determinism import child_env
 
 STEPS = 8
 
@@ -41,7 +42,7 @@ def runs(tmp_path_factory, tiny_idx_dir, one_core,
     tmp = str(tmp_path_factory.mktemp("classifier"))
     opts = {"a": _options(tmp, tiny_idx_dir, "a", 5), "b": _options(tmp, tiny_idx_dir, "b", 5),
             "c": _options(tmp, tiny_idx_dir, "c", 6)}
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    env = child_env()
     # The data are written once, before the parallel runs read them.
     train_lib.data.prepare_mnist(opts["a"].data)
     procs = {}

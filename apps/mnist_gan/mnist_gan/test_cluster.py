@@ -16,6 +16,7 @@ import pytest
 
 from repro_app.cluster import free_local_addresses, tf_config
 from run_record import read_losses, read_run_json
+from tf_determinism import child_env
 
 APP = "mnist_gan.train"
 M2 = ("--micro_batches=2", "--save_checkpoints_steps=2")
@@ -52,8 +53,7 @@ def test_one_or_two_processes_same_bits_other_seed_differs(train, identical_runs
 
 
 def _start(run_dir_flags: list[str], addresses: list[str], rank: int) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-           "TF_CONFIG": tf_config(addresses, rank)}
+    env = child_env({"TF_CONFIG": tf_config(addresses, rank)})
     return subprocess.Popen([sys.executable, "-m", APP, *run_dir_flags], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 

@@ -20,6 +20,7 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
 from run_record import read_losses
+from tf_determinism import child_env
 
 _IMAGE_TAGS = ("real_data/image", "generated_data/image")
 _BATCH = 16  # 4x4 image grids.
@@ -69,7 +70,7 @@ def _get_json(opener: urllib.request.OpenerDirector, port: int, path: str) -> di
 
 
 def test_tensorboard_serves_the_run_on_localhost(run_dir, tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    env = child_env()
     logdir = os.path.dirname(run_dir)  # runs/: the run appears as "gan".
     log_path = tmp_path / "tensorboard.log"
     # Only ever 127.0.0.1, without any proxy from the environment.

@@ -2,7 +2,8 @@
 
 mnist_gan is run as a subprocess (`python -m mnist_gan.train`), never imported: each run gets a
 fresh interpreter, so nothing (TF's graph seed, op caches, thread pools) carries over from one
-run to the other, which is what "run it again" means.
+run to the other, which is what "run it again" means; `tf_determinism.child_env` makes it
+import the same mnist_gan and libraries as this process.
 """
 
 import os
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+
+from tf_determinism import child_env
 
 TRAIN_MODULE = "mnist_gan.train"
 LOG_NAME = "train.log"
@@ -58,21 +61,6 @@ def new_run_dirs(runs_root: str, now: float | None = None) -> tuple[str, str]:
             continue
         return base + "-a", base + "-b"
     raise TwiceError(f"{runs_root}: no free run directory name for {stamp}")
-
-
-def child_env() -> dict[str, str]:
-    """This process's environment, with its import path handed to the child.
-
-    Under a Pants pex or pytest the packages are found through sys.path entries that a bare
-    `python -m` would not see; passing them as PYTHONPATH makes the child import exactly the
-    mnist_gan and libraries this process would.
-    """
-    env = dict(os.environ)
-    paths = [os.path.abspath(p) for p in sys.path if p]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    return env
 
 
 def train_command(mnist_flags: Sequence[str], model_dir: str, *, module: str = TRAIN_MODULE,
