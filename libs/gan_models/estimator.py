@@ -112,7 +112,8 @@ def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig, *,
     Args:
       config: The model configuration.
       run_config: Supplies model_dir, checkpointing, summaries and session config. It is used
-        via `deterministic_run_config` (Grappler's arithmetic optimizer off). Its
+        via `deterministic_run_config` (Grappler's arithmetic optimizer off; a session config
+        from `tf_determinism.session_config` has it already and is kept). Its
         `tf_random_seed` does not matter to the model: every random op here is explicitly
         seeded from config.seeds.
       micro_range, gather: One process of several (see `build_train_step`): the training

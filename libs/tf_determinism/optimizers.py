@@ -7,7 +7,7 @@ gradients of the same graph built twice differed in the last bits, because
      reference counts at run time; `tf.gradients` sums a variable's gradient paths with one
      such AddN (e.g. spectrally normalized kernels have 3-5 paths), and
   2. Grappler's arithmetic optimizer merges chains of 2-input adds back into such AddNs
-     (`session_config` in pins.py turns it off).
+     (`deterministic_grappler` in pins.py turns it off).
 `DeterministicAdam` aggregates gradients pairwise (`EXPERIMENTAL_TREE`: 2-input sums are
 commutative, so exact whatever the order) and gates them (`GATE_GRAPH`), so no variable update
 can run before every gradient, and hence every read feeding one, is computed.

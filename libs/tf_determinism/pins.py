@@ -64,8 +64,9 @@ class Numerics:
         True, "Set TF_ENABLE_ONEDNN_OPTS=1 (faster here; either way pinned and recorded).")
     deterministic: bool = _setting(True, "Enable TF op determinism.")
     cpu_isa: str = _setting(
-        "avx2", "Highest instruction set oneDNN may use (ONEDNN_MAX_CPU_ISA): avx2 gives the "
-        "same bits on every x86-64 CPU with AVX2 and FMA; avx512_core on those with AVX-512; "
+        "avx2", "Highest instruction set oneDNN may use (ONEDNN_MAX_CPU_ISA): avx2 runs the same "
+        "kernels on every x86-64 CPU with AVX2 and FMA (README: the CPUs verified to give the "
+        "same bits); avx512_core on those with AVX-512; "
         "native lets each CPU use its best (fastest, but the bits follow the CPU).",
         choices=CPU_ISAS)
 
@@ -152,6 +153,11 @@ def configure_tensorflow(numerics: Numerics) -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module="keras")
 
 
+# The Grappler rewriters (RewriterConfig fields) that change or break the bits, all set to OFF
+# by deterministic_grappler, the one place that sets them.
+_GRAPPLER_OFF = ("arithmetic_optimization", "remapping")
+
+
 def deterministic_grappler(config: Any) -> Any:
     """Turns off the Grappler rewrites that change or break the bits, in place; returns config.
 
@@ -164,13 +170,22 @@ def deterministic_grappler(config: Any) -> Any:
     from tensorflow.core.protobuf import rewriter_config_pb2
 
     rewrites = config.graph_options.rewrite_options
-    rewrites.arithmetic_optimization = rewriter_config_pb2.RewriterConfig.OFF
-    rewrites.remapping = rewriter_config_pb2.RewriterConfig.OFF
+    for rewriter in _GRAPPLER_OFF:
+        setattr(rewrites, rewriter, rewriter_config_pb2.RewriterConfig.OFF)
     return config
 
 
+def _has_deterministic_grappler(config: Any) -> bool:
+    from tensorflow.core.protobuf import rewriter_config_pb2
+
+    rewrites = config.graph_options.rewrite_options
+    return all(getattr(rewrites, rewriter) == rewriter_config_pb2.RewriterConfig.OFF
+               for rewriter in _GRAPPLER_OFF)
+
+
 def session_config(numerics: Numerics) -> Any:
-    """A tf.compat.v1.ConfigProto with the pinned thread counts and deterministic Grappler.
+    """A tf.compat.v1.ConfigProto with the pinned thread counts and deterministic Grappler:
+    the session config of every session and Estimator the apps make.
 
     allow_soft_placement=True as in Estimator's own default config, which this one replaces.
     """
@@ -184,15 +199,22 @@ def session_config(numerics: Numerics) -> Any:
 
 
 def deterministic_run_config(run_config: Any) -> Any:
-    """`run_config` (a tf.estimator.RunConfig) with `deterministic_grappler` applied to its
-    session config; without one, starting from Estimator's default (soft placement, one
-    meta-optimizer iteration)."""
+    """`run_config` (a tf.estimator.RunConfig) whose session config has deterministic Grappler.
+
+    A session config that has it already (`session_config`'s, which the apps pass) is kept as
+    it is, so the settings are applied once; another one is copied (the caller's is not
+    changed) and `deterministic_grappler` applied to the copy; without one, to Estimator's
+    default (soft placement, one meta-optimizer iteration).
+    """
     import tensorflow as tf
     from tensorflow.core.protobuf import rewriter_config_pb2
 
+    given = run_config.session_config
+    if given is not None and _has_deterministic_grappler(given):
+        return run_config
     config = tf.compat.v1.ConfigProto()
-    if run_config.session_config is not None:
-        config.CopyFrom(run_config.session_config)
+    if given is not None:
+        config.CopyFrom(given)
     else:
         config.allow_soft_placement = True
         config.graph_options.rewrite_options.meta_optimizer_iterations = (

@@ -141,6 +141,40 @@ def test_deterministic_run_config_and_session_config(tmp_path: Any) -> None:
     assert pinned.graph_options.rewrite_options.remapping == OFF
 
 
+def _bytes(config: Any) -> bytes:
+    return config.SerializeToString(deterministic=True)
+
+
+def test_the_session_configs_are_the_protos_they_were(tmp_path: Any) -> None:
+    """Grappler's settings are applied once (session_config's are kept by
+    deterministic_run_config), and every path gives the ConfigProto it gave when both applied
+    them: the apps' (session_config through make_estimator's deterministic_run_config), a
+    custom one, and none."""
+    numerics = td.Numerics(intra_op_threads=3, inter_op_threads=1)
+    pinned = _v1.ConfigProto(allow_soft_placement=True, intra_op_parallelism_threads=3,
+                             inter_op_parallelism_threads=1)
+    pinned.graph_options.rewrite_options.arithmetic_optimization = OFF
+    pinned.graph_options.rewrite_options.remapping = OFF
+    assert _bytes(td.session_config(numerics)) == _bytes(pinned)
+    apps = td.deterministic_run_config(tf.estimator.RunConfig(
+        model_dir=str(tmp_path), session_config=td.session_config(numerics)))
+    assert _bytes(apps.session_config) == _bytes(pinned)
+
+    custom = _v1.ConfigProto(inter_op_parallelism_threads=1, intra_op_parallelism_threads=2)
+    expected = _v1.ConfigProto(inter_op_parallelism_threads=1, intra_op_parallelism_threads=2)
+    expected.graph_options.rewrite_options.arithmetic_optimization = OFF
+    expected.graph_options.rewrite_options.remapping = OFF
+    kept = td.deterministic_run_config(tf.estimator.RunConfig(session_config=custom))
+    assert _bytes(kept.session_config) == _bytes(expected)
+
+    default = _v1.ConfigProto(allow_soft_placement=True)
+    rewrites = default.graph_options.rewrite_options
+    rewrites.meta_optimizer_iterations = rewriter_config_pb2.RewriterConfig.ONE
+    rewrites.arithmetic_optimization = rewrites.remapping = OFF
+    made = td.deterministic_run_config(tf.estimator.RunConfig(model_dir=str(tmp_path)))
+    assert _bytes(made.session_config) == _bytes(default)
+
+
 def test_numerics_pins_record_and_guard() -> None:
     with pytest.raises(RuntimeError, match="before TensorFlow is imported"):
         td.configure_environment(td.Numerics())  # TF is imported in this process
