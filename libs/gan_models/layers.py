@@ -109,8 +109,8 @@ def add_weight_decay_loss(weight_decay: float) -> None:
     this scope, i.e. what the example's per-kernel `tf.keras.regularizers.l2` losses sum to.
     Why one loss: `get_regularization_loss` (called by `tfgan.gan_loss`) sums the collection
     with a multi-input AddN whose summation order depends on run-time buffer reuse (see
-    `training.py`); with a single entry it is a pass-through, and the terms here are added
-    pairwise in creation order.
+    `tf_determinism/optimizers.py`); with a single entry it is a pass-through, and the terms
+    here are added pairwise in creation order.
     """
     scope = _v1.get_variable_scope().name
     if not weight_decay or scope in _v1.get_collection(_WEIGHT_DECAY_SCOPES):

@@ -124,7 +124,8 @@ def gradient_penalty(gan_model: Any, *, alpha: tf.Tensor, epsilon: float = 1e-10
             critic_out = gan_model.discriminator_fn(interpolates, gan_model.generator_inputs)
     if isinstance(critic_out, tuple):
         critic_out = critic_out[0]
-    # Pairwise aggregation: a multi-input AddN's order depends on buffer reuse (training.py).
+    # Pairwise aggregation: a multi-input AddN's order depends on buffer reuse (see
+    # tf_determinism/optimizers.py).
     gradients = tf.gradients(ys=critic_out, xs=interpolates,
                              aggregation_method=tf.AggregationMethod.EXPERIMENTAL_TREE)[0]
     squares = tf.reduce_sum(tf.square(gradients), axis=list(range(1, gradients.shape.ndims)))

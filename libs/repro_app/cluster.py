@@ -82,8 +82,8 @@ class Cluster:
             spec["worker"] = list(self.addresses[1:])
         return spec
 
-    def record(self) -> dict[str, object]:
-        """The cluster's shape for run.json."""
+    def run_json_entry(self) -> dict[str, object]:
+        """The cluster's shape, as run.json records it (`cluster`)."""
         return {"workers": self.size, "addresses": list(self.addresses)}
 
 

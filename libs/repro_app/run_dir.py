@@ -1,6 +1,7 @@
-"""A run directory's lifecycle: lock it, refuse another run's, record run.json, find the step.
+"""A run directory's lifecycle: lock it, refuse another run's, write run.json, find the step.
 
-    with open_run_dir(opts, data=prepared, extra={...}) as step:   # step: restored global step
+    record = run_json_content(opts, prepared, extra={...})   # what run.json holds
+    with open_run_dir(opts.model_dir, record) as step:        # step: restored global step
         ... train from `step`, write checkpoints and losses.csv ...
 
 One trainer per model_dir: a second one started on it is refused (`RunError` naming the live
@@ -73,15 +74,16 @@ def restored_step(model_dir: str) -> int:
     return int(tf.train.load_variable(checkpoint, "global_step")) if checkpoint else 0
 
 
-def run_record(opts: Any, data: PreparedData, *, keep_identity: frozenset[str] = frozenset(),
-               extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The run.json content: options, identity (what a resume must match), seed tree,
-    provenance (with the CPU fingerprint and the ISA oneDNN dispatches to) and what TF ran
-    with.
+def run_json_content(opts: Any, data: PreparedData, *,
+                     keep_identity: frozenset[str] = frozenset(),
+                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run.json content (a "record", as run_record and run_compare call it): options,
+    identity (what a resume must match), seed tree, provenance (with the CPU fingerprint and
+    the ISA oneDNN dispatches to) and what TF ran with.
 
     Args:
       opts: the app's options (with `random_seed`, `numerics`).
-      data: the prepared records (their content identity joins the run identity).
+      data: the prepared TFRecords (their content identity joins the run identity).
       keep_identity: see `options.identity`.
       extra: app-specific top-level entries (e.g. batches_per_step).
     """
@@ -111,8 +113,8 @@ def run_record(opts: Any, data: PreparedData, *, keep_identity: frozenset[str] =
 
 @contextlib.contextmanager
 def open_run_dir(model_dir: str, record: dict[str, Any]) -> Iterator[int]:
-    """Locks model_dir, refuses it if it holds another run, writes run.json; yields the
-    restored global step.
+    """Locks model_dir, refuses it if it holds another run, writes `record` (see
+    `run_json_content`) as its run.json; yields the restored global step.
 
     Raises:
       RunError: model_dir is busy or was made by a run of another identity (nothing in it is

@@ -1,7 +1,15 @@
 """Bit-for-bit comparison of two run directories (run.json, losses.csv, latest checkpoint).
 
-Used by `apps/repro`. Reads what `run_record` apps write; imports TensorFlow only to read
-checkpoints.
+Used by `apps/repro`. Reads the run directories apps write through `run_record`; imports
+TensorFlow only to read checkpoints. One module per part of a run:
+
+  run_json_diff   run.json field by field (`FieldDiff`: identity or provenance)
+  loss_diff       losses.csv loss by loss, step by step, as float32 bits
+  checkpoints     the latest checkpoint, tensor by tensor, as bits
+  compare         the three together (`compare_runs`, `identical_runs`)
+  causes, report  the likely causes of a difference, the printed report
+  plot            comparison.png
+  reference       a shipped reference run and whether this machine reproduces it
 """
 
 from run_compare.causes import likely_causes
@@ -14,7 +22,7 @@ from run_compare.checkpoints import (
     same_tensors,
 )
 from run_compare.compare import BadRunError, RunComparison, compare_runs, identical_runs
-from run_compare.losses import (
+from run_compare.loss_diff import (
     LossDiff,
     LossesComparison,
     LossTable,
@@ -22,7 +30,6 @@ from run_compare.losses import (
     load_losses,
 )
 from run_compare.plot import render_comparison_png, write_comparison_png
-from run_compare.record import MISSING, FieldDiff, diff_records, flatten
 from run_compare.reference import (
     ReferenceCheck,
     check_against,
@@ -31,6 +38,7 @@ from run_compare.reference import (
     write_reference,
 )
 from run_compare.report import cause_lines, format_report, format_value, verdict_line
+from run_compare.run_json_diff import MISSING, FieldDiff, diff_records
 
 __all__ = [
     "MISSING",
@@ -50,7 +58,6 @@ __all__ = [
     "compare_runs",
     "compare_tensors",
     "diff_records",
-    "flatten",
     "format_report",
     "format_value",
     "identical_runs",

@@ -10,7 +10,7 @@ blocking even under the same ISA).
 
 from __future__ import annotations
 
-from run_compare.record import FieldDiff
+from run_compare.run_json_diff import FieldDiff
 
 # (dotted-path prefix, what it means), most likely cause first.
 _CAUSES: tuple[tuple[str, str], ...] = (

@@ -9,8 +9,8 @@ import os
 from typing import Any
 
 from run_compare.checkpoints import CheckpointComparison, compare_checkpoints, latest_checkpoint
-from run_compare.losses import LossesComparison, compare_losses, load_losses
-from run_compare.record import FieldDiff, diff_records
+from run_compare.loss_diff import LossesComparison, compare_losses, load_losses
+from run_compare.run_json_diff import FieldDiff, diff_records
 from run_record import read_run_json
 
 
@@ -52,7 +52,7 @@ def _one_line(error: BaseException) -> str:
 
 
 def compare_runs(dir_a: str, dir_b: str) -> RunComparison:
-    """Compares two run directories written by a run_record app (e.g. mnist_gan).
+    """Compares two run directories that an app (e.g. mnist_gan) wrote through run_record.
 
     Both directories are checked for run.json, losses.csv and a checkpoint before any tensor is
     read, so bad input fails fast.

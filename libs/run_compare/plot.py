@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from run_compare.losses import LossesComparison, bits
+from run_compare.loss_diff import LossesComparison, bits
 from tf_determinism import write_bytes_atomic
 
 

@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 
 from run_compare.checkpoints import latest_checkpoint
-from run_compare.losses import bits, load_losses
-from run_compare.record import flatten
-from run_record import read_run_json
+from run_compare.loss_diff import bits, load_losses
+from run_record import flatten, read_run_json
 
 FORMAT = "reproducible-reference/1"
 # The run.json fields that describe the machine and stack (compared field by field).

@@ -8,8 +8,8 @@ import numpy as np
 from run_compare.causes import likely_causes
 from run_compare.checkpoints import CheckpointComparison, TensorDiff
 from run_compare.compare import RunComparison
-from run_compare.losses import LossDiff, LossesComparison, LossTable
-from run_compare.record import FieldDiff
+from run_compare.loss_diff import LossDiff, LossesComparison, LossTable
+from run_compare.run_json_diff import FieldDiff
 
 
 def format_value(value: Any) -> str:

@@ -1,9 +1,15 @@
 """The run record that apps write and compare: `run.json` and `losses.csv` in a model_dir.
 
-Shared by `apps/mnist_gan` (writes) and `apps/repro` (reads), so it lives in a library of its own.
+  run_json     run.json (a "record": the dict it holds): write, read, update one entry, and
+               the identity check a resume must pass
+  losses_csv   losses.csv: one row per step, every value exactly the float32 TF computed
+  provenance   where and with what a run ran (host, versions, git commit)
+
+Written by every training app (through `repro_app.run_dir`) and read by `run_compare` and
+`apps/repro`, so it lives in a library of its own.
 """
 
-from run_record.losses import LossesWriter, read_losses, truncate_losses
+from run_record.losses_csv import LossesWriter, read_losses, truncate_losses
 from run_record.provenance import provenance
 from run_record.run_json import (
     RunMismatchError,

@@ -128,7 +128,7 @@ def run_training(opts: ClassifierOptions, log: Callable[[str], None]) -> dict[st
     tf_determinism.configure_tensorflow(opts.numerics)
     log(f"preparing MNIST TFRecords under {opts.data.data_dir}")
     prepared = data.prepare_mnist(opts.data)
-    record = run_dir.run_record(opts, prepared, keep_identity=IDENTITY_TOO)
+    record = run_dir.run_json_content(opts, prepared, keep_identity=IDENTITY_TOO)
     with run_dir.open_run_dir(model_dir, record) as step:
         estimator = make_estimator(opts)
         if step < opts.schedule.max_train_steps:

@@ -214,9 +214,9 @@ def run_experiment(opts: GanOptions, log: Callable[[str], None],
     prepared = data.prepare_mnist(opts.data)
     if member is not None and not member[0].is_chief:
         return _run_worker(opts, prepared, member, log)
-    record = run_dir.run_record(opts, prepared, extra={
+    record = run_dir.run_json_content(opts, prepared, extra={
         "batches_per_step": gan_models.BATCHES_PER_STEP,
-        "cluster": cluster.record() if cluster else {"workers": 1}})
+        "cluster": cluster.run_json_entry() if cluster else {"workers": 1}})
     config = gan_config(opts)
     max_steps = opts.schedule.max_train_steps
     with run_dir.open_run_dir(model_dir, record) as step:

@@ -12,7 +12,8 @@ from typing import Any
 
 from run_record import flatten
 
-# Top-level run.json keys whose values define what a run computes (see mnist_gan's run_record).
+# Top-level run.json keys whose values define what a run computes (see
+# repro_app.run_dir.run_json_content).
 IDENTITY_KEYS = frozenset({"seed", "identity"})
 
 
