@@ -21,7 +21,7 @@ from absl import logging
 from repro_app import cluster as cluster_lib
 from repro_app.cluster import label as _label
 from repro_app.errors import EXIT_LOST_PEER
-from tf_determinism import child_env
+from tf_determinism import check_int, child_env
 
 EXIT_LOST_WORKER = EXIT_LOST_PEER
 _GRACE_SECONDS = 10.0
@@ -60,8 +60,11 @@ def run_local_workers(count: int, module: str, args: Sequence[str],
     Returns:
       The chief's exit status; `EXIT_LOST_WORKER` (4) if a worker failed first (the chief is
       then stopped) or the chief was killed.
+
+    Raises:
+      ValueError: count is not an int >= 1 (no process would ever end the wait).
     """
-    addresses = cluster_lib.free_local_addresses(count)
+    addresses = cluster_lib.free_local_addresses(check_int("run_local_workers: count", count))
     procs: list[subprocess.Popen] = []
     threads = []
     log(f"starting {count} local process(es)")

@@ -7,6 +7,8 @@ import textwrap
 import time
 from typing import Any
 
+import pytest
+
 from repro_app import local_workers
 
 _APP = textwrap.dedent("""
@@ -52,3 +54,8 @@ def test_a_killed_worker_stops_the_others(tmp_path, monkeypatch, capsys, caplog)
     assert seconds < 30  # not the 60 s the chief would wait
     assert "[worker 0] args --worker_dies" in err
     assert "exited with status -9 (killed); stopping the others" in caplog.text
+
+
+def test_no_process_is_refused():
+    with pytest.raises(ValueError, match="run_local_workers: count must be an int >= 1, got 0"):
+        local_workers.run_local_workers(0, "fake_app", [], print)

@@ -125,9 +125,10 @@ def fingerprint() -> dict[str, Any]:
         schedulable = None
     if cpuid.available():
         seen = cpuid.report()
-        cpu = {**{key: seen[key] for key in ("vendor", "model_name", "family_model_stepping",
-                                             "caches")}, "source": "cpuid",
-               "emulated_on": _host_if_emulated(seen, info)}
+        cpu: dict[str, Any] = {
+            **{key: seen[key] for key in ("vendor", "model_name", "family_model_stepping",
+                                          "caches")},
+            "source": "cpuid", "emulated_on": _host_if_emulated(seen, info)}
         flags = frozenset(seen["flags"])
     else:
         flags = frozenset(info.get("flags", "").split())
