@@ -85,13 +85,13 @@ def _run(args: argparse.Namespace, record_dir: str) -> None:
         return {**batch, "noise": noise}
 
     def shipped(deterministic: bool, **micro: Any) -> Callable[[], tf.data.Dataset]:
-        return seeded_input.input_fn(
-            "train", record_dir=record_dir, batch_size=args.batch_size, random_seed=123,
+        options = seeded_input.StreamOptions(
+            split="train", record_dir=record_dir, batch_size=args.batch_size, random_seed=123,
             buffer_size=args.buffer_size, num_parallel=args.num_parallel,
-            compression=args.compression,
-            batch_map_fn=batch_map_fn if args.noise_dims > 0 else None,
-            deterministic=deterministic, verify="size", **micro,
+            compression=args.compression, deterministic=deterministic, verify="size", **micro,
         )
+        return seeded_input.input_fn(
+            options, batch_map_fn=batch_map_fn if args.noise_dims > 0 else None)
 
     paths = sorted(os.path.join(record_dir, shard["file"]) for shard in manifest["shards"])
     compression_type = "" if args.compression == "NONE" else args.compression

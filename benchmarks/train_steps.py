@@ -70,10 +70,10 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
         ends = plain_tf2.step_times(steps)
         return [b - a for a, b in zip(ends, ends[1:], strict=False)]
 
+    import mnist_input.data
     import repro_app
     from mnist_gan import train_lib
     from mnist_gan.options import GanOptions
-    from repro_app import data
 
     class Timer(tf.estimator.SessionRunHook):
         def __init__(self) -> None:
@@ -98,7 +98,7 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
 
         config = train_lib.gan_config(opts)
         tf.get_logger().setLevel("ERROR")
-        prepared = data.prepare_mnist(opts.data)
+        prepared = mnist_input.data.prepare_mnist(opts.data)
         estimator = tfgan.estimator.GANEstimator(
             generator_fn=lambda z, mode: networks.generator(z, config, mode == "train"),
             discriminator_fn=lambda x, z: networks.critic(x, z, config),

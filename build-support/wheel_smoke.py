@@ -3,9 +3,10 @@
 Run it from a directory outside the repository with `python -I` (no PYTHONPATH, no script
 directory on sys.path), so `import seeded_input` (and the tf_determinism it imports) can only
 find the installed wheels; this is checked too. It writes a few records with
-`seeded_input.write_records`, reads a seeded stream twice through `seeded_input.input_fn` and
-requires the two to be bitwise equal, every batch to be records that were written, and another
-seed to give another stream. Exits 1 on any failure.
+`seeded_input.write_records`, reads a seeded stream twice through `seeded_input.input_fn` (its
+settings in a `seeded_input.StreamOptions`) and requires the two to be bitwise equal, every
+batch to be records that were written, and another seed to give another stream. Exits 1 on any
+failure.
 """
 
 import os
@@ -26,9 +27,10 @@ def _fail(message: str) -> None:
 
 
 def _stream(record_dir: str, seed: int) -> list[dict[str, np.ndarray]]:
-    make = seeded_input.input_fn("train", record_dir=record_dir, batch_size=_BATCH,
-                                 buffer_size=32, num_parallel=2, compression="NONE",
-                                 random_seed=seed, parse_fn=None)
+    options = seeded_input.StreamOptions(split="train", record_dir=record_dir, batch_size=_BATCH,
+                                         buffer_size=32, num_parallel=2, compression="NONE",
+                                         random_seed=seed)
+    make = seeded_input.input_fn(options, parse_fn=None)
     return [{name: value.numpy() for name, value in batch.items()}
             for batch in make().take(_BATCHES)]
 

@@ -5,8 +5,8 @@ own options and calls its train_lib (and a third app copies nothing):
   from_values,                         run.json
   to_dict, from_dict, identity, flat,  round trip, run identity (options.py)
   OptionsError
-  RunOptions, DataOptions,             the option groups every training app has (groups.py)
-  ScheduleOptions
+  RunOptions, DataOptions,             the option groups every training app has, no dataset's
+  ScheduleOptions                      flags among them (groups.py)
   parse_options, run                   the shared `main`: stray args, numerics pinned before
                                        TF is imported, one-line errors (cli.py)
   RunError, NonFiniteLossError,        refusals (exit 2; a graph with a CPU-dependent op is
@@ -16,7 +16,8 @@ own options and calls its train_lib (and a third app copies nothing):
                                        `repro_app.local_workers`: --local_workers=N
 
 TensorFlow-backed parts, imported by train_libs after the pins: `repro_app.run_dir` (lock,
-refuse, run.json, restored step), `repro_app.data` (MNIST records and the seeded input),
+refuse, run.json, restored step), `repro_app.data` (prepared records and the seeded stream over
+them, for any dataset; MNIST's are in `mnist_input`),
 `repro_app.graph_check` (the graph audit hook every Estimator call gets).
 Importing this package does not import TensorFlow.
 """
@@ -25,9 +26,9 @@ from repro_app.cli import parse_options, run
 from repro_app.cluster import from_environment as cluster_from_environment
 from repro_app.errors import (
     EXIT_LOST_PEER,
-    CpuDependentGraphError,
     EXIT_NON_FINITE,
     EXIT_REFUSED,
+    CpuDependentGraphError,
     LostPeerError,
     NonFiniteLossError,
     RunError,

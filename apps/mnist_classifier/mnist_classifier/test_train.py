@@ -18,6 +18,7 @@ import pytest
 
 import mnist_data
 import mnist_eval
+import mnist_input.data
 import repro_app
 from mnist_classifier import train_lib
 from mnist_classifier.options import ClassifierOptions
@@ -44,7 +45,7 @@ def runs(tmp_path_factory, tiny_idx_dir, one_core,
             "c": _options(tmp, tiny_idx_dir, "c", 6)}
     env = child_env()
     # The data are written once, before the parallel runs read them.
-    train_lib.data.prepare_mnist(opts["a"].data)
+    mnist_input.data.prepare_mnist(opts["a"].data)
     procs = {}
     for name, o in opts.items():
         flags = [f"--{k}={v}" for k, v in repro_app.flat(o).items() if v is not None]

@@ -21,6 +21,7 @@ from typing import Any
 import tensorflow as tf
 
 import mnist_eval
+import mnist_input.data
 import tf_determinism
 from mnist_classifier import model
 from mnist_classifier.options import IDENTITY_TOO, ClassifierOptions
@@ -41,7 +42,7 @@ def make_train_input_fn(opts: ClassifierOptions, prepared: data.PreparedData,
     batch_size = opts.data.batch_size
 
     def to_features(batch: dict[str, tf.Tensor], index: tf.Tensor) -> Any:
-        images = data.scale_images(batch["image"], batch_size)
+        images = mnist_input.data.scale_images(batch["image"], batch_size)
         seed = tf_determinism.stateless_key(seeds.dropout, index)
         return {mnist_eval.INPUT_KEY: images, "seed": seed}, batch["label"]
 
@@ -127,7 +128,7 @@ def run_training(opts: ClassifierOptions, log: Callable[[str], None]) -> dict[st
     model_dir = str(opts.model_dir)  # with_model_dir() filled it in
     tf_determinism.configure_tensorflow(opts.numerics)
     log(f"preparing MNIST TFRecords under {opts.data.data_dir}")
-    prepared = data.prepare_mnist(opts.data)
+    prepared = mnist_input.data.prepare_mnist(opts.data)
     record = run_dir.run_json_content(opts, prepared, keep_identity=IDENTITY_TOO)
     with run_dir.open_run_dir(model_dir, record) as step:
         estimator = make_estimator(opts)

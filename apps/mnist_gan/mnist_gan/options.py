@@ -1,4 +1,5 @@
-"""The MNIST GAN's options: the shared groups plus its model (TF-GAN example defaults).
+"""The MNIST GAN's options: the shared groups, MNIST's data group, and its model (TF-GAN example
+defaults).
 
 No TensorFlow here: train.py defines the flags from these classes before TF is imported.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from mnist_input import MnistDataOptions
 from repro_app import Checked, RunOptions, option
 
 # gan_models.GAN_TYPES / LOSS_NAMES (importing gan_models imports TF; a test checks they match).
@@ -46,6 +48,7 @@ class GanOptions(RunOptions):
     """Everything one GAN run depends on (default model_dir:
     runs/mnist_gan/<gan_type>-<loss>-seed<seed>)."""
 
+    data: MnistDataOptions = MnistDataOptions()
     model: ModelOptions = ModelOptions()
 
     def __post_init__(self) -> None:

@@ -16,14 +16,15 @@ import numpy as np
 import tensorflow as tf
 
 import gan_models
+import mnist_input.data
 import tf_determinism
 from mnist_gan import distributed
 from mnist_gan.hooks import LossRecorderHook
 from mnist_gan.options import GanOptions
 from mnist_gan.samples import write_samples_png
 from repro_app import NonFiniteLossError, data, run_dir
-from repro_app.graph_check import GraphAuditHook
 from repro_app.cluster import Cluster
+from repro_app.graph_check import GraphAuditHook
 from run_record import LossesWriter, truncate_losses
 
 SAMPLE_ROWS, SAMPLE_COLS = 10, 10
@@ -71,7 +72,7 @@ def make_train_input_fn(opts: GanOptions, prepared: data.PreparedData, start_bat
         features = gan_models.training_features(config, batch_size=batch_size,
                                                 batch_index=index, one_hot_labels=one_hot,
                                                 micro_range=micro_range)
-        return features, data.scale_images(batch["image"], rows)
+        return features, mnist_input.data.scale_images(batch["image"], rows)
 
     return data.train_input_fn(prepared, data=opts.data, data_seed=config.seeds.data,
                                start_batch=start_batch, batch_map_fn=add_noise_and_swap,
@@ -211,7 +212,7 @@ def run_experiment(opts: GanOptions, log: Callable[[str], None],
     tf_determinism.configure_tensorflow(opts.numerics)
     member = (cluster, distributed.start_server(opts.numerics, cluster)) if cluster else None
     log(f"preparing MNIST TFRecords under {opts.data.data_dir}")
-    prepared = data.prepare_mnist(opts.data)
+    prepared = mnist_input.data.prepare_mnist(opts.data)
     if member is not None and not member[0].is_chief:
         return _run_worker(opts, prepared, member, log)
     record = run_dir.run_json_content(opts, prepared, extra={
