@@ -5,6 +5,10 @@ real MNIST records, and reports steps/s as 1 / median step time over the timed s
 warm-up. A step is one global step: one generator update and one critic update.
 
 * shipped:   the app's training (run_experiment) with its defaults (one session.run a step);
+* tf_batchnorm, tf_l2_normalize, tf_log_gradients: shipped with one exact replacement
+             swapped back for TF's own approximate formulation (Rsqrt, Reciprocal; the bits then
+             follow the CPU vendor): what each replacement costs (the Log gradients exist only in
+             the minimax and modified losses: use --loss=minimax);
 * micro2:    shipped with --micro_batches=2 (two passes of 16 rows instead of one of 32);
 * plain_tf2: the same step as plain TF 2.15 (tf.function, GradientTape; plain_tf2.py) under
              the shipped numerics pins (threads, AVX2, oneDNN): what the Estimator, TF-GAN
@@ -38,7 +42,8 @@ import time
 
 import tf_determinism
 
-VARIANTS = ("shipped", "micro2", "plain_tf2", "bare", "det_off", "onednn_flipped", "native",
+VARIANTS = ("shipped", "tf_batchnorm", "tf_l2_normalize", "tf_log_gradients", "micro2",
+            "plain_tf2", "bare", "det_off", "onednn_flipped", "native",
             "avx512", "pure_eigen")
 ISA_VARIANTS = ("shipped", "avx512", "pure_eigen")
 
@@ -54,7 +59,32 @@ def _numerics(variant: str) -> tf_determinism.Numerics:
     return dataclasses.replace(default, **changes)
 
 
-def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[float]:
+# What each exact replacement costs: the shipped step with one of them swapped back for TF's
+# own (approximate, CPU-dependent) formulation. Benchmark only: the graph audit, which would
+# refuse these graphs, is bypassed here.
+APPROXIMATE_VARIANTS = ("tf_batchnorm", "tf_l2_normalize", "tf_log_gradients")
+
+
+def _use_tf_approximation(variant: str) -> None:
+    import contextlib
+
+    import tensorflow as tf
+
+    from tf_determinism import exact, graph_audit
+
+    graph_audit.audit = graph_audit.op_census
+    if variant == "tf_batchnorm":
+        exact.batch_normalization = lambda x, *, mean, variance, offset, scale, epsilon: (
+            tf.nn.batch_normalization(x, mean, variance, offset, scale, epsilon))
+    elif variant == "tf_l2_normalize":
+        exact.l2_normalize = lambda x, *, axis=None, epsilon=1e-12: tf.nn.l2_normalize(
+            x, axis=axis, epsilon=epsilon)
+    else:
+        exact.exact_gradients = contextlib.nullcontext
+
+
+def _child(variant: str, steps: int, data_dir: str, model_dir: str,
+           loss: str | None = None) -> list[float]:
     """Trains `steps` steps; returns the wall time of every step (seconds)."""
     numerics = _numerics(variant)
     if variant != "bare":  # bare: TensorFlow's own defaults, nothing pinned
@@ -73,6 +103,9 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
     import mnist_input.data
     import repro_app
     from mnist_gan import train_lib
+
+    if variant in APPROXIMATE_VARIANTS:
+        _use_tf_approximation(variant)
     from mnist_gan.options import GanOptions
 
     class Timer(tf.estimator.SessionRunHook):
@@ -87,7 +120,7 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str) -> list[floa
         **repro_app.flat(GanOptions(numerics=numerics)), "model_dir": model_dir,
         "data_dir": data_dir, "max_train_steps": steps, "save_checkpoints_steps": 10 * steps,
         "keep_checkpoint_max": 1, "save_summary_steps": 10 * steps,
-        "micro_batches": 2 if variant == "micro2" else 1})
+        "micro_batches": 2 if variant == "micro2" else 1, "loss": loss})
     if variant != "bare":
         train_lib.run_experiment(opts, lambda _: None, extra_hooks=[timer])
     else:
@@ -124,11 +157,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=30, help="untimed first steps")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--data_dir", default="data")
+    parser.add_argument("--loss", default=None,
+                        help="the GAN loss of every variant (default: the gan_type's; the Log "
+                             "gradients of tf_log_gradients are in minimax and modified only)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--model_dir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        times = _child(args.child, args.steps, args.data_dir, args.model_dir)
+        times = _child(args.child, args.steps, args.data_dir, args.model_dir, args.loss)
         print("TIMES " + json.dumps(times))
         return
 
@@ -139,6 +175,7 @@ def main() -> None:
             proc = subprocess.run(
                 [sys.executable, "-c", "import train_steps; train_steps.main()",
                  f"--child={variant}", f"--steps={args.steps}", f"--data_dir={args.data_dir}",
+                 *([f"--loss={args.loss}"] if args.loss else []),
                  f"--model_dir={model_dir}"],
                 env=tf_determinism.child_env(),
                 capture_output=True, text=True, check=False)

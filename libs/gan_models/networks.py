@@ -10,8 +10,8 @@ Architecture (unchanged from the example):
     Gaussian means for the codes).
 All kernels but the conditioning and infogan heads carry L2 weight decay
 (`config.weight_decay`), added as one regularization loss per network (`layers.py`). Every
-width above (1024, 128, 64, 32; 64, 128, 1024; the class embedding's 256) is divided by `config.width_divisor`, 1 unless
-a caller wants the same graph smaller (tests).
+width above (1024, 128, 64, 32; 64, 128, 1024; the class embedding's 256) is divided by
+`config.width_divisor`, 1 unless a caller wants the same graph smaller (tests).
 
 The functions follow TF-GAN's conventions: `generator(inputs, ...)` and
 `critic(data, conditioning, ...)`, called by `tfgan.gan_model` / `tfgan.infogan_model`

@@ -36,7 +36,6 @@ the update is a function of (seed, M) alone.
 from __future__ import annotations
 
 import dataclasses
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -113,64 +112,71 @@ def micro_slices(structure: Any, count: int) -> list[Any]:
             for i in range(count)]
 
 
-def _flat(values: list[Any]) -> list[tf.Tensor]:
-    return [v for v in values if v is not None]
+@dataclasses.dataclass(frozen=True)
+class PassValues:
+    """What one micro-batch's pass contributes to the step, combined over micro-batches.
+
+    Attributes:
+      losses: key -> float32 scalar (the pass's loss terms).
+      grads: (gradient or None, variable) per variable, as `compute_gradients` returns them.
+      stats: the batch-norm statistics of the pass (generator pass only).
+    """
+
+    losses: dict[str, tf.Tensor]
+    grads: list[tuple[tf.Tensor | None, tf.Variable]]
+    stats: list[layers.BatchStats] = dataclasses.field(default_factory=list)
+
+    def tensors(self) -> Any:
+        """The combined values as one nested structure (variables and momenta left out)."""
+        return (self.losses, [grad for grad, _ in self.grads],
+                [(record.mean, record.variance) for record in self.stats])
+
+    def with_tensors(self, structure: Any) -> PassValues:
+        """These values with `structure` (as from `tensors`) in place of the tensors."""
+        losses, grads, stats = structure
+        return PassValues(
+            losses=losses,
+            grads=list(zip(grads, [var for _, var in self.grads], strict=True)),
+            stats=[dataclasses.replace(record, mean=mean, variance=variance)
+                   for record, (mean, variance) in zip(self.stats, stats, strict=True)])
 
 
-def combine_passes(per_micro: Sequence[list[Any]], gather: Gather | None) -> list[Any]:
-    """Element-wise means over all M micro-batches of per-micro-batch value lists.
+def combine_passes(per_micro: Sequence[PassValues], gather: Gather | None) -> PassValues:
+    """Element-wise means over all M micro-batches of the local passes' values.
 
     Args:
-      per_micro: One list per local micro-batch, the same structure in each (tensors, or None
-        for a variable without gradient, which stays None).
+      per_micro: One `PassValues` per local micro-batch, the same structure in each (a
+        gradient None for a variable without one stays None).
       gather: None (every micro-batch is local), or the cross-process gather. Then each local
         micro-batch's values are packed into one float32 vector, so one collective moves all
         of them; the tree mean of the packed vectors is element for element the tree mean of
         each value (the same additions in the same order), so packing cannot change a bit.
 
     Returns:
-      The list of means, tree over micro-batch index (`tf_determinism.reduce.tree_mean`).
+      The means, a tree over micro-batch index (`tf_determinism.reduce.tree_mean`), in the
+      first pass's structure.
     """
-    template = per_micro[0]
+    flat = [tf.nest.flatten(values.tensors()) for values in per_micro]
+    template = flat[0]
     if gather is None:
-        return [None if value is None else tree_mean([values[k] for values in per_micro])
-                for k, value in enumerate(template)]
-    present = _flat(template)
-    shapes = [v.shape for v in present]
-    packed = [tf.concat([tf.reshape(v, [-1]) for v in _flat(values)], axis=0)
-              for values in per_micro]
-    mean = tree_mean(gather(packed))
-    sizes = [shape.num_elements() for shape in shapes]
-    unpacked = iter(tf.reshape(part, shape)
-                    for part, shape in zip(tf.split(mean, sizes), shapes, strict=True))
-    return [None if value is None else next(unpacked) for value in template]
+        means = [None if value is None else tree_mean([values[k] for values in flat])
+                 for k, value in enumerate(template)]
+    else:
+        present = [value for value in template if value is not None]
+        packed = [tf.concat([tf.reshape(v, [-1]) for v in values if v is not None], axis=0)
+                  for values in flat]
+        parts = iter(tf.split(tree_mean(gather(packed)),
+                              [value.shape.num_elements() for value in present]))
+        means = [None if value is None else tf.reshape(next(parts), value.shape)
+                 for value in template]
+    first = per_micro[0]
+    return first.with_tensors(tf.nest.pack_sequence_as(first.tensors(), means))
 
 
-def _combined(values: list[tuple[dict[str, tf.Tensor], list[tuple[Any, tf.Variable]],
-                                list[layers.BatchStats]]], gather: Gather | None) -> tuple[
-        dict[str, tf.Tensor], list[tuple[Any, tf.Variable]], list[layers.BatchStats]]:
-    """Per local micro-batch (loss terms, gradients, batch stats) -> their means, in one
-    `combine_passes` call (one collective per pass when gathered)."""
-    keys = list(values[0][0])
-    variables = [var for _, var in values[0][1]]
-    per_micro = []
-    for terms, grads, stats in values:
-        flat_stats = [t for record in stats for t in (record.mean, record.variance)]
-        per_micro.append([terms[k] for k in keys] + [g for g, _ in grads] + flat_stats)
-    means = combine_passes(per_micro, gather)
-    losses = dict(zip(keys, means[:len(keys)], strict=True))
-    grads = list(zip(means[len(keys):len(keys) + len(variables)], variables, strict=True))
-    stat_means = means[len(keys) + len(variables):]
-    combined_stats = [dataclasses.replace(record, mean=stat_means[2 * n],
-                                          variance=stat_means[2 * n + 1])
-                      for n, record in enumerate(values[0][2])]
-    return losses, grads, combined_stats
-
-
-# Each loss check op -> (loss key, "NaN" | "Inf"): how a failed run names the loss, by the op
-# the session's error carries (never by its message).
-_LOSS_CHECKS: weakref.WeakKeyDictionary[tf.Operation, tuple[str, str]] = (
-    weakref.WeakKeyDictionary())
+# Each loss check op's name -> (loss key, "NaN" | "Inf"): how a failed run names the loss, by
+# the op the session's error carries (never by its message). By name: TF does not keep the
+# Python op objects alive, and the names are the step's own (one check per key and kind).
+_LOSS_CHECKS: dict[str, tuple[str, str]] = {}
 
 
 def _checked(losses: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -180,9 +186,11 @@ def _checked(losses: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     for key, value in losses.items():
         asserts = []
         for kind, test in (("NaN", tf.math.is_nan), ("Inf", tf.math.is_inf)):
-            check = tf.debugging.Assert(tf.logical_not(test(value)), [value],
+            # String data: TF builds the Assert op itself (float data would put it inside a
+            # cond, and the error would carry that inner op).
+            check = tf.debugging.Assert(tf.logical_not(test(value)), [f"{key} is {kind}"],
                                         name=f"{key}_is_{kind.lower()}")
-            _LOSS_CHECKS[check] = (key, kind)
+            _LOSS_CHECKS[check.name] = (key, kind)
             asserts.append(check)
         with tf.control_dependencies(asserts):
             checked[key] = tf.identity(value)
@@ -192,7 +200,9 @@ def _checked(losses: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
 def non_finite_loss(op: tf.Operation | None) -> tuple[str, str] | None:
     """(loss key, "NaN" or "Inf") when `op`, the op of a failed run's InvalidArgumentError
     (its `.op`), is one of the step's loss checks; None otherwise."""
-    return _LOSS_CHECKS.get(op) if op is not None else None
+    if op is None or op.type != "Assert":
+        return None
+    return _LOSS_CHECKS.get(op.name)
 
 
 def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.Tensor, *,
@@ -227,44 +237,14 @@ def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.
     if rows % local:
         raise ValueError(f"build_train_step: {rows} rows do not split into {local} "
                          f"micro-batches")
-    batch_index = features["batch_index"]
     inputs = list(zip(micro_slices(features["generator_inputs"], local),
                       micro_slices(real_data, local), strict=True))
     gen_opt, dis_opt = optimizers(config)
     global_step = tf.compat.v1.train.get_or_create_global_step()
-
-    # 1-2: generator pass and update.
-    gen_values: list[Any] = []
-    for generator_inputs, real in inputs:
-        with layers.recording_batch_stats() as stats:
-            model = gan_pass(config, generator_inputs, real)
-        terms = generator_loss_terms(config, model)
-        grads = gen_opt.compute_gradients(terms["generator_loss"],
-                                          var_list=model.generator_variables)
-        gen_values.append((terms, grads, stats))
-    gen_losses, gen_grads, gen_stats = _combined(gen_values, gather)
-    gen_losses = _checked(gen_losses)
-    with tf.control_dependencies(list(gen_losses.values())):
-        gen_update = tf.group(gen_opt.apply_gradients(gen_grads),
-                              *layers.moving_average_updates(gen_stats),
-                              name="generator_update")
-
-    # 3-4: discriminator pass (generator re-run with its updated weights) and update.
-    dis_values: list[Any] = []
-    generated = []
+    gen_losses, gen_update = _generator_phase(config, inputs, gen_opt, gather)
     with tf.control_dependencies([gen_update]):
-        for micro, (generator_inputs, real) in enumerate(inputs, start=first):
-            model = gan_pass(config, generator_inputs, real)
-            generated.append(model.generated_data)
-            terms = discriminator_loss_terms(config, model, batch_index=batch_index,
-                                             micro_batch=micro)
-            grads = dis_opt.compute_gradients(terms["discriminator_loss"],
-                                              var_list=model.discriminator_variables)
-            dis_values.append((terms, grads, []))
-    dis_losses, dis_grads, _ = _combined(dis_values, gather)
-    dis_losses = _checked(dis_losses)
-    with tf.control_dependencies(list(dis_losses.values())):
-        dis_update = dis_opt.apply_gradients(dis_grads, name="discriminator_update")
+        dis_losses, dis_update, generated = _discriminator_phase(
+            config, inputs, dis_opt, gather, batch_index=features["batch_index"], first=first)
 
     # 5: after every read of this step: spectral-norm vectors, then the step counter.
     losses = {**gen_losses, **dis_losses}
@@ -274,6 +254,48 @@ def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.
         increment = global_step.assign_add(1, read_value=False)
     published = publish_losses({key: losses[key] for key in loss_tensor_names(config)},
                                add_summaries)
-    generated_data = tf.concat(generated, axis=0)
     return TrainStep(train_op=tf.group(increment, name="gan_train_step"), losses=published,
-                     real_data=real_data, generated_data=generated_data)
+                     real_data=real_data, generated_data=generated)
+
+
+def _generator_phase(config: GANConfig, inputs: list[tuple[Any, tf.Tensor]],
+                     optimizer: DeterministicAdam, gather: Gather | None
+                     ) -> tuple[dict[str, tf.Tensor], tf.Operation]:
+    """1-2: the generator pass per micro-batch, then its update (Adam on the combined
+    gradients, moving averages from the combined batch statistics)."""
+    passes = []
+    for generator_inputs, real in inputs:
+        with layers.recording_batch_stats() as stats:
+            model = gan_pass(config, generator_inputs, real)
+        terms = generator_loss_terms(config, model)
+        passes.append(PassValues(terms, optimizer.compute_gradients(
+            terms["generator_loss"], var_list=model.generator_variables), stats))
+    combined = combine_passes(passes, gather)
+    losses = _checked(combined.losses)
+    with tf.control_dependencies(list(losses.values())):
+        update = tf.group(optimizer.apply_gradients(combined.grads),
+                          *layers.moving_average_updates(combined.stats),
+                          name="generator_update")
+    return losses, update
+
+
+def _discriminator_phase(config: GANConfig, inputs: list[tuple[Any, tf.Tensor]],
+                         optimizer: DeterministicAdam, gather: Gather | None, *,
+                         batch_index: tf.Tensor, first: int
+                         ) -> tuple[dict[str, tf.Tensor], tf.Operation, tf.Tensor]:
+    """3-4, built under the caller's dependency on the generator update: the generator re-run
+    and the discriminator pass per micro-batch (local micro-batch i is global `first` + i),
+    then the discriminator update. Returns its losses, update and the generated rows."""
+    passes, generated = [], []
+    for micro, (generator_inputs, real) in enumerate(inputs, start=first):
+        model = gan_pass(config, generator_inputs, real)
+        generated.append(model.generated_data)
+        terms = discriminator_loss_terms(config, model, batch_index=batch_index,
+                                         micro_batch=micro)
+        passes.append(PassValues(terms, optimizer.compute_gradients(
+            terms["discriminator_loss"], var_list=model.discriminator_variables)))
+    combined = combine_passes(passes, gather)
+    losses = _checked(combined.losses)
+    with tf.control_dependencies(list(losses.values())):
+        update = optimizer.apply_gradients(combined.grads, name="discriminator_update")
+    return losses, update, tf.concat(generated, axis=0)

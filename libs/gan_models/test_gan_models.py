@@ -382,3 +382,27 @@ def test_training_features_per_micro_batch(gan_type: str) -> None:
         gm.training_features(config, batch_size=6, batch_index=0)
     with pytest.raises(ValueError, match="micro_range"):
         gm.training_features(config, batch_size=8, batch_index=0, micro_range=(3, 5))
+
+
+def test_width_divisor_keeps_the_graph_and_shrinks_the_weights() -> None:
+    """What the small test networks (width_divisor=16) stand in for: the same ops in the
+    same numbers, every width divided."""
+    from tf_determinism import graph_audit
+
+    censuses, sizes = [], []
+    for divisor in (1, 16):
+        with tf.Graph().as_default() as graph:
+            config = _config(3, gan_type="conditional", width_divisor=divisor)
+            inputs = tf.nest.map_structure(tf.constant, gm.sample_generator_inputs(config, 2, 3))
+            with _v1.variable_scope("Generator"):
+                images = networks.generator(inputs, config, is_training=True)
+            with _v1.variable_scope("Discriminator"):
+                networks.critic(images, inputs, config)
+            # (TF builds the zeros of a large variable with Fill, of a small one as a Const.)
+            censuses.append({op: n for op, n in graph_audit.op_census(graph).items()
+                             if op not in ("Const", "Fill")})
+            sizes.append(sum(v.shape.num_elements() for v in _v1.trainable_variables()))
+    assert censuses[0] == censuses[1]
+    assert sizes[0] == 15_105_378 and sizes[1] < sizes[0] / 100
+    with pytest.raises(ValueError, match="width_divisor must be one of"):
+        _config(width_divisor=3)

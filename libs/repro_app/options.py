@@ -29,7 +29,7 @@ from absl import flags
 
 
 def option(default: Any, help_text: str, *, lower_bound: float | None = None,
-           upper_bound: float | None = None, choices: typing.Sequence[str] | None = None,
+           upper_bound: float | None = None, choices: typing.Sequence[Any] | None = None,
            positive: bool = False, nonempty: bool = False, resumable: bool = False) -> Any:
     """A leaf field with its flag's help, bounds and validation.
 
@@ -37,7 +37,7 @@ def option(default: Any, help_text: str, *, lower_bound: float | None = None,
       default: the field's (and flag's) default.
       help_text: the flag's help.
       lower_bound, upper_bound: inclusive bounds (int and float flags).
-      choices: allowed values (str flags become enums).
+      choices: allowed values (str flags become enums; int flags check them).
       positive: the value, when not None, must be > 0.
       nonempty: a str value must not be empty.
       resumable: may differ between a run and its resume (not part of the run identity).
@@ -90,7 +90,7 @@ def _leaf_problem(value: Any, base: type, optional: bool, meta: Mapping[str, Any
     if meta.get("positive") and value <= 0:
         return "> 0"
     if meta.get("choices") and value not in meta["choices"]:
-        return f"one of {', '.join(meta['choices'])}"
+        return f"one of {', '.join(map(str, meta['choices']))}"
     if meta.get("nonempty") and not value:
         return "non-empty"
     return ""
@@ -149,6 +149,11 @@ def define_flags(cls: type, overrides: Mapping[str, Any] | None = None,
             define = flags.DEFINE_integer if base is int else flags.DEFINE_float
             holder = define(name, default, meta["help"], lower_bound=meta.get("lower_bound"),
                             upper_bound=meta.get("upper_bound"), **kwargs)
+            if meta.get("choices"):
+                allowed = meta["choices"]
+                flags.register_validator(
+                    name, lambda v, allowed=allowed: v in allowed, flag_values=flag_values,
+                    message=f"--{name} must be one of {', '.join(map(str, allowed))}")
         elif meta.get("choices"):
             define = flags.DEFINE_enum
             holder = define(name, default, list(meta["choices"]), meta["help"], **kwargs)

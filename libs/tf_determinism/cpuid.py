@@ -39,7 +39,7 @@ _FLAG_BITS = {
 _XCR0_AVX, _XCR0_AVX512, _XCR0_AMX = 0x6, 0xE6, 0x60006
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _function(code: bytes, restype: Any, *argtypes: Any) -> Callable[..., Any] | None:
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return None

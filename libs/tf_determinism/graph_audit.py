@@ -98,10 +98,11 @@ def _nodes(graph: tf.Graph) -> Iterator[_Node]:
     """Every op of `graph`, then every node of the functions it calls (If/While branches)."""
     for op in graph.get_operations():
         try:
-            dtype = tf.as_dtype(op.get_attr("T"))
+            t = op.get_attr("T")
         except ValueError:
-            dtype = None
-        yield _Node(op.type, op.name, dtype)
+            t = None
+        # A list-typed "T" (e.g. Assert's data types) is no element type.
+        yield _Node(op.type, op.name, t if isinstance(t, tf.DType) else None)
     for function in graph.as_graph_def().library.function:
         for node in function.node_def:
             has_t = "T" in node.attr and node.attr["T"].type

@@ -59,16 +59,14 @@ def _start(run_dir_flags: list[str], addresses: list[str], rank: int) -> subproc
 
 
 def test_killed_worker_fails_fast_and_rerun_resumes_to_the_same_bits(
-        train, identical_runs, tiny_idx_dir, tmp_path):
+        train, identical_runs, tmp_path):
     """Two cluster tasks started by hand; the worker is killed after the first checkpoint:
     the chief ends within 60 s naming it; rerunning the same two commands resumes and ends
     bitwise equal to a straight run of one process without any cluster."""
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
     train(straight, "--max_train_steps=6", *M2, *INFOGAN)
     # The same flags as `train`, as two cluster tasks started by hand (what a launcher does).
-    flags = [f"--model_dir={resumed}", f"--data_dir={tmp_path / 'data'}",
-             f"--mnist_idx_dir={tiny_idx_dir}", "--buffer_size=256", "--keep_checkpoint_max=1",
-             "--log_step_count_steps=1", "--max_train_steps=6", *M2, *INFOGAN]
+    flags = train.flags(resumed, "--max_train_steps=6", *M2, *INFOGAN)
     addresses = free_local_addresses(2)
     chief, worker = _start(flags, addresses, 0), _start(flags, addresses, 1)
     try:

@@ -31,7 +31,7 @@ def trained(run_module, tiny_idx_dir, tmp_path_factory) -> dict[str, str]:
                "--max_train_steps=8", *common)
     gan_dir = os.path.join(tmp, "gan")
     run_module("mnist_gan.train", f"--model_dir={gan_dir}", "--random_seed=4",
-               "--max_train_steps=1", "--keep_checkpoint_max=1", *common)
+               "--max_train_steps=1", "--keep_checkpoint_max=1", "--width_divisor=16", *common)
     return {"gan": gan_dir, "classifier": classifier_dir, "tmp": tmp}
 
 

@@ -33,6 +33,7 @@ def run_dir(tmp_path_factory, tiny_idx_dir, run_module) -> str:
     # With a gradient penalty, losses.csv has a third column.
     run_module("mnist_gan.train", "--max_train_steps=2", "--save_summary_steps=1",
                f"--batch_size={_BATCH}", "--buffer_size=256", "--gradient_penalty_weight=1",
+               "--width_divisor=16",
                f"--model_dir={model_dir}", f"--data_dir={tmp / 'data'}",
                f"--mnist_idx_dir={tiny_idx_dir}")
     return model_dir

@@ -22,7 +22,7 @@ STEPS = 3
 def _flags(data_dir, idx_dir, seed: int) -> list[str]:
     return [f"--data_dir={data_dir}", f"--mnist_idx_dir={idx_dir}", "--buffer_size=256",
             f"--max_train_steps={STEPS}", f"--random_seed={seed}", "--keep_checkpoint_max=1",
-            "--save_summary_steps=1000"]
+            "--save_summary_steps=1000", "--width_divisor=16", "--batch_size=8"]
 
 
 @pytest.fixture(scope="module")
