@@ -80,7 +80,7 @@ def _use_tf_approximation(variant: str) -> None:
         exact.l2_normalize = lambda x, *, axis=None, epsilon=1e-12: tf.nn.l2_normalize(
             x, axis=axis, epsilon=epsilon)
     else:
-        exact.exact_gradients = contextlib.nullcontext
+        exact.exact_gradients = contextlib.nullcontext  # type: ignore[assignment]
 
 
 def _child(variant: str, steps: int, data_dir: str, model_dir: str,

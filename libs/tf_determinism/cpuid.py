@@ -39,6 +39,9 @@ _FLAG_BITS = {
 _XCR0_AVX, _XCR0_AVX512, _XCR0_AMX = 0x6, 0xE6, 0x60006
 
 
+_PAGES: list[mmap.mmap] = []
+
+
 @functools.cache
 def _function(code: bytes, restype: Any, *argtypes: Any) -> Callable[..., Any] | None:
     if platform.machine().lower() not in ("x86_64", "amd64"):
@@ -50,9 +53,8 @@ def _function(code: bytes, restype: Any, *argtypes: Any) -> Callable[..., Any] |
         return None
     page.write(code)
     address = ctypes.addressof(ctypes.c_char.from_buffer(page))
-    function = ctypes.CFUNCTYPE(restype, *argtypes)(address)
-    function.page = page  # keeps the mapping alive as long as the function
-    return function
+    _PAGES.append(page)  # the mapping lives as long as the process (one per function)
+    return ctypes.CFUNCTYPE(restype, *argtypes)(address)
 
 
 def available() -> bool:
