@@ -139,8 +139,9 @@ def _constant_values(graph: tf.Graph, tensors: list[tf.Tensor]) -> list[np.ndarr
     if not missing:
         return values
     graph_def = graph.as_graph_def()
-    for node in graph_def.node:
+    for node in graph_def.node:  # (devices too: a cluster task's are not in this process)
         node.input[:] = [name for name in node.input if not name.startswith("^")]
+        node.device = ""
     pure = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [t.op.name for t in missing])
     with tf.Graph().as_default() as copy:
         tf.graph_util.import_graph_def(pure, name="")

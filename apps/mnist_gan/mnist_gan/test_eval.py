@@ -22,7 +22,7 @@ NUM_IMAGES = 600  # two generator batches of 500, the second one truncated
 
 
 @pytest.fixture(scope="module")
-def trained(run_module, tiny_idx_dir, tmp_path_factory) -> dict[str, str]:
+def trained(run_module, train_here, tiny_idx_dir, tmp_path_factory) -> dict[str, str]:
     tmp = str(tmp_path_factory.mktemp("eval"))
     common = [f"--data_dir={tmp}/data", f"--mnist_idx_dir={tiny_idx_dir}", "--buffer_size=256",
               "--batch_size=32"]
@@ -30,8 +30,7 @@ def trained(run_module, tiny_idx_dir, tmp_path_factory) -> dict[str, str]:
     run_module("mnist_classifier.train", f"--model_dir={classifier_dir}", "--random_seed=3",
                "--max_train_steps=8", *common)
     gan_dir = os.path.join(tmp, "gan")
-    run_module("mnist_gan.train", f"--model_dir={gan_dir}", "--random_seed=4",
-               "--max_train_steps=1", "--keep_checkpoint_max=1", "--width_divisor=16", *common)
+    train_here(gan_dir, "--random_seed=4", "--max_train_steps=1", "--batch_size=32")
     return {"gan": gan_dir, "classifier": classifier_dir, "tmp": tmp}
 
 
@@ -74,11 +73,9 @@ def test_eval_end_to_end_is_reproducible(trained, run_module, tmp_path) -> None:
     with open(path, "rb") as f:
         assert f.read() == first_bytes
 
-    # The same checkpoint under another root seed: other eval inputs, the same ceiling (the
-    # app pins numerics, this test process does not, so both sides run as the app).
+    # The same checkpoint under another root seed: other eval inputs, the same ceiling.
     other_dir = _reseeded_copy(gan_dir, str(tmp_path / "reseeded"), 5)
-    run_module("mnist_gan.train", "--eval", f"--model_dir={other_dir}",
-               f"--classifier_dir={classifier_dir}", f"--num_eval_images={NUM_IMAGES}")
+    eval_lib.run_eval(other_dir, classifier_dir, NUM_IMAGES, print)  # in this (pinned) process
     with open(os.path.join(other_dir, eval_lib.EVAL_JSON), encoding="utf-8") as f:
         other = json.load(f)
     assert other["generated"]["mnist_score"] != gen["mnist_score"]

@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
+import repro_app
+
 APP = "mnist_gan.train"
 
 
@@ -47,35 +51,36 @@ def _error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("E")]
 
 
-def test_nan_loss_is_one_line_and_a_rerun_meets_it_again(train, tmp_path):
+def test_nan_loss_is_one_line_and_a_rerun_meets_it_again(train, train_here, tmp_path):
     model_dir = tmp_path / "nan"
     flags = ("--max_train_steps=5", "--gen_lr=1e30", "--crit_lr=1e30")
     first = train(model_dir, *flags, check=False)
     assert first.returncode == 3, first.stderr[-2000:]
     assert "Traceback" not in first.stderr
     [line] = _error_lines(first.stderr)
-    assert line.endswith("step 1: discriminator_loss is NaN; last good checkpoint: "
-                         f"{model_dir}/model.ckpt-0"), line
+    message = f"step 1: discriminator_loss is NaN; last good checkpoint: {model_dir}/model.ckpt-0"
+    assert line.endswith(message), line
     with open(model_dir / "losses.csv", "rb") as f:
         rows = f.read()
     # Reproducible: the rerun resumes from the checkpoint and meets the same NaN, same step.
-    second = train(model_dir, *flags, check=False)
-    assert second.returncode == 3 and _error_lines(second.stderr)[0].split("]")[-1] == (
-        line.split("]")[-1])
+    with pytest.raises(repro_app.NonFiniteLossError) as info:
+        train_here(model_dir, *flags)
+    assert str(info.value) == message and info.value.exit_status == 3
     with open(model_dir / "losses.csv", "rb") as f:
         assert f.read() == rows
     assert os.path.exists(model_dir / "model.ckpt-0.index")
 
 
-def test_busy_model_dir_is_refused_and_a_killed_holder_does_not_block(train, tmp_path,
+def test_busy_model_dir_is_refused_and_a_killed_holder_does_not_block(train_here, tmp_path,
                                                                         lock_holder):
     model_dir = str(tmp_path / "busy")
     with lock_holder(model_dir) as holder:
-        proc = train(model_dir, "--max_train_steps=1", check=False)
-        assert proc.returncode == 2 and "Traceback" not in proc.stderr
-        assert f"{model_dir} is in use by process {holder.pid} (" in proc.stderr
+        with pytest.raises(repro_app.RunError) as info:
+            train_here(model_dir, "--max_train_steps=1")
+        assert info.value.exit_status == 2
+        assert f"{model_dir} is in use by process {holder.pid} (" in str(info.value)
         assert not os.path.exists(os.path.join(model_dir, "run.json"))
-    train(model_dir, "--max_train_steps=1")  # the dead holder's lock is gone with it
+    train_here(model_dir, "--max_train_steps=1")  # the dead holder's lock is gone with it
     assert json.loads(open(os.path.join(model_dir, "run.json")).read())["seed"] == 123
 
 

@@ -1,6 +1,6 @@
 """A short MNIST GAN run's TensorBoard events, read back by TensorBoard itself.
 
-The run is real (`python -m mnist_gan.train` in a fresh process through conftest's `run_module`:
+The run is real (the app's run_experiment, in this process through conftest's `train_here`:
 2 steps, summaries every step) on conftest's `tiny_idx_dir`, so no test converts the 50k MNIST
 images. Checked: every losses.csv column is a scalar tag "losses/<column>" holding, step for
 step, the same float32 as losses.csv; the real and generated image grids are there; and a
@@ -27,15 +27,11 @@ _BATCH = 16  # 4x4 image grids.
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, tiny_idx_dir, run_module) -> str:
-    tmp = tmp_path_factory.mktemp("tb")
-    model_dir = str(tmp / "runs" / "gan")
+def run_dir(tmp_path_factory, train_here) -> str:
+    model_dir = str(tmp_path_factory.mktemp("tb") / "runs" / "gan")
     # With a gradient penalty, losses.csv has a third column.
-    run_module("mnist_gan.train", "--max_train_steps=2", "--save_summary_steps=1",
-               f"--batch_size={_BATCH}", "--buffer_size=256", "--gradient_penalty_weight=1",
-               "--width_divisor=16",
-               f"--model_dir={model_dir}", f"--data_dir={tmp / 'data'}",
-               f"--mnist_idx_dir={tiny_idx_dir}")
+    train_here(model_dir, "--max_train_steps=2", "--save_summary_steps=1",
+               f"--batch_size={_BATCH}", "--gradient_penalty_weight=1")
     return model_dir
 
 
