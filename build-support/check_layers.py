@@ -22,8 +22,9 @@ LAYERS = (
     ("mnist_data", "seeded_input", "run_record"),
     ("gan_models", "mnist_eval", "run_compare"),
     ("repro_app",),
-    # A dataset's input for the apps on it: extends the skeleton's data group.
-    ("mnist_input",),
+    # A dataset's input for the apps on it: extends the skeleton's data group; and several
+    # processes for any app.
+    ("mnist_input", "repro_cluster"),
 )
 
 

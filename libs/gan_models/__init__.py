@@ -1,7 +1,7 @@
 """GAN models and losses for MNIST on TF-GAN, reproducible bit for bit.
 
 Importing this package installs the Python 3.11 `inspect.getargspec` shim TF-GAN 2.1.0 needs
-(see `_compat.py`). Public API:
+(`tf_determinism.internals`). Public API:
 
   GANConfig, GAN_TYPES, LOSS_NAMES            configuration and valid names
   generator_inputs, training_features,        generator input structures (noise.py)
@@ -12,6 +12,7 @@ Importing this package installs the Python 3.11 `inspect.getargspec` shim TF-GAN
   interpolation_weights, loss_tensor_names
   build_train_step, BATCHES_PER_STEP          one deterministic global step, one session.run,
                                               cut into micro-batches (step.py)
+  MicroBatchShare                             one process's micro-batches of a cluster step
   non_finite_loss                             the loss a failed step found NaN/Inf
   make_estimator, predict_input_fn,           the tf.estimator builder (estimator.py)
   add_image_summaries
@@ -19,9 +20,9 @@ Importing this package installs the Python 3.11 `inspect.getargspec` shim TF-GAN
 Seeds, initializers, the deterministic optimizer and Grappler settings are tf_determinism's.
 """
 
-from gan_models import _compat
+from tf_determinism import internals
 
-_compat.install()
+internals.install_getargspec_shim()
 
 from gan_models.config import (  # noqa: E402
     DEFAULT_LEARNING_RATES,
@@ -48,7 +49,12 @@ from gan_models.noise import (  # noqa: E402
     sample_generator_inputs,
     training_features,
 )
-from gan_models.step import BATCHES_PER_STEP, build_train_step, non_finite_loss  # noqa: E402
+from gan_models.step import (  # noqa: E402
+    BATCHES_PER_STEP,
+    MicroBatchShare,
+    build_train_step,
+    non_finite_loss,
+)
 
 __all__ = [
     "BATCHES_PER_STEP",
@@ -57,6 +63,7 @@ __all__ = [
     "GAN_TYPES",
     "LOSS_NAMES",
     "GANConfig",
+    "MicroBatchShare",
     "add_image_summaries",
     "build_train_step",
     "critic",

@@ -39,11 +39,10 @@ from gan_models.losses import (
     generator_loss_terms,
     publish_losses,
 )
-from gan_models.step import Gather, build_train_step, gan_pass, micro_slices
-from tf_determinism import deterministic_run_config, exact
+from gan_models.step import MicroBatchShare, build_train_step, gan_pass, micro_slices
+from tf_determinism import deterministic_run_config, exact, internals
 from tf_determinism.reduce import tree_mean
 
-_gan_estimator_lib = tfgan.estimator.gan_estimator
 _ModeKeys = tf.estimator.ModeKeys
 _MAX_GRID = 5  # TF-GAN example's grid_size.
 
@@ -104,8 +103,7 @@ def _eval_spec(config: GANConfig, features: dict[str, Any],
 
 
 def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig, *,
-                   micro_range: tuple[int, int] | None = None, gather: Gather | None = None,
-                   device: str | None = None, training_hooks: Sequence[Any] = ()
+                   share: MicroBatchShare | None = None, training_hooks: Sequence[Any] = ()
                    ) -> tf.estimator.Estimator:
     """Builds the Estimator for `config` (see the module docstring for the input contract).
 
@@ -116,9 +114,9 @@ def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig, *,
         from `tf_determinism.session_config` has it already and is kept). Its
         `tf_random_seed` does not matter to the model: every random op here is explicitly
         seeded from config.seeds.
-      micro_range, gather: One process of several (see `build_train_step`): the training
-        input holds the rows of micro-batches [first, last) only.
-      device: Build the model on this device (a cluster task's CPU).
+      share: One process of several (see `build_train_step`): the training input holds the
+        rows of micro-batches [first, last) only. (A cluster task's device comes with its
+        run_config's device_fn.)
       training_hooks: Extra hooks of every training run (e.g. a cluster's watchdog).
 
     Returns:
@@ -132,19 +130,18 @@ def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig, *,
     def model_fn(features: Any, labels: Any, mode: str) -> tf.estimator.EstimatorSpec:
         # exact_gradients: TF-GAN's minimax/modified losses take logs, whose TF gradients
         # multiply by an approximate reciprocal.
-        with tf.device(device), exact.exact_gradients():
+        with exact.exact_gradients():
             return build(features, labels, mode)
 
     def build(features: Any, labels: Any, mode: str) -> tf.estimator.EstimatorSpec:
         if mode == _ModeKeys.PREDICT:
-            model = _gan_estimator_lib.make_prediction_gan_model(
+            return internals.tfgan_predict_spec(
                 features, lambda inputs: networks.generator(inputs, config, is_training=False),
                 "Generator")
-            return _gan_estimator_lib.get_predict_estimator_spec(model)
         if mode == _ModeKeys.EVAL:
             return _eval_spec(config, features, labels)
-        step = build_train_step(config, features, labels, micro_range=micro_range,
-                                gather=gather, add_summaries=add_summaries)
+        step = build_train_step(config, features, labels, share=share,
+                                add_summaries=add_summaries)
         if add_summaries:
             add_image_summaries(step.real_data, step.generated_data)
         return tf.estimator.EstimatorSpec(_ModeKeys.TRAIN, loss=step.losses["generator_loss"],

@@ -29,7 +29,8 @@ Micro-batches (config.micro_batches M): the global batch's rows [i*B/M, (i+1)*B/
 micro-batch i, each its own pass with its own batch-norm statistics; a pass's gradients are
 computed per micro-batch (never one `tf.gradients` over a summed loss, whose aggregation
 would interleave the micro-batches' paths) and combined in micro-batch order. A process may
-compute only micro-batches [first, last) and `gather` the others' values (multi-worker):
+compute only micro-batches [first, last) and take the means from a `micro_batch_mean` that
+combines them with the other processes' (multi-worker):
 the update is a function of (seed, M) alone.
 """
 
@@ -56,8 +57,24 @@ from tf_determinism.reduce import tree_mean
 # One global step consumes one input batch (GANEstimator's sequential hooks took three).
 BATCHES_PER_STEP = 1
 
-# Gathers one value per local micro-batch into the list of all M, in micro-batch order.
-Gather = Callable[[list[tf.Tensor]], list[tf.Tensor]]
+# One packed float32 vector per local micro-batch -> their mean over all M micro-batches (a
+# tree over micro-batch index; across processes: repro_cluster.collectives.MicroBatchMean).
+MicroBatchMean = Callable[[list[tf.Tensor]], tf.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class MicroBatchShare:
+    """One process's part of every global step (multi-worker training).
+
+    Attributes:
+      first, last: it computes micro-batches [first, last) of the M (its input holds their
+        rows only).
+      mean: combines its values with the other processes' (see `MicroBatchMean`).
+    """
+
+    first: int
+    last: int
+    mean: MicroBatchMean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,16 +158,18 @@ class PassValues:
                    for record, (mean, variance) in zip(self.stats, stats, strict=True)])
 
 
-def combine_passes(per_micro: Sequence[PassValues], gather: Gather | None) -> PassValues:
+def combine_passes(per_micro: Sequence[PassValues],
+                   micro_batch_mean: MicroBatchMean | None) -> PassValues:
     """Element-wise means over all M micro-batches of the local passes' values.
 
     Args:
       per_micro: One `PassValues` per local micro-batch, the same structure in each (a
         gradient None for a variable without one stays None).
-      gather: None (every micro-batch is local), or the cross-process gather. Then each local
-        micro-batch's values are packed into one float32 vector, so one collective moves all
-        of them; the tree mean of the packed vectors is element for element the tree mean of
-        each value (the same additions in the same order), so packing cannot change a bit.
+      micro_batch_mean: None (every micro-batch is local), or the mean across processes. Then
+        each local micro-batch's values are packed into one float32 vector, so one exchange
+        moves all of them; the tree mean of the packed vectors is element for element the
+        tree mean of each value (the same additions in the same order), so packing cannot
+        change a bit.
 
     Returns:
       The means, a tree over micro-batch index (`tf_determinism.reduce.tree_mean`), in the
@@ -158,14 +177,14 @@ def combine_passes(per_micro: Sequence[PassValues], gather: Gather | None) -> Pa
     """
     flat = [tf.nest.flatten(values.tensors()) for values in per_micro]
     template = flat[0]
-    if gather is None:
+    if micro_batch_mean is None:
         means = [None if value is None else tree_mean([values[k] for values in flat])
                  for k, value in enumerate(template)]
     else:
         present = [value for value in template if value is not None]
         packed = [tf.concat([tf.reshape(v, [-1]) for v in values if v is not None], axis=0)
                   for values in flat]
-        parts = iter(tf.split(tree_mean(gather(packed)),
+        parts = iter(tf.split(micro_batch_mean(packed),
                               [value.shape.num_elements() for value in present]))
         means = [None if value is None else tf.reshape(next(parts), value.shape)
                  for value in template]
@@ -206,7 +225,7 @@ def non_finite_loss(op: tf.Operation | None) -> tuple[str, str] | None:
 
 
 def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.Tensor, *,
-                     micro_range: tuple[int, int] | None = None, gather: Gather | None = None,
+                     share: MicroBatchShare | None = None,
                      add_summaries: bool = False) -> TrainStep:
     """Builds one global step in the default graph (see the module docstring).
 
@@ -214,25 +233,23 @@ def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.
       config: The model configuration, including `micro_batches` M.
       features: `noise.training_features(...)` for the same rows as `real_data`.
       real_data: float32 [rows, 28, 28, 1] in [-1, 1]: the global batch (rows = B), or
-        micro-batches [first, last) of it with `micro_range`.
-      micro_range: (first, last): the micro-batches this process computes; default all M.
-      gather: Required with a partial `micro_range`: maps a list of this process's values
-        (one per local micro-batch, same shape) to the list of all M in micro-batch order,
-        e.g. by a collective all-gather. Every combined value goes through it.
+        micro-batches [first, last) of it with `share`.
+      share: This process's micro-batches and the mean across processes (default: all M
+        here); every combined value goes through its `mean`.
       add_summaries: Loss scalars ("losses/<key>") and real/generated image grids.
 
     Returns:
       The `TrainStep`.
 
     Raises:
-      ValueError: rows not divisible into the local micro-batches, or a partial range without
-        `gather`.
+      ValueError: rows not divisible into the local micro-batches, or a share outside M.
     """
-    first, last = micro_range if micro_range is not None else (0, config.micro_batches)
+    first, last = (share.first, share.last) if share else (0, config.micro_batches)
+    micro_batch_mean = share.mean if share else None
     local = last - first
-    if (first, last) != (0, config.micro_batches) and gather is None:
-        raise ValueError(f"build_train_step: micro_range {micro_range} of "
-                         f"{config.micro_batches} micro-batches needs a gather")
+    if not 0 <= first < last <= config.micro_batches:
+        raise ValueError(f"build_train_step: micro-batches [{first}, {last}) are not a share of "
+                         f"{config.micro_batches}")
     rows = int(real_data.shape[0])
     if rows % local:
         raise ValueError(f"build_train_step: {rows} rows do not split into {local} "
@@ -241,10 +258,11 @@ def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.
                       micro_slices(real_data, local), strict=True))
     gen_opt, dis_opt = optimizers(config)
     global_step = tf.compat.v1.train.get_or_create_global_step()
-    gen_losses, gen_update = _generator_phase(config, inputs, gen_opt, gather)
+    gen_losses, gen_update = _generator_phase(config, inputs, gen_opt, micro_batch_mean)
     with tf.control_dependencies([gen_update]):
         dis_losses, dis_update, generated = _discriminator_phase(
-            config, inputs, dis_opt, gather, batch_index=features["batch_index"], first=first)
+            config, inputs, dis_opt, micro_batch_mean, batch_index=features["batch_index"],
+            first=first)
 
     # 5: after every read of this step: spectral-norm vectors, then the step counter.
     losses = {**gen_losses, **dis_losses}
@@ -259,7 +277,7 @@ def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.
 
 
 def _generator_phase(config: GANConfig, inputs: list[tuple[Any, tf.Tensor]],
-                     optimizer: DeterministicAdam, gather: Gather | None
+                     optimizer: DeterministicAdam, micro_batch_mean: MicroBatchMean | None
                      ) -> tuple[dict[str, tf.Tensor], tf.Operation]:
     """1-2: the generator pass per micro-batch, then its update (Adam on the combined
     gradients, moving averages from the combined batch statistics)."""
@@ -270,7 +288,7 @@ def _generator_phase(config: GANConfig, inputs: list[tuple[Any, tf.Tensor]],
         terms = generator_loss_terms(config, model)
         passes.append(PassValues(terms, optimizer.compute_gradients(
             terms["generator_loss"], var_list=model.generator_variables), stats))
-    combined = combine_passes(passes, gather)
+    combined = combine_passes(passes, micro_batch_mean)
     losses = _checked(combined.losses)
     with tf.control_dependencies(list(losses.values())):
         update = tf.group(optimizer.apply_gradients(combined.grads),
@@ -280,7 +298,8 @@ def _generator_phase(config: GANConfig, inputs: list[tuple[Any, tf.Tensor]],
 
 
 def _discriminator_phase(config: GANConfig, inputs: list[tuple[Any, tf.Tensor]],
-                         optimizer: DeterministicAdam, gather: Gather | None, *,
+                         optimizer: DeterministicAdam,
+                         micro_batch_mean: MicroBatchMean | None, *,
                          batch_index: tf.Tensor, first: int
                          ) -> tuple[dict[str, tf.Tensor], tf.Operation, tf.Tensor]:
     """3-4, built under the caller's dependency on the generator update: the generator re-run
@@ -294,7 +313,7 @@ def _discriminator_phase(config: GANConfig, inputs: list[tuple[Any, tf.Tensor]],
                                          micro_batch=micro)
         passes.append(PassValues(terms, optimizer.compute_gradients(
             terms["discriminator_loss"], var_list=model.discriminator_variables)))
-    combined = combine_passes(passes, gather)
+    combined = combine_passes(passes, micro_batch_mean)
     losses = _checked(combined.losses)
     with tf.control_dependencies(list(losses.values())):
         update = optimizer.apply_gradients(combined.grads, name="discriminator_update")

@@ -12,8 +12,6 @@ own options and calls its train_lib (and a third app copies nothing):
   RunError, NonFiniteLossError,        refusals (exit 2; a graph with a CPU-dependent op is
   LostPeerError,                       one), a NaN/Inf loss (exit 3), a lost cluster process
   CpuDependentGraphError               (exit 4)
-  cluster_from_environment             this process's TF_CONFIG cluster, checked (cluster.py);
-                                       `repro_app.local_workers`: --local_workers=N
 
 TensorFlow-backed parts, imported by train_libs after the pins: `repro_app.run_dir` (lock,
 refuse, run.json, restored step), `repro_app.data` (prepared records and the seeded stream over
@@ -23,7 +21,6 @@ Importing this package does not import TensorFlow.
 """
 
 from repro_app.cli import parse_options, run
-from repro_app.cluster import from_environment as cluster_from_environment
 from repro_app.errors import (
     EXIT_LOST_PEER,
     EXIT_NON_FINITE,
@@ -58,7 +55,6 @@ __all__ = [
     "OptionsError",
     "RunError",
     "RunOptions",
-    "cluster_from_environment",
     "ScheduleOptions",
     "define_flags",
     "flat",

@@ -224,13 +224,12 @@ def deterministic_run_config(run_config: Any) -> Any:
 
 def numerics_record(numerics: Numerics) -> dict:
     """What run.json records about numerics, including what TF actually saw."""
-    # Public API has only the setter in TF 2.15; the getter lives here.
-    from tensorflow.python.framework import config as tf_config
+    from tf_determinism import internals
 
     return {
         **dataclasses.asdict(numerics),
         "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-        "op_determinism_enabled": bool(tf_config.is_op_determinism_enabled()),
+        "op_determinism_enabled": internals.is_op_determinism_enabled(),
         "environment": {name: os.environ.get(name) for name in PINNED_ENVIRONMENT},
         "overridden_environment": dict(_overridden),
         "cpu_isa_pin": ("no meaning on this platform" if not _is_x86() else

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from repro_app.cluster import free_local_addresses, tf_config
+from repro_cluster import free_local_addresses, tf_config
 from run_record import read_losses, read_run_json
 from tf_determinism import child_env
 

@@ -2,7 +2,7 @@
 
 Flags are the leaves of options.GanOptions (repro_app defines them), plus --eval's three and
 --local_workers. TensorFlow is imported only after the numerics pins are in the environment.
-With TF_CONFIG set, this process is one task of a cluster (see distributed.py).
+With TF_CONFIG set, this process is one member of a cluster (repro_cluster).
 """
 
 import sys
@@ -10,6 +10,7 @@ import sys
 from absl import app, flags, logging
 
 import repro_app
+import repro_cluster
 from mnist_gan.options import GanOptions
 
 _FLAGS = repro_app.define_flags(GanOptions)
@@ -37,14 +38,11 @@ _LOCAL_WORKERS = flags.DEFINE_integer(
 def main(argv: list[str]) -> None:
     opts = repro_app.parse_options(argv, GanOptions, {n: f.value for n, f in _FLAGS.items()})
     if _LOCAL_WORKERS.value:
-        from repro_app import cluster as cluster_lib
-        from repro_app import local_workers
-
-        repro_app.run(lambda _: cluster_lib.check_micro_batches(_LOCAL_WORKERS.value,
-                                                                opts.model.micro_batches))
-        sys.exit(local_workers.run_local_workers(_LOCAL_WORKERS.value, "mnist_gan.train",
+        repro_app.run(lambda _: repro_cluster.check_micro_batches(_LOCAL_WORKERS.value,
+                                                                  opts.model.micro_batches))
+        sys.exit(repro_cluster.run_local_workers(_LOCAL_WORKERS.value, "mnist_gan.train",
                                                  sys.argv[1:], logging.info))
-    cluster = repro_app.run(repro_app.cluster_from_environment, opts.model.micro_batches)
+    cluster = repro_app.run(repro_cluster.from_environment, opts.model.micro_batches)
     from mnist_gan import train_lib  # imports TensorFlow: only now
 
     opts = train_lib.resolved(opts)

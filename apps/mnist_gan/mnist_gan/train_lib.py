@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,25 +17,24 @@ import tensorflow as tf
 import gan_models
 import mnist_input.data
 import tf_determinism
-from mnist_gan import distributed
 from mnist_gan.hooks import LossRecorderHook
 from mnist_gan.options import GanOptions
 from mnist_gan.samples import write_samples_png
 from repro_app import NonFiniteLossError, data, run_dir
-from repro_app.cluster import Cluster
 from repro_app.graph_check import GraphAuditHook
+from repro_cluster import Cluster
+from repro_cluster import member as member_lib
+from repro_cluster.member import Member
 from run_record import LossesWriter, truncate_losses
 
 SAMPLE_ROWS, SAMPLE_COLS = 10, 10
-# A process of a cluster: its place in it and its running gRPC server.
-Member = tuple[Cluster, tf.distribute.Server]
 
 
 def resolved(opts: GanOptions) -> GanOptions:
     """opts with the gan_type's default loss and the default model_dir,
     runs/mnist_gan/<gan_type>-<loss>-seed<seed>, filled in where not given."""
     model = opts.model
-    loss = model.loss or gan_models.DEFAULT_LOSS[model.gan_type]
+    loss = gan_models.GANConfig(gan_type=model.gan_type, loss=model.loss).resolved_loss
     model_dir = opts.model_dir or os.path.join(
         "runs", "mnist_gan", f"{model.gan_type}-{loss}-seed{opts.random_seed}")
     return dataclasses.replace(opts, model=dataclasses.replace(model, loss=loss),
@@ -49,7 +47,8 @@ def gan_config(opts: GanOptions) -> gan_models.GANConfig:
                                 seeds=tf_determinism.SeedTree.from_root(opts.random_seed))
 
 
-def make_train_input_fn(opts: GanOptions, prepared: data.PreparedData, start_batch: int,
+def make_train_input_fn(opts: GanOptions, config: gan_models.GANConfig,
+                        prepared: data.PreparedData, start_batch: int,
                         micro_range: tuple[int, int] | None = None):
     """The reference page's `extended_input_fn`, on seeded_input.
 
@@ -60,7 +59,6 @@ def make_train_input_fn(opts: GanOptions, prepared: data.PreparedData, start_bat
     process computing a micro-batch cannot change them. With `micro_range` (i, j): only the
     rows of micro-batches i..j-1 (one process of a cluster).
     """
-    config = gan_config(opts)
     batch_size = opts.data.batch_size
     first, last = micro_range or (0, config.micro_batches)
     rows = batch_size // config.micro_batches * (last - first)
@@ -101,30 +99,25 @@ def make_run_config(opts: GanOptions, *, model_dir: str | None = None,
     )
 
 
-def make_estimator(opts: GanOptions, run_config: tf.estimator.RunConfig,
-                   member: Member | None, log: Callable[[str], None]) -> tf.estimator.Estimator:
-    """gan_models' Estimator; for a process of a cluster, its share of the micro-batches,
-    the rank-ordered gather and the watchdog."""
-    config = gan_config(opts)
+def _estimator(opts: GanOptions, config: gan_models.GANConfig, member: Member | None, *,
+               model_dir: str | None = None, writes: bool = True) -> tf.estimator.Estimator:
+    """gan_models' Estimator; for a member of a cluster of several processes, its share of the
+    micro-batches, the mean across the cluster and the watchdog."""
+    run_config = make_run_config(opts, model_dir=model_dir, writes=writes)
     if member is None:
         return gan_models.make_estimator(config, run_config)
-    cluster, server = member
-    distributed_kwargs: dict[str, Any] = {}
-    if cluster.size > 1:
-        distributed_kwargs = {"micro_range": _micro_range(opts, member),
-                              "gather": distributed.gather(cluster)}
-    return gan_models.make_estimator(
-        config, distributed.cluster_run_config(run_config, server, cluster),
-        device=cluster.device(), **distributed_kwargs,
-        training_hooks=[distributed.Watchdog(cluster)])
+    first, last = member.micro_range(config.micro_batches)
+    share = (gan_models.MicroBatchShare(first, last, member.micro_batch_mean(
+        config.micro_batches)) if member.cluster.size > 1 else None)
+    return gan_models.make_estimator(config, member.run_config(run_config), share=share,
+                                     training_hooks=[member.watchdog()])
 
 
-def _micro_range(opts: GanOptions, member: Member | None) -> tuple[int, int] | None:
-    if member is None or member[0].size == 1:
+def _micro_range(config: gan_models.GANConfig,
+                 member: Member | None) -> tuple[int, int] | None:
+    if member is None or member.cluster.size == 1:
         return None
-    cluster = member[0]
-    share = opts.model.micro_batches // cluster.size
-    return cluster.rank * share, (cluster.rank + 1) * share
+    return member.micro_range(config.micro_batches)
 
 
 def generate_samples(estimator: tf.estimator.Estimator, config: gan_models.GANConfig,
@@ -137,24 +130,31 @@ def generate_samples(estimator: tf.estimator.Estimator, config: gan_models.GANCo
     return np.concatenate(list(images), axis=0)
 
 
-def _train(estimator: tf.estimator.Estimator, opts: GanOptions, prepared: data.PreparedData,
-           step: int, log: Callable[[str], None],
-           extra_hooks: Sequence[tf.estimator.SessionRunHook],
-           member: Member | None = None) -> None:
-    config = gan_config(opts)
+def _train(estimator: tf.estimator.Estimator, opts: GanOptions, config: gan_models.GANConfig,
+           prepared: data.PreparedData, step: int, hooks: Sequence[tf.estimator.SessionRunHook],
+           member: Member | None) -> None:
+    """estimator.train from global step `step` to max_train_steps (each global step consumes
+    BATCHES_PER_STEP batches: the ones trained on are skipped)."""
+    input_fn = make_train_input_fn(opts, config, prepared, step * gan_models.BATCHES_PER_STEP,
+                                   _micro_range(config, member))
+    with member_lib.lost_peer_errors(member):
+        estimator.train(input_fn, max_steps=opts.schedule.max_train_steps, hooks=list(hooks))
+
+
+def _train_chief(estimator: tf.estimator.Estimator, opts: GanOptions,
+                 config: gan_models.GANConfig, prepared: data.PreparedData, step: int,
+                 log: Callable[[str], None], extra_hooks: Sequence[tf.estimator.SessionRunHook],
+                 member: Member | None) -> None:
+    """`_train` that records losses.csv and the train graph's census; a NaN/Inf loss ends it
+    with NonFiniteLossError (found by the step's check op, gan_models.non_finite_loss)."""
     model_dir = str(opts.model_dir)
-    losses_path = os.path.join(model_dir, "losses.csv")
     loss_names = gan_models.loss_tensor_names(config)
-    writer = LossesWriter(losses_path, list(loss_names))
+    writer = LossesWriter(os.path.join(model_dir, "losses.csv"), list(loss_names))
     hook = LossRecorderHook(writer, loss_names, opts.schedule.max_train_steps,
                             opts.schedule.log_step_count_steps, log)
-    # Each global step consumes BATCHES_PER_STEP (1) batches; skip the ones trained on.
-    start_batch = step * gan_models.BATCHES_PER_STEP
-    input_fn = make_train_input_fn(opts, prepared, start_batch, _micro_range(opts, member))
     try:
-        with distributed.lost_peer_errors(member):
-            estimator.train(input_fn, max_steps=opts.schedule.max_train_steps,
-                            hooks=[GraphAuditHook("train", model_dir), hook, *extra_hooks])
+        _train(estimator, opts, config, prepared, step,
+               [GraphAuditHook("train", model_dir), hook, *extra_hooks], member)
     except tf.errors.InvalidArgumentError as e:
         found = gan_models.non_finite_loss(e.op)
         if found is None:
@@ -165,26 +165,15 @@ def _train(estimator: tf.estimator.Estimator, opts: GanOptions, prepared: data.P
         writer.close()
 
 
-def _run_worker(opts: GanOptions, prepared: data.PreparedData, member: Member,
-                log: Callable[[str], None]) -> dict[str, Any]:
-    """A non-chief process: trains its micro-batches from the chief's latest checkpoint in a
-    scratch model_dir, writing nothing to the run directory."""
-    cluster = member[0]
-    scratch = distributed.worker_model_dir(str(opts.model_dir))
-    step = run_dir.restored_step(scratch)
-    try:
-        estimator = make_estimator(opts, make_run_config(opts, model_dir=scratch, writes=False),
-                                   member, log)
-        log(f"{cluster.name(cluster.rank)}: {'resuming at' if step else 'starting'} step {step}")
-        input_fn = make_train_input_fn(opts, prepared, step * gan_models.BATCHES_PER_STEP,
-                                       _micro_range(opts, member))
-        with distributed.lost_peer_errors(member):
-            estimator.train(input_fn, max_steps=opts.schedule.max_train_steps,
-                            hooks=[GraphAuditHook("train", None)])
-        distributed.wait_for_chief_exit(cluster)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    log(f"{cluster.name(cluster.rank)}: done")
+def _run_worker(opts: GanOptions, config: gan_models.GANConfig, prepared: data.PreparedData,
+                member: Member, log: Callable[[str], None]) -> dict[str, Any]:
+    """A non-chief member: trains its micro-batches, writing nothing to the run directory."""
+    def train(scratch: str, step: int) -> None:
+        estimator = _estimator(opts, config, member, model_dir=scratch, writes=False)
+        _train(estimator, opts, config, prepared, step, [GraphAuditHook("train", None)],
+               member)
+
+    step = member_lib.run_worker(member, str(opts.model_dir), train, log)
     # train() returns only at max_train_steps (this scratch dir holds no newer checkpoint).
     return {"model_dir": str(opts.model_dir), "start_step": step,
             "end_step": opts.schedule.max_train_steps}
@@ -196,7 +185,7 @@ def run_experiment(opts: GanOptions, log: Callable[[str], None],
     """Trains (or resumes) the GAN to max_train_steps; writes the run directory.
 
     extra_hooks (e.g. a benchmark's timer) run after the loss recorder. With `cluster`, this
-    process is one task of it (see distributed.py): the chief does all of the below, the
+    process is one member of it (repro_cluster.member): the chief does all of the below, the
     others only train their share.
 
     Returns:
@@ -209,31 +198,31 @@ def run_experiment(opts: GanOptions, log: Callable[[str], None],
     """
     opts = resolved(opts)
     model_dir = str(opts.model_dir)  # resolved() filled it in
+    config = gan_config(opts)
     tf_determinism.configure_tensorflow(opts.numerics)
-    member = (cluster, distributed.start_server(opts.numerics, cluster)) if cluster else None
+    member = member_lib.join(cluster, opts.numerics) if cluster else None
     log(f"preparing MNIST TFRecords under {opts.data.data_dir}")
     prepared = mnist_input.data.prepare_mnist(opts.data)
-    if member is not None and not member[0].is_chief:
-        return _run_worker(opts, prepared, member, log)
+    if member is not None and not member.is_chief:
+        return _run_worker(opts, config, prepared, member, log)
     record = run_dir.run_json_content(opts, prepared, extra={
         "batches_per_step": gan_models.BATCHES_PER_STEP,
         "cluster": cluster.run_json_entry() if cluster else {"workers": 1}})
-    config = gan_config(opts)
     max_steps = opts.schedule.max_train_steps
     with run_dir.open_run_dir(model_dir, record) as step:
         # Rows written after the last checkpoint (a crash) are recomputed now: drop them first.
         truncate_losses(os.path.join(model_dir, "losses.csv"), step)
-        estimator = make_estimator(opts, make_run_config(opts), member, log)
         if step < max_steps:
             log(f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in "
                 f"{model_dir}")
-            _train(estimator, opts, prepared, step, log, extra_hooks, member)
+            _train_chief(_estimator(opts, config, member), opts, config, prepared, step, log,
+                         extra_hooks, member)
         else:
             log(f"{model_dir} is already at step {step}; nothing to train")
         end_step = run_dir.restored_step(model_dir)
         samples_path = os.path.join(model_dir, "samples.png")
         # A local Estimator: the samples need no cluster (the others may have exited).
-        local = gan_models.make_estimator(config, make_run_config(opts))
+        local = _estimator(opts, config, None)
         write_samples_png(samples_path, images=generate_samples(local, config, model_dir),
                           n_rows=SAMPLE_ROWS, n_cols=SAMPLE_COLS,
                           title=f"{config.gan_type} / {config.resolved_loss} / seed "

@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 
 from absl import logging
 
-from repro_app import cluster as cluster_lib
-from repro_app.cluster import label as _label
 from repro_app.errors import EXIT_LOST_PEER
+from repro_cluster import config as cluster_lib
+from repro_cluster.config import label as _label
 from tf_determinism import check_int, child_env
 
 EXIT_LOST_WORKER = EXIT_LOST_PEER

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from repro_app import local_workers
+from repro_cluster import launcher
 
 _APP = textwrap.dedent("""
     import json, os, signal, sys, time
@@ -30,7 +30,7 @@ def _run(tmp_path: Any, monkeypatch: Any, capsys: Any,
     monkeypatch.syspath_prepend(str(tmp_path))
     lines: list[str] = []
     start = time.monotonic()
-    status = local_workers.run_local_workers(3, "fake_app", list(args), lines.append)
+    status = launcher.run_local_workers(3, "fake_app", list(args), lines.append)
     return status, time.monotonic() - start, capsys.readouterr().err, lines
 
 
@@ -50,7 +50,7 @@ def test_the_chief_status_is_returned(tmp_path, monkeypatch, capsys):
 
 def test_a_killed_worker_stops_the_others(tmp_path, monkeypatch, capsys, caplog):
     status, seconds, err, _ = _run(tmp_path, monkeypatch, capsys, "--worker_dies")
-    assert status == local_workers.EXIT_LOST_WORKER
+    assert status == launcher.EXIT_LOST_WORKER
     assert seconds < 30  # not the 60 s the chief would wait
     assert "[worker 0] args --worker_dies" in err
     assert "exited with status -9 (killed); stopping the others" in caplog.text
@@ -58,4 +58,4 @@ def test_a_killed_worker_stops_the_others(tmp_path, monkeypatch, capsys, caplog)
 
 def test_no_process_is_refused():
     with pytest.raises(ValueError, match="run_local_workers: count must be an int >= 1, got 0"):
-        local_workers.run_local_workers(0, "fake_app", [], print)
+        launcher.run_local_workers(0, "fake_app", [], print)
