@@ -70,20 +70,27 @@ class MicroBatchMean:
       micro_batches: M (W divides it).
       timeout_seconds: A collective waiting longer for a peer (a frozen or absent process)
         fails with DeadlineExceededError; a dead peer fails at once with UnavailableError.
+      method: None for the cheapest exact one; "gather" to gather every micro-batch anyway
+        (what the subtree method replaced: the benchmark's and a test's comparison).
 
     Attributes:
       method: "local" (W = 1), "subtree" or "gather" (see the module docstring).
       traffic: What the collectives built so far move per step.
     """
 
-    def __init__(self, processes: int, micro_batches: int, *, timeout_seconds: float) -> None:
+    def __init__(self, processes: int, micro_batches: int, *, timeout_seconds: float,
+                 method: str | None = None) -> None:
         if micro_batches % processes:
             raise ValueError(f"MicroBatchMean: {processes} processes do not divide "
                              f"{micro_batches} micro-batches")
         self.processes, self.micro_batches = processes, micro_batches
         self.local = micro_batches // processes
-        self.method = ("local" if processes == 1 else
-                       "subtree" if _is_power_of_two(self.local) else "gather")
+        best = ("local" if processes == 1 else
+                "subtree" if _is_power_of_two(self.local) else "gather")
+        if method not in (None, best, "gather") or (method == "gather" and processes == 1):
+            raise ValueError(f"MicroBatchMean: method {method!r} cannot serve {processes} "
+                             f"processes with {self.local} micro-batches each")
+        self.method = method or best
         self.traffic = Traffic()
         self._timeout = timeout_seconds
         self._instance_keys = itertools.count(1)

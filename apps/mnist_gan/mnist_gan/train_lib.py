@@ -24,8 +24,9 @@ from repro_app import NonFiniteLossError, data, run_dir
 from repro_app.graph_check import GraphAuditHook
 from repro_cluster import Cluster
 from repro_cluster import member as member_lib
+from repro_cluster.collectives import MicroBatchMean
 from repro_cluster.member import Member
-from run_record import LossesWriter, truncate_losses
+from run_record import LossesWriter, truncate_losses, update_run_json
 
 SAMPLE_ROWS, SAMPLE_COLS = 10, 10
 
@@ -99,16 +100,23 @@ def make_run_config(opts: GanOptions, *, model_dir: str | None = None,
     )
 
 
-def _estimator(opts: GanOptions, config: gan_models.GANConfig, member: Member | None, *,
-               model_dir: str | None = None, writes: bool = True) -> tf.estimator.Estimator:
-    """gan_models' Estimator; for a member of a cluster of several processes, its share of the
-    micro-batches, the mean across the cluster and the watchdog."""
+def _share(config: gan_models.GANConfig,
+           member: Member | None) -> gan_models.MicroBatchShare | None:
+    """This member's micro-batches and the mean across its cluster (None: all are local)."""
+    if member is None or member.cluster.size == 1:
+        return None
+    first, last = member.micro_range(config.micro_batches)
+    return gan_models.MicroBatchShare(first, last, member.micro_batch_mean(config.micro_batches))
+
+
+def _estimator(opts: GanOptions, config: gan_models.GANConfig, member: Member | None,
+               share: gan_models.MicroBatchShare | None = None, *, model_dir: str | None = None,
+               writes: bool = True) -> tf.estimator.Estimator:
+    """gan_models' Estimator; for a member of a cluster, its run config, its share of the
+    micro-batches (of several processes) and the watchdog."""
     run_config = make_run_config(opts, model_dir=model_dir, writes=writes)
     if member is None:
         return gan_models.make_estimator(config, run_config)
-    first, last = member.micro_range(config.micro_batches)
-    share = (gan_models.MicroBatchShare(first, last, member.micro_batch_mean(
-        config.micro_batches)) if member.cluster.size > 1 else None)
     return gan_models.make_estimator(config, member.run_config(run_config), share=share,
                                      training_hooks=[member.watchdog()])
 
@@ -169,7 +177,8 @@ def _run_worker(opts: GanOptions, config: gan_models.GANConfig, prepared: data.P
                 member: Member, log: Callable[[str], None]) -> dict[str, Any]:
     """A non-chief member: trains its micro-batches, writing nothing to the run directory."""
     def train(scratch: str, step: int) -> None:
-        estimator = _estimator(opts, config, member, model_dir=scratch, writes=False)
+        estimator = _estimator(opts, config, member, _share(config, member),
+                               model_dir=scratch, writes=False)
         _train(estimator, opts, config, prepared, step, [GraphAuditHook("train", None)],
                member)
 
@@ -215,8 +224,13 @@ def run_experiment(opts: GanOptions, log: Callable[[str], None],
         if step < max_steps:
             log(f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in "
                 f"{model_dir}")
-            _train_chief(_estimator(opts, config, member), opts, config, prepared, step, log,
-                         extra_hooks, member)
+            share = _share(config, member)
+            _train_chief(_estimator(opts, config, member, share), opts, config, prepared,
+                         step, log, extra_hooks, member)
+            if share is not None and isinstance(share.mean, MicroBatchMean):
+                # What one step's collectives move, per process (their tensors' sizes).
+                update_run_json(model_dir, ("cluster", "per_step"), {
+                    "method": share.mean.method, **dataclasses.asdict(share.mean.traffic)})
         else:
             log(f"{model_dir} is already at step {step}; nothing to train")
         end_step = run_dir.restored_step(model_dir)
