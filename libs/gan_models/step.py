@@ -52,30 +52,10 @@ from gan_models.losses import (
     publish_losses,
 )
 from tf_determinism.optimizers import DeterministicAdam
-from tf_determinism.reduce import tree_mean
+from tf_determinism.reduce import MicroBatchMean, MicroBatchShare, micro_batch_means
 
 # One global step consumes one input batch (GANEstimator's sequential hooks took three).
 BATCHES_PER_STEP = 1
-
-# One packed float32 vector per local micro-batch -> their mean over all M micro-batches (a
-# tree over micro-batch index; across processes: repro_cluster.collectives.MicroBatchMean).
-MicroBatchMean = Callable[[list[tf.Tensor]], tf.Tensor]
-
-
-@dataclasses.dataclass(frozen=True)
-class MicroBatchShare:
-    """One process's part of every global step (multi-worker training).
-
-    Attributes:
-      first, last: it computes micro-batches [first, last) of the M (its input holds their
-        rows only).
-      mean: combines its values with the other processes' (see `MicroBatchMean`).
-    """
-
-    first: int
-    last: int
-    mean: MicroBatchMean
-
 
 @dataclasses.dataclass(frozen=True)
 class TrainStep:
@@ -160,36 +140,11 @@ class PassValues:
 
 def combine_passes(per_micro: Sequence[PassValues],
                    micro_batch_mean: MicroBatchMean | None) -> PassValues:
-    """Element-wise means over all M micro-batches of the local passes' values.
-
-    Args:
-      per_micro: One `PassValues` per local micro-batch, the same structure in each (a
-        gradient None for a variable without one stays None).
-      micro_batch_mean: None (every micro-batch is local), or the mean across processes. Then
-        each local micro-batch's values are packed into one float32 vector, so one exchange
-        moves all of them; the tree mean of the packed vectors is element for element the
-        tree mean of each value (the same additions in the same order), so packing cannot
-        change a bit.
-
-    Returns:
-      The means, a tree over micro-batch index (`tf_determinism.reduce.tree_mean`), in the
-      first pass's structure.
-    """
-    flat = [tf.nest.flatten(values.tensors()) for values in per_micro]
-    template = flat[0]
-    if micro_batch_mean is None:
-        means = [None if value is None else tree_mean([values[k] for values in flat])
-                 for k, value in enumerate(template)]
-    else:
-        present = [value for value in template if value is not None]
-        packed = [tf.concat([tf.reshape(v, [-1]) for v in values if v is not None], axis=0)
-                  for values in flat]
-        parts = iter(tf.split(micro_batch_mean(packed),
-                              [value.shape.num_elements() for value in present]))
-        means = [None if value is None else tf.reshape(next(parts), value.shape)
-                 for value in template]
+    """Element-wise means over all M micro-batches of the local passes' values
+    (`tf_determinism.reduce.micro_batch_means`), in the first pass's structure."""
     first = per_micro[0]
-    return first.with_tensors(tf.nest.pack_sequence_as(first.tensors(), means))
+    means = micro_batch_means([values.tensors() for values in per_micro], micro_batch_mean)
+    return first.with_tensors(means)
 
 
 # Each loss check op's name -> (loss key, "NaN" | "Inf"): how a failed run names the loss, by

@@ -6,6 +6,8 @@ bits, and one line when a process is lost.
   free_local_addresses                      no TensorFlow)
   run_local_workers                         --local_workers=N: N processes on 127.0.0.1
                                             (launcher.py; no TensorFlow)
+  define_local_workers_flag,                an app's main: the flag, then launch N local
+  cluster_or_launch                         processes or return this one's cluster (cli.py)
 
 TensorFlow-backed, imported after the numerics pins: `repro_cluster.member` (join: the gRPC
 server, the Estimator wiring, the watchdog, lost-peer errors, a non-chief's run) and
@@ -22,6 +24,7 @@ from repro_cluster.config import (
     from_environment,
     tf_config,
 )
+from repro_cluster.cli import cluster_or_launch, define_local_workers_flag
 from repro_cluster.launcher import run_local_workers
 
 __all__ = [
@@ -29,6 +32,8 @@ __all__ = [
     "Cluster",
     "ClusterError",
     "check_micro_batches",
+    "cluster_or_launch",
+    "define_local_workers_flag",
     "free_local_addresses",
     "from_environment",
     "run_local_workers",

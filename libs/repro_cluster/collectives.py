@@ -19,13 +19,15 @@ Two exchanges compute exactly that tree:
 
 Rank order is TF's: the sorted device names, "/job:chief/..." before "/job:worker/...", then
 by task; it does not depend on the start order or on the group leader. Every process builds
-the same collectives in the same order, so their instance keys match.
+the same collectives in the same order, so their instance keys (counted per graph) match.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import weakref
+from collections.abc import Iterator
 
 import tensorflow as tf
 
@@ -34,6 +36,14 @@ from tf_determinism.reduce import tree_mean, tree_sum
 
 _GROUP_KEY = 1
 _FLOAT_BYTES = 4
+# Per graph: every collective of it needs its own instance key, the same in every process
+# (they build the same graph in the same order), however many means the graph holds.
+_INSTANCE_KEYS: weakref.WeakKeyDictionary[tf.Graph, Iterator[int]] = weakref.WeakKeyDictionary()
+
+
+def _instance_key() -> int:
+    graph = tf.compat.v1.get_default_graph()
+    return next(_INSTANCE_KEYS.setdefault(graph, itertools.count(1)))
 
 
 @dataclasses.dataclass
@@ -93,7 +103,6 @@ class MicroBatchMean:
         self.method = method or best
         self.traffic = Traffic()
         self._timeout = timeout_seconds
-        self._instance_keys = itertools.count(1)
 
     def __call__(self, local: list[tf.Tensor]) -> tf.Tensor:
         if len(local) != self.local:
@@ -109,7 +118,7 @@ class MicroBatchMean:
         """[L, N] here -> the W*L rows of every process, rank-major."""
         gathered = internals.collective_ops().all_gather(
             rows, group_size=self.processes, group_key=_GROUP_KEY,
-            instance_key=next(self._instance_keys), timeout=self._timeout)
+            instance_key=_instance_key(), timeout=self._timeout)
         self.traffic.add(self.processes - 1, rows.shape.num_elements())
         return tf.unstack(tf.reshape(gathered, [self.processes * self.local, -1]))
 
@@ -122,12 +131,12 @@ class MicroBatchMean:
         chunks = tf.reshape(tf.pad(own, [[0, chunk * self.processes - size]]),
                             [self.processes, chunk])
         received = ops.all_to_all_v2(chunks, group_size=self.processes, group_key=_GROUP_KEY,
-                                     instance_key=next(self._instance_keys),
+                                     instance_key=_instance_key(),
                                      timeout=self._timeout)
         self.traffic.add(self.processes - 1, chunk)
         summed = tree_sum(tf.unstack(tf.reshape(received, [self.processes, chunk])))
         gathered = ops.all_gather_v2(summed, group_size=self.processes, group_key=_GROUP_KEY,
-                                     instance_key=next(self._instance_keys),
+                                     instance_key=_instance_key(),
                                      timeout=self._timeout)
         self.traffic.add(self.processes - 1, chunk)
         return tf.reshape(gathered, [-1])[:size]

@@ -83,8 +83,7 @@ class Member:
         return self.cluster.rank * share, (self.cluster.rank + 1) * share
 
     def micro_batch_mean(self, micro_batches: int) -> MicroBatchMean:
-        """A fresh mean across the cluster for one graph (its collectives' instance keys
-        start at 1 in every process's graph)."""
+        """The mean across the cluster of M micro-batches (collectives.MicroBatchMean)."""
         return MicroBatchMean(self.cluster.size, micro_batches, timeout_seconds=TIMEOUT_SECONDS)
 
     def run_config(self, run_config: tf.estimator.RunConfig) -> tf.estimator.RunConfig:

@@ -22,6 +22,7 @@ import tensorflow as tf
 from mnist_eval import CLASSES_KEY, INPUT_KEY, LOGITS_KEY
 from tf_determinism.initializers import StatelessGlorotUniform
 from tf_determinism.optimizers import DeterministicAdam
+from tf_determinism.reduce import MicroBatchShare, micro_batch_means
 
 NUM_CLASSES = 10
 LOSS_NAME = "cross_entropy"  # the training loss tensor is "cross_entropy:0"
@@ -71,39 +72,75 @@ def logits_fn(images: tf.Tensor, seed: int, dropout_rate: float = 0.0,
         return _dense(h, NUM_CLASSES, "logits", seed)
 
 
+def _loss(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def _micro_batch_train_op(features: dict[str, tf.Tensor], labels: tf.Tensor,
+                          optimizer: DeterministicAdam, *, init_seed: int,
+                          dropout_rate: float, micro_batches: int,
+                          share: MicroBatchShare | None) -> tuple[tf.Tensor, tf.Operation]:
+    """(loss, train_op) from the local micro-batches' passes (rows [i*B/M, (i+1)*B/M) of the
+    global batch are micro-batch i, its dropout mask keyed by features["seed"][i]): per pass
+    gradients, combined with a tree over micro-batch index (across processes by
+    `share.mean`), one Adam update."""
+    first, last = (share.first, share.last) if share else (0, micro_batches)
+    local = last - first
+    passes = []
+    scope = _v1.get_variable_scope()
+    for i, (images, rows) in enumerate(zip(tf.split(features[INPUT_KEY], local),
+                                           tf.split(labels, local), strict=True)):
+        with _v1.variable_scope(scope, reuse=_v1.AUTO_REUSE):
+            logits = logits_fn(images, init_seed, dropout_rate, features["seed"][i])
+        loss = _loss(logits, rows)
+        passes.append((loss, [grad for grad, _ in optimizer.compute_gradients(loss)]))
+    variables = _v1.trainable_variables()
+    loss, grads = micro_batch_means(passes, share.mean if share else None)
+    train_op = optimizer.apply_gradients(list(zip(grads, variables, strict=True)),
+                                         global_step=_v1.train.get_global_step())
+    return tf.identity(loss, name=LOSS_NAME), train_op
+
+
 def make_model_fn(init_seed: int, train_steps: int, learning_rate: float,
-                  dropout_rate: float):
+                  dropout_rate: float, *, micro_batches: int = 1,
+                  share: MicroBatchShare | None = None):
     """The tf.estimator model_fn (TRAIN and PREDICT modes).
 
-    TRAIN: features {"images": float32 [B, 28, 28, 1], "seed": int64 [2]}, labels int64 [B];
-    mean softmax cross-entropy, Adam (beta1 0.9) with the learning rate cosine-decayed from
-    ``learning_rate`` to 0 over ``train_steps``. PREDICT: features {"images": ...}; predictions
-    {"logits": float32 [B, 10], "classes": int64 [B]}.
+    TRAIN: features {"images": float32 [B, 28, 28, 1], "seed": int64 [2], or [M_local, 2]
+    with micro-batches}, labels int64 [B]; mean softmax cross-entropy, Adam (beta1 0.9) with
+    the learning rate cosine-decayed from ``learning_rate`` to 0 over ``train_steps``; with
+    `micro_batches` M > 1 (or a `share` of them: one process of a cluster), the gradients of
+    each micro-batch's pass combined by a tree over micro-batch index (the loss too). PREDICT:
+    features {"images": ...}; predictions {"logits": float32 [B, 10], "classes": int64 [B]}.
     """
 
     def model_fn(features: dict[str, tf.Tensor], labels: tf.Tensor | None, mode: str,
                  params: Any = None) -> tf.estimator.EstimatorSpec:
         del params
-        training = mode == _ModeKeys.TRAIN
-        logits = logits_fn(features[INPUT_KEY], init_seed, dropout_rate,
-                           features["seed"] if training else None)
         if mode == _ModeKeys.PREDICT:
+            logits = logits_fn(features[INPUT_KEY], init_seed)
             predictions = {LOGITS_KEY: logits, CLASSES_KEY: tf.argmax(logits, axis=1)}
             return tf.estimator.EstimatorSpec(
                 mode, predictions=predictions,
                 export_outputs={tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY:
                                 tf.estimator.export.PredictOutput(predictions)})
-        if not training:
+        if mode != _ModeKeys.TRAIN:
             raise ValueError(f"mnist_classifier model_fn: mode {mode!r} is not supported "
                              "(accuracy is measured on the exported SavedModel)")
-        loss = tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits),
-            name=LOSS_NAME)
         global_step = _v1.train.get_or_create_global_step()
         # lr reads global_step before the increment: the increment waits for the updates,
         # which need lr, so the value read is always the step being trained.
-        rate = _v1.train.cosine_decay(learning_rate, global_step, train_steps)
-        train_op = DeterministicAdam(rate).minimize(loss, global_step=global_step)
+        optimizer = DeterministicAdam(_v1.train.cosine_decay(learning_rate, global_step,
+                                                             train_steps))
+        if micro_batches == 1 and share is None:
+            logits = logits_fn(features[INPUT_KEY], init_seed, dropout_rate, features["seed"])
+            loss = tf.identity(_loss(logits, labels), name=LOSS_NAME)
+            train_op = optimizer.minimize(loss, global_step=global_step)
+        else:
+            loss, train_op = _micro_batch_train_op(
+                features, labels, optimizer, init_seed=init_seed, dropout_rate=dropout_rate,
+                micro_batches=micro_batches, share=share)
         return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
 
     return model_fn

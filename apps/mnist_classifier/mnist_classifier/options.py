@@ -28,6 +28,10 @@ class ModelOptions(Checked):
                                   "--max_train_steps).", positive=True)
     dropout_rate: float = option(0.5, "Dropout on the dense layer (stateless, keyed by batch).",
                                  lower_bound=0.0, upper_bound=0.99)
+    micro_batches: int = option(
+        1, "Cut each global batch (--batch_size) into this many fixed micro-batches, each its "
+        "own forward pass and dropout mask; their gradients are averaged in a fixed order. "
+        "Must divide --batch_size. Part of the model: it changes the numbers.", lower_bound=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +41,12 @@ class ClassifierOptions(RunOptions):
 
     data: MnistDataOptions = MnistDataOptions()
     model: ModelOptions = ModelOptions()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.data.batch_size % self.model.micro_batches:
+            raise ValueError(f"--micro_batches={self.model.micro_batches} must divide "
+                             f"--batch_size={self.data.batch_size}")
 
     @classmethod
     def with_defaults(cls, **values: object) -> ClassifierOptions:

@@ -28,42 +28,78 @@ from mnist_classifier.options import IDENTITY_TOO, ClassifierOptions
 from mnist_classifier.progress import ProgressHook
 from repro_app import NonFiniteLossError, data, run_dir
 from repro_app.graph_check import GraphAuditHook
+from repro_cluster import Cluster
+from repro_cluster import member as member_lib
+from repro_cluster.member import Member
+from tf_determinism.reduce import MicroBatchShare
 
 METRICS_JSON = "metrics.json"
 EXPORT_DIR = "export"
 
 
 def make_train_input_fn(opts: ClassifierOptions, prepared: data.PreparedData,
-                        start_batch: int):
-    """Seeded batches: ({"images": float32 [B, 28, 28, 1] in [-1, 1), "seed": int64 [2]},
-    labels int64 [B]) from batch ``start_batch`` of the run's stream on (one batch per step);
-    "seed" = [seeds.dropout, batch index] keys the batch's dropout mask."""
+                        start_batch: int, micro_range: tuple[int, int] | None = None):
+    """Seeded batches: ({"images": float32 [rows, 28, 28, 1] in [-1, 1), "seed": int64},
+    labels int64 [rows]) from batch ``start_batch`` of the run's stream on (one batch per step).
+
+    "seed" keys the dropout masks: [seeds.dropout, batch index] (int64 [2]) for the whole
+    batch at one micro-batch; with M > 1, one key per micro-batch i this process computes,
+    [seeds.dropout, batch index, i] (int64 [local, 2]), so a mask does not depend on which
+    process draws it. With `micro_range` (i, j): rows of micro-batches i..j-1 only.
+    """
     seeds = tf_determinism.SeedTree.from_root(opts.random_seed)
-    batch_size = opts.data.batch_size
+    micro_batches = opts.model.micro_batches
+    first, last = micro_range or (0, micro_batches)
+    rows = opts.data.batch_size // micro_batches * (last - first)
 
     def to_features(batch: dict[str, tf.Tensor], index: tf.Tensor) -> Any:
-        images = mnist_input.data.scale_images(batch["image"], batch_size)
-        seed = tf_determinism.stateless_key(seeds.dropout, index)
+        images = mnist_input.data.scale_images(batch["image"], rows)
+        if micro_batches == 1:
+            seed = tf_determinism.stateless_key(seeds.dropout, index)
+        else:
+            seed = tf.stack([tf_determinism.stateless_key(seeds.dropout, index, micro)
+                             for micro in range(first, last)])
         return {mnist_eval.INPUT_KEY: images, "seed": seed}, batch["label"]
 
     return data.train_input_fn(prepared, data=opts.data, data_seed=seeds.data,
-                               start_batch=start_batch, batch_map_fn=to_features)
+                               start_batch=start_batch, batch_map_fn=to_features,
+                               micro_batches=micro_batches, micro_range=micro_range)
 
 
-def make_estimator(opts: ClassifierOptions) -> tf.estimator.Estimator:
-    """The Estimator, with the page's seeded RunConfig and the pinned session config
-    (`tf_random_seed` reaches no op here: every draw is stateless, keyed by the seed tree)."""
+def _run_config(opts: ClassifierOptions, *, model_dir: str | None = None,
+                writes: bool = True) -> tf.estimator.RunConfig:
+    """The page's seeded RunConfig with the pinned session config (`tf_random_seed` reaches
+    no op here: every draw is stateless, keyed by the seed tree). writes=False (a cluster's
+    non-chief): no checkpoints, no summaries."""
     schedule = opts.schedule
-    run_config = tf.estimator.RunConfig(
-        model_dir=opts.model_dir, tf_random_seed=opts.random_seed,
-        save_checkpoints_steps=schedule.save_checkpoints_steps,
+    return tf.estimator.RunConfig(
+        model_dir=model_dir or opts.model_dir, tf_random_seed=opts.random_seed,
+        save_checkpoints_steps=schedule.save_checkpoints_steps if writes else None,
         keep_checkpoint_max=schedule.keep_checkpoint_max,
-        save_summary_steps=schedule.save_summary_steps, log_step_count_steps=None,
-        session_config=tf_determinism.session_config(opts.numerics))
-    model_fn = model.make_model_fn(tf_determinism.SeedTree.from_root(opts.random_seed).init,
-                                   opts.schedule.max_train_steps, opts.model.learning_rate,
-                                   opts.model.dropout_rate)
-    return tf.estimator.Estimator(model_fn=model_fn, config=run_config)
+        save_summary_steps=schedule.save_summary_steps if writes else None,
+        log_step_count_steps=None, session_config=tf_determinism.session_config(opts.numerics))
+
+
+def _share(opts: ClassifierOptions, member: Member | None) -> MicroBatchShare | None:
+    """This member's micro-batches and the mean across its cluster (None: all are local)."""
+    if member is None or member.cluster.size == 1:
+        return None
+    micro_batches = opts.model.micro_batches
+    first, last = member.micro_range(micro_batches)
+    return MicroBatchShare(first, last, member.micro_batch_mean(micro_batches))
+
+
+def make_estimator(opts: ClassifierOptions, member: Member | None = None, *,
+                   model_dir: str | None = None, writes: bool = True) -> tf.estimator.Estimator:
+    """The Estimator (of one member of a cluster: its run config, share and watchdog)."""
+    run_config = _run_config(opts, model_dir=model_dir, writes=writes)
+    model_fn = model.make_model_fn(
+        tf_determinism.SeedTree.from_root(opts.random_seed).init, opts.schedule.max_train_steps,
+        opts.model.learning_rate, opts.model.dropout_rate,
+        micro_batches=opts.model.micro_batches, share=_share(opts, member))
+    if member is None:
+        return tf.estimator.Estimator(model_fn=model_fn, config=run_config)
+    return tf.estimator.Estimator(model_fn=model_fn, config=member.run_config(run_config))
 
 
 def export_classifier(estimator: tf.estimator.Estimator, export_dir: str) -> str:
@@ -94,18 +130,30 @@ def export_classifier(estimator: tf.estimator.Estimator, export_dir: str) -> str
     return export_dir
 
 
+def _member_hooks(member: Member | None) -> list[tf.estimator.SessionRunHook]:
+    return [member.watchdog()] if member is not None else []
+
+
+def _micro_range(opts: ClassifierOptions, member: Member | None) -> tuple[int, int] | None:
+    if member is None or member.cluster.size == 1:
+        return None
+    return member.micro_range(opts.model.micro_batches)
+
+
 def _train(estimator: tf.estimator.Estimator, opts: ClassifierOptions,
-           prepared: data.PreparedData, step: int, log: Callable[[str], None]) -> None:
+           prepared: data.PreparedData, step: int, log: Callable[[str], None],
+           member: Member | None) -> None:
     max_steps = opts.schedule.max_train_steps
     log(f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in "
         f"{opts.model_dir}")
     started = time.monotonic()
     hook = ProgressHook(step, max_steps, opts.schedule.log_step_count_steps,
                         opts.data.batch_size, log)
+    input_fn = make_train_input_fn(opts, prepared, step, _micro_range(opts, member))
     try:
-        estimator.train(make_train_input_fn(opts, prepared, start_batch=step),
-                        max_steps=max_steps,
-                        hooks=[GraphAuditHook("train", str(opts.model_dir)), hook])
+        with member_lib.lost_peer_errors(member):
+            estimator.train(input_fn, max_steps=max_steps, hooks=[
+                GraphAuditHook("train", str(opts.model_dir)), hook, *_member_hooks(member)])
     except tf.compat.v1.train.NanLossDuringTrainingError:
         # Estimator's NanTensorHook checks the loss of every step for NaN.
         raise NonFiniteLossError(hook.step + 1, model.LOSS_NAME, "NaN",
@@ -113,29 +161,51 @@ def _train(estimator: tf.estimator.Estimator, opts: ClassifierOptions,
     log(f"trained {max_steps - step} steps in {time.monotonic() - started:.0f} s")
 
 
-def run_training(opts: ClassifierOptions, log: Callable[[str], None]) -> dict[str, Any]:
-    """Trains (or resumes) to max_train_steps, exports, measures test accuracy.
+def _run_worker(opts: ClassifierOptions, prepared: data.PreparedData, member: Member,
+                log: Callable[[str], None]) -> dict[str, Any]:
+    """A non-chief member: trains its micro-batches, writing nothing to the run directory."""
+    def train(scratch: str, step: int) -> None:
+        estimator = make_estimator(opts, member, model_dir=scratch, writes=False)
+        input_fn = make_train_input_fn(opts, prepared, step, _micro_range(opts, member))
+        estimator.train(input_fn, max_steps=opts.schedule.max_train_steps,
+                        hooks=[GraphAuditHook("train", None), *_member_hooks(member)])
+
+    step = member_lib.run_worker(member, str(opts.model_dir), train, log)
+    return {"model_dir": str(opts.model_dir), "start_step": step,
+            "end_step": opts.schedule.max_train_steps}
+
+
+def run_training(opts: ClassifierOptions, log: Callable[[str], None],
+                 cluster: Cluster | None = None) -> dict[str, Any]:
+    """Trains (or resumes) to max_train_steps, exports, measures test accuracy. With
+    `cluster`, this process is one member of it (repro_cluster.member): the chief does all of
+    this, the others only train their share of the micro-batches.
 
     Returns:
       The metrics.json content: test_accuracy, test_correct, test_count, global_step,
-      export_weights_sha256, export_dir.
+      export_weights_sha256, export_dir (a non-chief: model_dir, start_step, end_step).
 
     Raises:
       repro_app.RunError: bad data input, or model_dir is busy or belongs to another run.
       repro_app.NonFiniteLossError: the loss became NaN (everything before it is kept).
+      repro_app.LostPeerError: a process of the cluster was lost.
     """
     opts = opts.with_model_dir()
     model_dir = str(opts.model_dir)  # with_model_dir() filled it in
     tf_determinism.configure_tensorflow(opts.numerics)
+    member = member_lib.join(cluster, opts.numerics) if cluster else None
     log(f"preparing MNIST TFRecords under {opts.data.data_dir}")
     prepared = mnist_input.data.prepare_mnist(opts.data)
-    record = run_dir.run_json_content(opts, prepared, keep_identity=IDENTITY_TOO)
+    if member is not None and not member.is_chief:
+        return _run_worker(opts, prepared, member, log)
+    record = run_dir.run_json_content(opts, prepared, keep_identity=IDENTITY_TOO, extra={
+        "cluster": cluster.run_json_entry() if cluster else {"workers": 1}})
     with run_dir.open_run_dir(model_dir, record) as step:
-        estimator = make_estimator(opts)
         if step < opts.schedule.max_train_steps:
-            _train(estimator, opts, prepared, step, log)
+            _train(make_estimator(opts, member), opts, prepared, step, log, member)
         else:
             log(f"{model_dir} is already at step {step}; nothing to train")
+        estimator = make_estimator(opts)  # a local one: export and test need no cluster
         export_dir = export_classifier(estimator, os.path.join(model_dir, EXPORT_DIR))
         images, labels = prepared.mnist.splits["test"]
         with mnist_eval.load_classifier(export_dir, opts.numerics) as classifier:

@@ -5,9 +5,7 @@ Flags are the leaves of options.GanOptions (repro_app defines them), plus --eval
 With TF_CONFIG set, this process is one member of a cluster (repro_cluster).
 """
 
-import sys
-
-from absl import app, flags, logging
+from absl import app, flags
 
 import repro_app
 import repro_cluster
@@ -25,24 +23,13 @@ _CLASSIFIER_DIR = flags.DEFINE_string(
     "`./pants run apps/mnist_classifier -- --random_seed=123`).")
 _NUM_EVAL_IMAGES = flags.DEFINE_integer(
     "num_eval_images", 10000, "Generated images scored by --eval.", lower_bound=2)
-
-
-_LOCAL_WORKERS = flags.DEFINE_integer(
-    "local_workers", 0,
-    "Train as this many processes on this machine (a chief and N-1 workers on free 127.0.0.1 "
-    "ports, each with its TF_CONFIG; logs prefixed by process). Each computes "
-    "--micro_batches / N micro-batches of every batch; the bits depend on --micro_batches, not "
-    "on N. 0: one process (a cluster task if TF_CONFIG is set).", lower_bound=0)
+_LOCAL_WORKERS = repro_cluster.define_local_workers_flag()
 
 
 def main(argv: list[str]) -> None:
     opts = repro_app.parse_options(argv, GanOptions, {n: f.value for n, f in _FLAGS.items()})
-    if _LOCAL_WORKERS.value:
-        repro_app.run(lambda _: repro_cluster.check_micro_batches(_LOCAL_WORKERS.value,
-                                                                  opts.model.micro_batches))
-        sys.exit(repro_cluster.run_local_workers(_LOCAL_WORKERS.value, "mnist_gan.train",
-                                                 sys.argv[1:], logging.info))
-    cluster = repro_app.run(repro_cluster.from_environment, opts.model.micro_batches)
+    cluster = repro_cluster.cluster_or_launch(_LOCAL_WORKERS.value, "mnist_gan.train",
+                                              opts.model.micro_batches)
     from mnist_gan import train_lib  # imports TensorFlow: only now
 
     opts = train_lib.resolved(opts)
