@@ -93,7 +93,8 @@ def _exchange_child(rank: int, addresses: list[str], repeats: int) -> None:
         with tf.Graph().as_default(), tf.device(cluster.device()):
             mean = MicroBatchMean(cluster.size, _MICRO_BATCHES, timeout_seconds=60,
                                   method=method)
-            vectors = [[tf.random.stateless_uniform([n], [rank, i, j]) for j in range(local)]
+            vectors = [[tf.random.stateless_uniform([n], [rank * local + j, i])
+                        for j in range(local)]
                        for i, n in enumerate(sizes)]
             ops = tf.group(*[tf.reduce_sum(mean(v)) for v in vectors])
             with tf.compat.v1.Session(joined.server.target) as session:

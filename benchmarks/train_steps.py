@@ -142,7 +142,7 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str,
             config=tf.estimator.RunConfig(model_dir=model_dir,
                                           save_checkpoints_steps=10 * steps,
                                           save_summary_steps=10 * steps))
-        shipped_input = train_lib.make_train_input_fn(opts, prepared, 0)
+        shipped_input = train_lib.make_train_input_fn(opts, config, prepared, 0)
 
         def bare_input() -> tf.data.Dataset:  # GANEstimator takes the generator inputs alone.
             return shipped_input().map(lambda features, x: (features["generator_inputs"], x))

@@ -58,7 +58,7 @@ class ScheduleOptions(Checked):
 class RunOptions(Checked):
     """What every training run has; an app's options subclass it and add a `model` group (an
     app on a dataset with flags of its own also redeclares `data` as its DataOptions subclass,
-    which keeps the group's place and name)."""
+    which keeps the group's place and name). A `model.micro_batches` must divide the batch."""
 
     random_seed: int = option(
         123, "Root of the run's seed tree (data order, initial weights, noise, dropout, "
@@ -70,3 +70,12 @@ class RunOptions(Checked):
     data: DataOptions = DataOptions()
     schedule: ScheduleOptions = ScheduleOptions()
     numerics: Numerics = Numerics()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # An app whose model cuts batches into micro-batches declares `micro_batches` in its
+        # model group (seeded_input's micro ranges need it to divide the batch).
+        micro_batches = getattr(getattr(self, "model", None), "micro_batches", 1)
+        if self.data.batch_size % micro_batches:
+            raise ValueError(f"--micro_batches={micro_batches} must divide "
+                             f"--batch_size={self.data.batch_size}")

@@ -15,6 +15,7 @@ server, the Estimator wiring, the watchdog, lost-peer errors, a non-chief's run)
 ring all-reduce's traffic). Private TF names they need are `tf_determinism.internals`'.
 """
 
+from repro_cluster.cli import cluster_or_launch, define_local_workers_flag
 from repro_cluster.config import (
     ENV,
     Cluster,
@@ -24,7 +25,6 @@ from repro_cluster.config import (
     from_environment,
     tf_config,
 )
-from repro_cluster.cli import cluster_or_launch, define_local_workers_flag
 from repro_cluster.launcher import run_local_workers
 
 __all__ = [

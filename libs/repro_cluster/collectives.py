@@ -19,15 +19,13 @@ Two exchanges compute exactly that tree:
 
 Rank order is TF's: the sorted device names, "/job:chief/..." before "/job:worker/...", then
 by task; it does not depend on the start order or on the group leader. Every process builds
-the same collectives in the same order, so their instance keys (counted per graph) match.
+the same collectives in the same order, so their instance keys (counted per process) match.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import weakref
-from collections.abc import Iterator
 
 import tensorflow as tf
 
@@ -36,14 +34,14 @@ from tf_determinism.reduce import tree_mean, tree_sum
 
 _GROUP_KEY = 1
 _FLOAT_BYTES = 4
-# Per graph: every collective of it needs its own instance key, the same in every process
-# (they build the same graph in the same order), however many means the graph holds.
-_INSTANCE_KEYS: weakref.WeakKeyDictionary[tf.Graph, Iterator[int]] = weakref.WeakKeyDictionary()
+# Process-wide: every collective a process builds needs its own instance key, the same in
+# every process (they build the same graphs in the same order). A server keeps an instance's
+# shape and type for its lifetime, so a second graph in the same process must not reuse keys.
+_INSTANCE_KEYS = itertools.count(1)
 
 
 def _instance_key() -> int:
-    graph = tf.compat.v1.get_default_graph()
-    return next(_INSTANCE_KEYS.setdefault(graph, itertools.count(1)))
+    return next(_INSTANCE_KEYS)
 
 
 @dataclasses.dataclass

@@ -95,6 +95,70 @@ def _reference_split(mnist: mnist_data.MnistSplits) -> str:
     return "validation" if "validation" in mnist.splits else "train"
 
 
+@dataclasses.dataclass(frozen=True)
+class _Logits:
+    """The classifier's logits of the three image sets an evaluation compares."""
+
+    generated: np.ndarray
+    test: np.ndarray
+    reference: np.ndarray
+    reference_split: str
+
+
+def _load(model_dir: str, classifier_dir: str, num_images: int) -> tuple[
+        Any, str, mnist_eval.Classifier, mnist_data.MnistSplits]:
+    """(the run's options, its latest checkpoint, the classifier, MNIST), checked.
+
+    Raises:
+      repro_app.RunError: see run_eval.
+    """
+    try:
+        tf_determinism.check_int("--num_images", num_images, 2)
+    except ValueError as e:
+        raise repro_app.RunError(str(e)) from None
+    opts = options_from_run(model_dir)
+    checkpoint = tf.train.latest_checkpoint(model_dir)
+    if checkpoint is None:
+        raise repro_app.RunError(f"{model_dir}: no checkpoint to evaluate (train it first)")
+    tf_determinism.configure_tensorflow(opts.numerics)
+    try:
+        classifier = mnist_eval.load_classifier(classifier_dir, opts.numerics)
+    except mnist_eval.ClassifierNotFoundError as e:
+        raise repro_app.RunError(f"{e}; train one with `{CLASSIFIER_COMMAND}` or pass "
+                                 "--classifier_dir") from None
+    except (FileNotFoundError, ValueError) as e:
+        raise repro_app.RunError(str(e)) from None
+    try:
+        mnist = mnist_data.load_mnist(opts.data.mnist_idx_dir)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        classifier.close()
+        raise repro_app.RunError(str(e)) from None
+    return opts, checkpoint, classifier, mnist
+
+
+def _classify(classifier: mnist_eval.Classifier, generated_images: np.ndarray,
+              mnist: mnist_data.MnistSplits, num_images: int) -> _Logits:
+    test_images, _ = mnist.splits["test"]
+    split = _reference_split(mnist)
+    reference_images = mnist.splits[split][0][:num_images]
+    return _Logits(
+        generated=classifier.logits(generated_images),
+        test=classifier.logits(mnist_eval.to_classifier_input(test_images)),
+        reference=classifier.logits(mnist_eval.to_classifier_input(reference_images)),
+        reference_split=split)
+
+
+def _scores(logits: _Logits, numerics: tf_determinism.Numerics) -> dict[str, Any]:
+    score, distance = mnist_eval.classifier_score, mnist_eval.frechet_distance
+    return {
+        "generated": {"mnist_score": score(logits.generated, numerics),
+                      "frechet_distance": distance(logits.generated, logits.test, numerics)},
+        "real": {"mnist_score": score(logits.reference, numerics),
+                 "frechet_distance": distance(logits.reference, logits.test, numerics),
+                 "test_mnist_score": score(logits.test, numerics)},
+    }
+
+
 def run_eval(model_dir: str, classifier_dir: str, num_images: int,
              log: Callable[[str], None]) -> dict[str, Any]:
     """Evaluates the latest checkpoint in model_dir; writes ``<model_dir>/eval.json``.
@@ -117,60 +181,29 @@ def run_eval(model_dir: str, classifier_dir: str, num_images: int,
       repro_app.RunError: no run.json/checkpoint, no classifier (the message gives the
         command that trains it), bad num_images, unreadable data.
     """
-    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 2:
-        raise repro_app.RunError(f"--num_images must be an int >= 2, got {num_images!r}")
-    opts = options_from_run(model_dir)
-    checkpoint = tf.train.latest_checkpoint(model_dir)
-    if checkpoint is None:
-        raise repro_app.RunError(f"{model_dir}: no checkpoint to evaluate (train it first)")
-    tf_determinism.configure_tensorflow(opts.numerics)
-    try:
-        classifier = mnist_eval.load_classifier(classifier_dir, opts.numerics)
-    except mnist_eval.ClassifierNotFoundError as e:
-        raise repro_app.RunError(f"{e}; train one with `{CLASSIFIER_COMMAND}` or pass "
-                                 "--classifier_dir") from None
-    except (FileNotFoundError, ValueError) as e:
-        raise repro_app.RunError(str(e)) from None
-    try:
-        mnist = mnist_data.load_mnist(opts.data.mnist_idx_dir)
-    except (FileNotFoundError, ValueError, OSError) as e:
-        classifier.close()
-        raise repro_app.RunError(str(e)) from None
-
+    opts, checkpoint, classifier, mnist = _load(model_dir, classifier_dir, num_images)
+    started = time.monotonic()
+    config = train_lib.gan_config(opts)
+    step = int(tf.train.load_variable(checkpoint, "global_step"))
     with classifier:
-        started = time.monotonic()
-        config = train_lib.gan_config(opts)
-        estimator = gan_models.make_estimator(config, train_lib.make_run_config(opts))
-        step = int(tf.train.load_variable(checkpoint, "global_step"))
         log(f"generating {num_images} images from {checkpoint} (step {step}, seed "
             f"{opts.random_seed})")
-        generated = classifier.logits(
-            generate_images(estimator, config, checkpoint, num_images))
-        test_images, _ = mnist.splits["test"]
-        test = classifier.logits(mnist_eval.to_classifier_input(test_images))
-        reference_split = _reference_split(mnist)
-        reference_images = mnist.splits[reference_split][0][:num_images]
-        reference = classifier.logits(mnist_eval.to_classifier_input(reference_images))
-        weights = mnist_eval.weights_sha256(classifier.export_dir)
-        export_dir = classifier.export_dir
-
-    score, distance = mnist_eval.classifier_score, mnist_eval.frechet_distance
-    numerics = opts.numerics
+        estimator = gan_models.make_estimator(config, train_lib.make_run_config(opts))
+        logits = _classify(classifier, generate_images(estimator, config, checkpoint,
+                                                       num_images), mnist, num_images)
+        classifier_record = {"export_dir": classifier.export_dir,
+                             "weights_sha256": mnist_eval.weights_sha256(classifier.export_dir)}
     result: dict[str, Any] = {
         "checkpoint": os.path.basename(checkpoint), "global_step": step,
         "gan_type": config.gan_type, "loss": config.resolved_loss,
         "num_images": num_images, "random_seed": opts.random_seed,
-        "eval_seed": config.seeds.eval,
-        "generator_batch_size": GENERATOR_BATCH_SIZE,
-        "classifier": {"export_dir": export_dir, "weights_sha256": weights},
-        "data": {"source": mnist.source, "digest": mnist.digest, "test_count": len(test),
-                 "reference_split": reference_split, "reference_count": len(reference)},
-        "generated": {"mnist_score": score(generated, numerics),
-                      "frechet_distance": distance(generated, test, numerics)},
-        "real": {"mnist_score": score(reference, numerics),
-                 "frechet_distance": distance(reference, test, numerics),
-                 "test_mnist_score": score(test, numerics)},
-        "numerics": tf_determinism.numerics_record(numerics),
+        "eval_seed": config.seeds.eval, "generator_batch_size": GENERATOR_BATCH_SIZE,
+        "classifier": classifier_record,
+        "data": {"source": mnist.source, "digest": mnist.digest, "test_count": len(logits.test),
+                 "reference_split": logits.reference_split,
+                 "reference_count": len(logits.reference)},
+        **_scores(logits, opts.numerics),
+        "numerics": tf_determinism.numerics_record(opts.numerics),
     }
     path = tf_determinism.write_json_atomic(os.path.join(model_dir, EVAL_JSON), result)
     gen, real = result["generated"], result["real"]

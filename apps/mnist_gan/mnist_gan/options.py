@@ -51,8 +51,3 @@ class GanOptions(RunOptions):
     data: MnistDataOptions = MnistDataOptions()
     model: ModelOptions = ModelOptions()
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.data.batch_size % self.model.micro_batches:
-            raise ValueError(f"--micro_batches={self.model.micro_batches} must divide "
-                             f"--batch_size={self.data.batch_size}")
