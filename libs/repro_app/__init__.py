@@ -11,23 +11,31 @@ own options and calls its train_lib (and a third app copies nothing):
                                        TF is imported, one-line errors (cli.py)
   RunError, NonFiniteLossError,        refusals (exit 2; a graph with a CPU-dependent op is
   LostPeerError,                       one), a NaN/Inf loss (exit 3), a lost cluster process
-  CpuDependentGraphError               (exit 4)
+  CpuDependentGraphError,              (exit 4), SIGTERM/SIGINT after a checkpointed step
+  PreemptedError, NoSpaceError         (exit 5), a full disk (exit 6)
 
 TensorFlow-backed parts, imported by train_libs after the pins: `repro_app.run_dir` (lock,
 refuse, run.json, restored step), `repro_app.data` (prepared records and the seeded stream over
 them, for any dataset; MNIST's are in `mnist_input`),
-`repro_app.graph_check` (the graph audit hook every Estimator call gets).
+`repro_app.graph_check` (the graph audit hook every Estimator call gets), `repro_app.preemption`
+(signals: finish the step, checkpoint, exit 5), `repro_app.disk_full` (a full disk in one line,
+partial checkpoints removed), `repro_app.checkpoint_check` (a torn newest checkpoint: fall back
+to the newest intact one).
 Importing this package does not import TensorFlow.
 """
 
 from repro_app.cli import parse_options, run
 from repro_app.errors import (
     EXIT_LOST_PEER,
+    EXIT_NO_SPACE,
     EXIT_NON_FINITE,
+    EXIT_PREEMPTED,
     EXIT_REFUSED,
     CpuDependentGraphError,
     LostPeerError,
     NonFiniteLossError,
+    NoSpaceError,
+    PreemptedError,
     RunError,
 )
 from repro_app.groups import DataOptions, RunOptions, ScheduleOptions
@@ -47,11 +55,15 @@ __all__ = [
     "Checked",
     "CpuDependentGraphError",
     "EXIT_LOST_PEER",
+    "EXIT_NO_SPACE",
     "EXIT_NON_FINITE",
+    "EXIT_PREEMPTED",
     "EXIT_REFUSED",
     "DataOptions",
     "LostPeerError",
+    "NoSpaceError",
     "NonFiniteLossError",
+    "PreemptedError",
     "OptionsError",
     "RunError",
     "RunOptions",

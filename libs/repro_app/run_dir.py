@@ -1,7 +1,7 @@
 """A run directory's lifecycle: lock it, refuse another run's, write run.json, find the step.
 
     record = run_json_content(opts, prepared, extra={...})   # what run.json holds
-    with open_run_dir(opts.model_dir, record) as step:        # step: restored global step
+    with open_run_dir(opts.model_dir, record, log) as step:   # step: restored global step
         ... train from `step`, write checkpoints and losses.csv ...
 
 One trainer per model_dir: a second one started on it is refused (`RunError` naming the live
@@ -16,13 +16,16 @@ import contextlib
 import fcntl
 import os
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import tf_determinism
 from repro_app import options as options_lib
+from repro_app.checkpoint_check import UnreadableCheckpoint, fall_back_to_intact
 from repro_app.data import PreparedData
-from repro_app.errors import RunError
+from repro_app.disk_full import is_no_space, no_space_errors
+from repro_app.errors import NoSpaceError, RunError
 from run_record import RunMismatchError, check_resumable, provenance, write_run_json
 from tf_determinism import machine
 
@@ -43,6 +46,25 @@ def _holder(path: str) -> str:
     return f"process {pid}" + (f" ({command[:200]})" if command else "")
 
 
+def check_writable(directory: str, flag: str) -> None:
+    """Makes `directory` (and its parents) and proves this user may create files in it, by
+    creating one: permission bits, ACLs, a read-only mount and root's exemptions all decide.
+
+    Raises:
+      RunError: one line naming the flag, the directory and the reason (nothing is left).
+    """
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        if is_no_space(e, directory):
+            raise NoSpaceError(directory, "a first file", e.strerror or "ENOSPC") from None
+        raise RunError(f"{flag}={directory} is not writable by this user (uid {os.getuid()}): "
+                       f"{e.strerror or type(e).__name__}") from None
+
+
 @contextlib.contextmanager
 def locked(model_dir: str) -> Iterator[None]:
     """Holds model_dir's exclusive lock for the with-block (creates model_dir).
@@ -50,7 +72,7 @@ def locked(model_dir: str) -> Iterator[None]:
     Raises:
       RunError: another live process holds it (named, with its command line).
     """
-    os.makedirs(model_dir, exist_ok=True)
+    check_writable(model_dir, "--model_dir")
     path = os.path.join(model_dir, LOCK_FILE)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -60,7 +82,8 @@ def locked(model_dir: str) -> Iterator[None]:
             raise RunError(f"{model_dir} is in use by {_holder(path)}; wait for it to end or "
                            "use another --model_dir") from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        with no_space_errors(model_dir, what=LOCK_FILE):
+            os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
         os.close(fd)  # releases the flock
@@ -112,18 +135,27 @@ def run_json_content(opts: Any, data: PreparedData, *,
 
 
 @contextlib.contextmanager
-def open_run_dir(model_dir: str, record: dict[str, Any]) -> Iterator[int]:
-    """Locks model_dir, refuses it if it holds another run, writes `record` (see
+def open_run_dir(model_dir: str, record: dict[str, Any],
+                 log: Callable[[str], None]) -> Iterator[int]:
+    """Locks model_dir, refuses it if it holds another run, falls back from a torn newest
+    checkpoint to the newest intact one (checkpoint_check), writes `record` (see
     `run_json_content`) as its run.json; yields the restored global step.
 
     Raises:
-      RunError: model_dir is busy or was made by a run of another identity (nothing in it is
-        touched but its lock file).
+      RunError: model_dir is not writable, busy, was made by a run of another identity
+        (nothing in it is touched but its lock file), or holds checkpoints none of which is
+        intact.
+      NoSpaceError: no room for run.json (the old one is kept).
     """
     with locked(model_dir):
         try:
             check_resumable(model_dir, record["identity"])
         except RunMismatchError as e:
             raise RunError(str(e)) from None
-        write_run_json(model_dir, record)
+        try:
+            fall_back_to_intact(model_dir, log)
+        except UnreadableCheckpoint as e:
+            raise RunError(str(e)) from None
+        with no_space_errors(model_dir, what="run.json"):
+            write_run_json(model_dir, record)
         yield restored_step(model_dir)

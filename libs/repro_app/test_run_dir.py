@@ -27,15 +27,15 @@ def test_a_live_holder_is_named_and_a_killed_one_does_not_block(tmp_path, lock_h
 def test_open_run_dir_refuses_another_identity_and_keeps_the_record(tmp_path) -> None:
     model_dir = str(tmp_path / "run")
     record = {"identity": {"random_seed": 1, "model": {"kind": "a"}}, "seed": 1}
-    with run_dir.open_run_dir(model_dir, record) as step:
+    with run_dir.open_run_dir(model_dir, record, print) as step:
         assert step == 0
     with open(os.path.join(model_dir, "run.json"), "rb") as f:
         before = f.read()
     other = {"identity": {"random_seed": 1, "model": {"kind": "b"}}, "seed": 1}
     with pytest.raises(repro_app.RunError, match="model.kind: 'a' there, 'b' now"):
-        with run_dir.open_run_dir(model_dir, other):
+        with run_dir.open_run_dir(model_dir, other, print):
             pass
     with open(os.path.join(model_dir, "run.json"), "rb") as f:
         assert f.read() == before
-    with run_dir.open_run_dir(model_dir, record) as step:  # the same run resumes
+    with run_dir.open_run_dir(model_dir, record, print) as step:  # the same run resumes
         assert step == 0

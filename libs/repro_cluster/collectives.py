@@ -138,3 +138,12 @@ class MicroBatchMean:
                                      timeout=self._timeout)
         self.traffic.add(self.processes - 1, chunk)
         return tf.reshape(gathered, [-1])[:size]
+
+
+def any_process(flag: tf.Tensor, processes: int, *, timeout_seconds: float) -> tf.Tensor:
+    """float32 scalar: 1 when `flag` (a float32 scalar, 0 or 1) is 1 in any of the W processes
+    that run this op in the same step (one float gathered from each), else 0."""
+    gathered = internals.collective_ops().all_gather(
+        tf.reshape(flag, [1]), group_size=processes, group_key=_GROUP_KEY,
+        instance_key=_instance_key(), timeout=timeout_seconds)
+    return tf.reduce_max(gathered)

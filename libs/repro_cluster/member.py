@@ -36,8 +36,10 @@ import tensorflow as tf
 from absl import logging
 
 import tf_determinism
+from repro_app.checkpoint_check import check_checkpoints
 from repro_app.errors import LostPeerError
-from repro_cluster.collectives import MicroBatchMean
+from repro_app.preemption import Preemption, PreemptionHook
+from repro_cluster.collectives import MicroBatchMean, any_process
 from repro_cluster.config import Cluster, check_own_port_free
 from tf_determinism import internals
 
@@ -95,6 +97,12 @@ class Member:
         config = run_config.replace(device_fn=lambda op: device)
         return internals.with_master(config, self.server.target)
 
+    def any_process(self, flag: tf.Tensor) -> tf.Tensor:
+        """1 if `flag` (float32 scalar) is 1 in any process this step (collectives.any_process,
+        on this process's CPU)."""
+        with tf.device(self.cluster.device()):
+            return any_process(flag, self.cluster.size, timeout_seconds=TIMEOUT_SECONDS)
+
     def watchdog(self) -> Watchdog:
         """A training hook ending the process when a step waits too long on a peer."""
         return Watchdog(self)
@@ -143,6 +151,15 @@ class Watchdog(tf.estimator.SessionRunHook):
                 os._exit(LostPeerError.exit_status)
 
 
+def preemption_hook(member: Member | None, preemption: Preemption) -> PreemptionHook:
+    """The hook that stops training after a signal: in a cluster every process runs it and
+    they all stop after the same step (each step gathers one flag per process), so the chief's
+    final checkpoint is the step every process finished."""
+    if member is None or member.cluster.size == 1:
+        return PreemptionHook(preemption.requested)
+    return PreemptionHook(preemption.requested, member.any_process)
+
+
 def lost_peer_message(member: Member, what: str) -> str:
     cluster = member.cluster
     peers = [cluster.name(r) for r in range(cluster.size) if r != cluster.rank]
@@ -167,9 +184,12 @@ def lost_peer_errors(member: Member | None) -> Iterator[None]:
 
 
 def _scratch_copy_of_latest(chief_model_dir: str) -> str:
-    """A scratch model_dir holding the chief's latest checkpoint (if any), for a non-chief."""
+    """A scratch model_dir holding the chief's newest intact checkpoint (if any), for a
+    non-chief."""
     scratch = tempfile.mkdtemp(prefix="repro_cluster-worker-")
-    latest = tf.train.latest_checkpoint(chief_model_dir)
+    # The chief resumes from its newest intact checkpoint (it removes a torn newer one), so
+    # this process must start from the same one.
+    latest = check_checkpoints(chief_model_dir).newest_intact
     if latest:
         prefix = os.path.basename(latest)
         for name in os.listdir(chief_model_dir):

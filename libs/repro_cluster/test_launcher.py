@@ -1,9 +1,13 @@
 """--local_workers' launcher with stand-in apps (no TensorFlow): TF_CONFIG per process,
-prefixed logs, the chief's status, and a lost worker stopping the rest."""
+prefixed logs, the chief's status, a lost worker stopping the rest, a preempted one not, and
+a signal to the launcher passed on once to every process."""
 
 from __future__ import annotations
 
+import os
+import signal
 import textwrap
+import threading
 import time
 from typing import Any
 
@@ -20,6 +24,15 @@ _APP = textwrap.dedent("""
         os.kill(os.getpid(), signal.SIGKILL)
     if "--worker_dies" in sys.argv:
         time.sleep(60)  # the chief would wait on its lost peer
+    if "--preempted" in sys.argv:  # as an app does: stop on SIGTERM, exit 5 (workers first)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(5 if task["type"] == "worker" else 0))
+        print("ready", flush=True)
+        time.sleep(60)
+    if "--worker_preempted" in sys.argv:
+        if task["type"] == "worker":
+            sys.exit(5)
+        time.sleep(1.0)  # then the chief, at the same step
+        sys.exit(5)
     sys.exit(3 if "--chief_fails" in sys.argv and task["type"] == "chief" else 0)
 """)
 
@@ -59,3 +72,22 @@ def test_a_killed_worker_stops_the_others(tmp_path, monkeypatch, capsys, caplog)
 def test_no_process_is_refused():
     with pytest.raises(ValueError, match="run_local_workers: count must be an int >= 1, got 0"):
         launcher.run_local_workers(0, "fake_app", [], print)
+
+
+def test_a_preempted_worker_is_not_lost(tmp_path, monkeypatch, capsys, caplog):
+    status, _, _, _ = _run(tmp_path, monkeypatch, capsys, "--worker_preempted")
+    assert status == 5  # the chief's, which stopped at the same step
+    assert "stopping the others" not in caplog.text
+
+
+def test_a_signal_to_the_launcher_reaches_every_process_once(tmp_path, monkeypatch, capsys):
+    def signal_when_ready():
+        time.sleep(3.0)  # the three stand-ins import nothing: ready well before
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=signal_when_ready, daemon=True).start()
+    status, seconds, err, lines = _run(tmp_path, monkeypatch, capsys, "--preempted")
+    assert err.count("ready") == 3
+    assert status == 0 and seconds < 30  # the chief's own exit (0 here), not 60 s of sleep
+    assert lines[-1] == ("SIGTERM: every process stops after the same step (a second signal "
+                         "kills them)")

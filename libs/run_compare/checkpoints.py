@@ -120,6 +120,40 @@ def same_tensors(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bo
     return a.keys() == b.keys() and all(compare_tensors(k, a[k], b[k]) is None for k in a)
 
 
+# A torn data file fails as IndexError ("Read less bytes than requested": pybind's
+# out_of_range), a damaged one as a TF OpError (DataLossError: a checksum).
+_UNREADABLE = (IndexError, OSError, ValueError)
+
+
+def open_checkpoint(prefix: str):
+    """tf.train.load_checkpoint(prefix).
+
+    Raises:
+      ValueError: it cannot be opened (one line naming it).
+    """
+    import tensorflow as tf
+
+    try:
+        return tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, *_UNREADABLE) as e:
+        raise ValueError(f"{prefix}: unreadable checkpoint ({_first_line(e)})") from None
+
+
+def read_tensor(reader, prefix: str, name: str) -> np.ndarray:
+    """reader.get_tensor(name).
+
+    Raises:
+      ValueError: a torn or damaged checkpoint (one line naming it and the tensor).
+    """
+    import tensorflow as tf
+
+    try:
+        return np.asarray(reader.get_tensor(name))
+    except (tf.errors.OpError, *_UNREADABLE) as e:
+        raise ValueError(f"{prefix}: unreadable checkpoint, tensor {name!r} "
+                         f"({type(e).__name__}: {_first_line(e)})") from None
+
+
 def compare_checkpoints(path_a: str, path_b: str) -> CheckpointComparison:
     """Compares every tensor of two checkpoints (one tensor pair in memory at a time).
 
@@ -129,37 +163,27 @@ def compare_checkpoints(path_a: str, path_b: str) -> CheckpointComparison:
     Raises:
       ValueError: a checkpoint cannot be read (corrupt or truncated; the message names it).
     """
-    import tensorflow as tf
 
-    readers = []
-    for path in (path_a, path_b):
-        try:
-            readers.append(tf.train.load_checkpoint(path))
-        except (tf.errors.OpError, ValueError) as e:
-            raise ValueError(f"{path}: unreadable checkpoint ({_first_line(e)})") from None
-    reader_a, reader_b = readers
+    reader_a, reader_b = open_checkpoint(path_a), open_checkpoint(path_b)
     names_a = set(reader_a.get_variable_to_shape_map())
     names_b = set(reader_b.get_variable_to_shape_map())
     common = sorted(names_a & names_b)
     differing = []
     for name in common:
-        try:
-            a, b = reader_a.get_tensor(name), reader_b.get_tensor(name)
-        except tf.errors.OpError as e:
-            raise ValueError(f"{path_a} / {path_b}: cannot read tensor {name!r} "
-                             f"({_first_line(e)})") from None
+        a, b = read_tensor(reader_a, path_a, name), read_tensor(reader_b, path_b, name)
         diff = compare_tensors(name, a, b)
         if diff is not None:
             differing.append(diff)
     return CheckpointComparison(
         path_a=path_a, path_b=path_b,
-        step_a=_global_step(reader_a, names_a), step_b=_global_step(reader_b, names_b),
+        step_a=_global_step(reader_a, path_a, names_a),
+        step_b=_global_step(reader_b, path_b, names_b),
         tensors_compared=len(common), tensors_equal=len(common) - len(differing),
         differing=differing, only_a=sorted(names_a - names_b), only_b=sorted(names_b - names_a))
 
 
-def _global_step(reader, names: set[str]) -> int | None:
-    return int(reader.get_tensor("global_step")) if "global_step" in names else None
+def _global_step(reader, prefix: str, names: set[str]) -> int | None:
+    return int(read_tensor(reader, prefix, "global_step")) if "global_step" in names else None
 
 
 def _first_line(error: BaseException) -> str:

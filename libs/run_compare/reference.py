@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from run_compare.checkpoints import latest_checkpoint
+from run_compare.checkpoints import latest_checkpoint, open_checkpoint, read_tensor
 from run_compare.loss_diff import bits, load_losses
 from run_record import flatten, read_run_json
 
@@ -28,13 +28,16 @@ _FINGERPRINT_KEYS = ("host.cpu", "host.onednn_isa", "host.onednn_threads", "host
 
 
 def _tensor_digests(model_dir: str) -> dict[str, str]:
-    import tensorflow as tf
+    """name -> sha256 of dtype, shape and bytes of every tensor of the latest checkpoint.
 
+    Raises:
+      ValueError: a torn or damaged checkpoint (one line naming it).
+    """
     prefix = latest_checkpoint(model_dir)
-    reader = tf.train.load_checkpoint(prefix)
+    reader = open_checkpoint(prefix)
     digests = {}
     for name in sorted(reader.get_variable_to_shape_map()):
-        value = np.asarray(reader.get_tensor(name))
+        value = read_tensor(reader, prefix, name)
         digest = hashlib.sha256(f"{value.dtype.str}{list(value.shape)}".encode())
         digest.update(np.ascontiguousarray(value).tobytes())
         digests[name] = digest.hexdigest()
@@ -115,7 +118,11 @@ class ReferenceCheck:
 
 
 def check_against(reference: dict[str, Any], model_dir: str) -> ReferenceCheck:
-    """Compares the run in model_dir with `reference` bit for bit."""
+    """Compares the run in model_dir with `reference` bit for bit.
+
+    Raises:
+      ValueError: model_dir's latest checkpoint is torn or damaged (one line naming it).
+    """
     ours = make_reference(model_dir, reference.get("flags", []), "")
     first, which, compared, missing = None, None, 0, 0
     for name, steps in sorted(reference["losses"].items()):

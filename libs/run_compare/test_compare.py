@@ -127,3 +127,21 @@ def test_identical_runs_on_fake_run_dirs(tmp_path, fake_run):
 
     with pytest.raises(BadRunError, match="no such run directory"):
         identical_runs(a, str(tmp_path / "missing"))
+
+
+def test_a_torn_checkpoint_is_one_line_for_compare_and_check(tmp_path, fake_run):
+    a = fake_run(tmp_path / "a")
+    reference = run_compare.make_reference(a, ["--max_train_steps=2"], "test")
+    torn = fake_run(tmp_path / "torn")
+    data = os.path.join(torn, "model.ckpt-2.data-00000-of-00001")
+    os.truncate(data, os.path.getsize(data) // 2)  # a copy interrupted
+    with pytest.raises(BadRunError) as compared:
+        compare_runs(a, torn)
+    with pytest.raises(ValueError) as checked:
+        run_compare.check_against(reference, torn)
+    for error in (compared.value, checked.value):
+        message = str(error)
+        assert message.startswith(os.path.join(torn, "model.ckpt-2") + ": unreadable "
+                                  "checkpoint, tensor "), message
+        assert "IndexError" in message and "\n" not in message
+    assert run_compare.check_against(reference, a).reproduces  # the intact one still does

@@ -27,7 +27,9 @@ from mnist_classifier import model
 from mnist_classifier.options import IDENTITY_TOO, ClassifierOptions
 from mnist_classifier.progress import ProgressHook
 from repro_app import NonFiniteLossError, data, run_dir
+from repro_app.disk_full import CheckpointWatch, no_space_errors
 from repro_app.graph_check import GraphAuditHook
+from repro_app.preemption import Preemption
 from repro_cluster import Cluster
 from repro_cluster import member as member_lib
 from repro_cluster.member import Member
@@ -142,35 +144,46 @@ def _micro_range(opts: ClassifierOptions, member: Member | None) -> tuple[int, i
 
 def _train(estimator: tf.estimator.Estimator, opts: ClassifierOptions,
            prepared: data.PreparedData, step: int, log: Callable[[str], None],
-           member: Member | None) -> None:
+           member: Member | None, preemption: Preemption) -> int | None:
+    """Trains from `step` to max_train_steps; returns the step after which a signal stopped
+    it (checkpointed), else None."""
     max_steps = opts.schedule.max_train_steps
-    log(f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in "
-        f"{opts.model_dir}")
+    model_dir = str(opts.model_dir)
+    log(f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in {model_dir}")
     started = time.monotonic()
     hook = ProgressHook(step, max_steps, opts.schedule.log_step_count_steps,
                         opts.data.batch_size, log)
+    stop = member_lib.preemption_hook(member, preemption)
+    watch = CheckpointWatch()
     input_fn = make_train_input_fn(opts, prepared, step, _micro_range(opts, member))
     try:
-        with member_lib.lost_peer_errors(member):
-            estimator.train(input_fn, max_steps=max_steps, hooks=[
-                GraphAuditHook("train", str(opts.model_dir)), hook, *_member_hooks(member)])
+        with no_space_errors(model_dir, watch, "events or graph.pbtxt"), \
+                member_lib.lost_peer_errors(member):
+            estimator.train(input_fn, max_steps=max_steps, saving_listeners=[watch], hooks=[
+                GraphAuditHook("train", model_dir), hook, *_member_hooks(member), stop])
     except tf.compat.v1.train.NanLossDuringTrainingError:
         # Estimator's NanTensorHook checks the loss of every step for NaN.
         raise NonFiniteLossError(hook.step + 1, model.LOSS_NAME, "NaN",
-                                 tf.train.latest_checkpoint(opts.model_dir)) from None
-    log(f"trained {max_steps - step} steps in {time.monotonic() - started:.0f} s")
+                                 tf.train.latest_checkpoint(model_dir)) from None
+    log(f"trained {hook.step - step} steps in {time.monotonic() - started:.0f} s")
+    return stop.stopped_at
 
 
 def _run_worker(opts: ClassifierOptions, prepared: data.PreparedData, member: Member,
-                log: Callable[[str], None]) -> dict[str, Any]:
+                log: Callable[[str], None], preemption: Preemption) -> dict[str, Any]:
     """A non-chief member: trains its micro-batches, writing nothing to the run directory."""
+    stop = member_lib.preemption_hook(member, preemption)
+
     def train(scratch: str, step: int) -> None:
         estimator = make_estimator(opts, member, model_dir=scratch, writes=False)
         input_fn = make_train_input_fn(opts, prepared, step, _micro_range(opts, member))
         estimator.train(input_fn, max_steps=opts.schedule.max_train_steps,
-                        hooks=[GraphAuditHook("train", None), *_member_hooks(member)])
+                        hooks=[GraphAuditHook("train", None), *_member_hooks(member), stop])
 
     step = member_lib.run_worker(member, str(opts.model_dir), train, log)
+    if stop.stopped_at is not None:  # with the chief, which checkpointed that step
+        raise preemption.error(stop.stopped_at, os.path.join(
+            str(opts.model_dir), f"model.ckpt-{stop.stopped_at}"))
     return {"model_dir": str(opts.model_dir), "start_step": step,
             "end_step": opts.schedule.max_train_steps}
 
@@ -186,27 +199,43 @@ def run_training(opts: ClassifierOptions, log: Callable[[str], None],
       export_weights_sha256, export_dir (a non-chief: model_dir, start_step, end_step).
 
     Raises:
-      repro_app.RunError: bad data input, or model_dir is busy or belongs to another run.
+      repro_app.RunError: bad data input, or model_dir is not writable, busy, belongs to
+        another run or holds no intact checkpoint.
       repro_app.NonFiniteLossError: the loss became NaN (everything before it is kept).
       repro_app.LostPeerError: a process of the cluster was lost.
+      repro_app.PreemptedError: SIGTERM/SIGINT (to any process) stopped it after a step,
+        which the chief checkpointed.
+      repro_app.NoSpaceError: model_dir's file system is full (the partial write removed).
     """
-    opts = opts.with_model_dir()
-    model_dir = str(opts.model_dir)  # with_model_dir() filled it in
+    opts = opts.with_model_dir()  # fills in model_dir
     tf_determinism.configure_tensorflow(opts.numerics)
     member = member_lib.join(cluster, opts.numerics) if cluster else None
     log(f"preparing MNIST TFRecords under {opts.data.data_dir}")
     prepared = mnist_input.data.prepare_mnist(opts.data)
-    if member is not None and not member.is_chief:
-        return _run_worker(opts, prepared, member, log)
+    with Preemption(log) as preemption:
+        if member is not None and not member.is_chief:
+            return _run_worker(opts, prepared, member, log, preemption)
+        return _run_chief(opts, prepared, member, cluster, log, preemption)
+
+
+def _run_chief(opts: ClassifierOptions, prepared: mnist_input.data.PreparedMnist,
+               member: Member | None, cluster: Cluster | None, log: Callable[[str], None],
+               preemption: Preemption) -> dict[str, Any]:
+    """run_training in the process that writes the run directory."""
+    model_dir = str(opts.model_dir)
     record = run_dir.run_json_content(opts, prepared, keep_identity=IDENTITY_TOO, extra={
         "cluster": cluster.run_json_entry() if cluster else {"workers": 1}})
-    with run_dir.open_run_dir(model_dir, record) as step:
+    with run_dir.open_run_dir(model_dir, record, log) as step:
         if step < opts.schedule.max_train_steps:
-            _train(make_estimator(opts, member), opts, prepared, step, log, member)
+            stopped_at = _train(make_estimator(opts, member), opts, prepared, step, log,
+                                member, preemption)
+            if stopped_at is not None:
+                raise preemption.error(stopped_at, tf.train.latest_checkpoint(model_dir))
         else:
             log(f"{model_dir} is already at step {step}; nothing to train")
         estimator = make_estimator(opts)  # a local one: export and test need no cluster
-        export_dir = export_classifier(estimator, os.path.join(model_dir, EXPORT_DIR))
+        with no_space_errors(model_dir, what="the SavedModel"):
+            export_dir = export_classifier(estimator, os.path.join(model_dir, EXPORT_DIR))
         images, labels = prepared.mnist.splits["test"]
         with mnist_eval.load_classifier(export_dir, opts.numerics) as classifier:
             logits = classifier.logits(mnist_eval.to_classifier_input(images))
@@ -216,7 +245,8 @@ def run_training(opts: ClassifierOptions, log: Callable[[str], None],
             "global_step": run_dir.restored_step(model_dir), "export_dir": EXPORT_DIR,
             "export_weights_sha256": mnist_eval.weights_sha256(export_dir),
         }
-        tf_determinism.write_json_atomic(os.path.join(model_dir, METRICS_JSON), metrics)
+        with no_space_errors(model_dir, what=METRICS_JSON):
+            tf_determinism.write_json_atomic(os.path.join(model_dir, METRICS_JSON), metrics)
     log(f"test accuracy {test_accuracy:.4f} ({correct}/{len(labels)}); SavedModel in "
         f"{export_dir}")
     return metrics

@@ -21,7 +21,9 @@ from mnist_gan.hooks import LossRecorderHook
 from mnist_gan.options import GanOptions
 from mnist_gan.samples import write_samples_png
 from repro_app import NonFiniteLossError, data, run_dir
+from repro_app.disk_full import CheckpointWatch, no_space_errors
 from repro_app.graph_check import GraphAuditHook
+from repro_app.preemption import Preemption
 from repro_cluster import Cluster
 from repro_cluster import member as member_lib
 from repro_cluster.collectives import MicroBatchMean
@@ -140,49 +142,67 @@ def generate_samples(estimator: tf.estimator.Estimator, config: gan_models.GANCo
 
 def _train(estimator: tf.estimator.Estimator, opts: GanOptions, config: gan_models.GANConfig,
            prepared: data.PreparedData, step: int, hooks: Sequence[tf.estimator.SessionRunHook],
-           member: Member | None) -> None:
+           member: Member | None, preemption: Preemption,
+           watch: CheckpointWatch | None = None) -> int | None:
     """estimator.train from global step `step` to max_train_steps (each global step consumes
-    BATCHES_PER_STEP batches: the ones trained on are skipped)."""
+    BATCHES_PER_STEP batches: the ones trained on are skipped).
+
+    Returns:
+      The step after which a signal stopped it (checkpointed by the chief), else None.
+    """
     input_fn = make_train_input_fn(opts, config, prepared, step * gan_models.BATCHES_PER_STEP,
                                    _micro_range(config, member))
+    stop = member_lib.preemption_hook(member, preemption)
     with member_lib.lost_peer_errors(member):
-        estimator.train(input_fn, max_steps=opts.schedule.max_train_steps, hooks=list(hooks))
+        estimator.train(input_fn, max_steps=opts.schedule.max_train_steps,
+                        hooks=[*hooks, stop], saving_listeners=[watch] if watch else None)
+    return stop.stopped_at
 
 
 def _train_chief(estimator: tf.estimator.Estimator, opts: GanOptions,
                  config: gan_models.GANConfig, prepared: data.PreparedData, step: int,
                  log: Callable[[str], None], extra_hooks: Sequence[tf.estimator.SessionRunHook],
-                 member: Member | None) -> None:
+                 member: Member | None, preemption: Preemption) -> int | None:
     """`_train` that records losses.csv and the train graph's census; a NaN/Inf loss ends it
-    with NonFiniteLossError (found by the step's check op, gan_models.non_finite_loss)."""
+    with NonFiniteLossError (found by the step's check op, gan_models.non_finite_loss), a full
+    disk with NoSpaceError."""
     model_dir = str(opts.model_dir)
     loss_names = gan_models.loss_tensor_names(config)
-    writer = LossesWriter(os.path.join(model_dir, "losses.csv"), list(loss_names))
-    hook = LossRecorderHook(writer, loss_names, opts.schedule.max_train_steps,
-                            opts.schedule.log_step_count_steps, log)
-    try:
-        _train(estimator, opts, config, prepared, step,
-               [GraphAuditHook("train", model_dir), hook, *extra_hooks], member)
-    except tf.errors.InvalidArgumentError as e:
-        found = gan_models.non_finite_loss(e.op)
-        if found is None:
-            raise
-        raise NonFiniteLossError(hook.step + 1, *found,
-                                 tf.train.latest_checkpoint(model_dir)) from None
-    finally:
-        writer.close()
+    watch = CheckpointWatch()
+    with no_space_errors(model_dir, watch, "losses.csv, events or graph.pbtxt"):
+        writer = LossesWriter(os.path.join(model_dir, "losses.csv"), list(loss_names))
+        hook = LossRecorderHook(writer, loss_names, opts.schedule.max_train_steps,
+                                opts.schedule.log_step_count_steps, log)
+        try:
+            return _train(estimator, opts, config, prepared, step,
+                          [GraphAuditHook("train", model_dir), hook, *extra_hooks], member,
+                          preemption, watch)
+        except tf.errors.InvalidArgumentError as e:
+            found = gan_models.non_finite_loss(e.op)
+            if found is None:
+                raise
+            raise NonFiniteLossError(hook.step + 1, *found,
+                                     tf.train.latest_checkpoint(model_dir)) from None
+        finally:
+            writer.close()
 
 
 def _run_worker(opts: GanOptions, config: gan_models.GANConfig, prepared: data.PreparedData,
-                member: Member, log: Callable[[str], None]) -> dict[str, Any]:
+                member: Member, log: Callable[[str], None],
+                preemption: Preemption) -> dict[str, Any]:
     """A non-chief member: trains its micro-batches, writing nothing to the run directory."""
+    stopped: list[int | None] = []
+
     def train(scratch: str, step: int) -> None:
         estimator = _estimator(opts, config, member, _share(config, member),
                                model_dir=scratch, writes=False)
-        _train(estimator, opts, config, prepared, step, [GraphAuditHook("train", None)],
-               member)
+        stopped.append(_train(estimator, opts, config, prepared, step,
+                              [GraphAuditHook("train", None)], member, preemption))
 
     step = member_lib.run_worker(member, str(opts.model_dir), train, log)
+    if stopped and stopped[0] is not None:  # with the chief, which checkpointed that step
+        raise preemption.error(stopped[0], os.path.join(str(opts.model_dir),
+                                                        f"model.ckpt-{stopped[0]}"))
     # train() returns only at max_train_steps (this scratch dir holds no newer checkpoint).
     return {"model_dir": str(opts.model_dir), "start_step": step,
             "end_step": opts.schedule.max_train_steps}
@@ -201,45 +221,64 @@ def run_experiment(opts: GanOptions, log: Callable[[str], None],
       A summary: model_dir, start_step (where this call began), end_step.
 
     Raises:
-      repro_app.RunError: bad data input, or model_dir is busy or belongs to another run.
+      repro_app.RunError: bad data input, or model_dir is not writable, busy, belongs to
+        another run or holds no intact checkpoint.
       repro_app.NonFiniteLossError: a loss became NaN or Inf (everything before it is kept).
       repro_app.LostPeerError: a process of the cluster was lost.
+      repro_app.PreemptedError: SIGTERM/SIGINT (to any process of the cluster) stopped it
+        after a step, which the chief checkpointed.
+      repro_app.NoSpaceError: model_dir's file system is full (the partial write removed).
     """
-    opts = resolved(opts)
-    model_dir = str(opts.model_dir)  # resolved() filled it in
+    opts = resolved(opts)  # fills in model_dir
     config = gan_config(opts)
     tf_determinism.configure_tensorflow(opts.numerics)
     member = member_lib.join(cluster, opts.numerics) if cluster else None
     log(f"preparing MNIST TFRecords under {opts.data.data_dir}")
     prepared = mnist_input.data.prepare_mnist(opts.data)
-    if member is not None and not member.is_chief:
-        return _run_worker(opts, config, prepared, member, log)
+    with Preemption(log) as preemption:
+        if member is not None and not member.is_chief:
+            return _run_worker(opts, config, prepared, member, log, preemption)
+        return _run_chief(opts, config, prepared, member, cluster, log, extra_hooks,
+                          preemption)
+
+
+def _run_chief(opts: GanOptions, config: gan_models.GANConfig, prepared: data.PreparedData,
+               member: Member | None, cluster: Cluster | None, log: Callable[[str], None],
+               extra_hooks: Sequence[tf.estimator.SessionRunHook],
+               preemption: Preemption) -> dict[str, Any]:
+    """run_experiment in the process that writes the run directory."""
+    model_dir = str(opts.model_dir)
     record = run_dir.run_json_content(opts, prepared, extra={
         "batches_per_step": gan_models.BATCHES_PER_STEP,
         "cluster": cluster.run_json_entry() if cluster else {"workers": 1}})
     max_steps = opts.schedule.max_train_steps
-    with run_dir.open_run_dir(model_dir, record) as step:
+    with run_dir.open_run_dir(model_dir, record, log) as step:
         # Rows written after the last checkpoint (a crash) are recomputed now: drop them first.
-        truncate_losses(os.path.join(model_dir, "losses.csv"), step)
+        with no_space_errors(model_dir, what="losses.csv"):
+            truncate_losses(os.path.join(model_dir, "losses.csv"), step)
         if step < max_steps:
             log(f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in "
                 f"{model_dir}")
             share = _share(config, member)
-            _train_chief(_estimator(opts, config, member, share), opts, config, prepared,
-                         step, log, extra_hooks, member)
+            stopped_at = _train_chief(_estimator(opts, config, member, share), opts, config,
+                                      prepared, step, log, extra_hooks, member, preemption)
             if share is not None and isinstance(share.mean, MicroBatchMean):
                 # What one step's collectives move, per process (their tensors' sizes).
-                update_run_json(model_dir, ("cluster", "per_step"), {
-                    "method": share.mean.method, **dataclasses.asdict(share.mean.traffic)})
+                with no_space_errors(model_dir, what="run.json"):
+                    update_run_json(model_dir, ("cluster", "per_step"), {
+                        "method": share.mean.method, **dataclasses.asdict(share.mean.traffic)})
+            if stopped_at is not None:
+                raise preemption.error(stopped_at, tf.train.latest_checkpoint(model_dir))
         else:
             log(f"{model_dir} is already at step {step}; nothing to train")
         end_step = run_dir.restored_step(model_dir)
         samples_path = os.path.join(model_dir, "samples.png")
         # A local Estimator: the samples need no cluster (the others may have exited).
         local = _estimator(opts, config, None)
-        write_samples_png(samples_path, images=generate_samples(local, config, model_dir),
-                          n_rows=SAMPLE_ROWS, n_cols=SAMPLE_COLS,
-                          title=f"{config.gan_type} / {config.resolved_loss} / seed "
-                          f"{opts.random_seed} / step {end_step}")
+        with no_space_errors(model_dir, what="samples.png"):
+            write_samples_png(samples_path, images=generate_samples(local, config, model_dir),
+                              n_rows=SAMPLE_ROWS, n_cols=SAMPLE_COLS,
+                              title=f"{config.gan_type} / {config.resolved_loss} / seed "
+                              f"{opts.random_seed} / step {end_step}")
         log(f"wrote {samples_path}")
     return {"model_dir": model_dir, "start_step": step, "end_step": end_step}

@@ -59,7 +59,7 @@ def check(reference_path: str, runs_root: str, echo: Callable[[str], None]) -> b
     """Reruns the reference's flags here; prints the verdict; True when bitwise identical.
 
     Raises:
-      CheckError: unreadable reference, failed run.
+      CheckError: unreadable reference, failed run, unreadable checkpoint.
     """
     import run_compare
 
@@ -68,7 +68,10 @@ def check(reference_path: str, runs_root: str, echo: Callable[[str], None]) -> b
     except (OSError, ValueError) as e:
         raise CheckError(str(e)) from None
     model_dir = _train(list(reference["flags"]), runs_root, "check", echo)
-    result = run_compare.check_against(reference, model_dir)
+    try:
+        result = run_compare.check_against(reference, model_dir)
+    except ValueError as e:  # its checkpoint torn or damaged since the run wrote it
+        raise CheckError(str(e)) from None
     if result.reproduces:
         echo(f"this machine reproduces the reference bit for bit ({result.steps_compared} "
              f"steps, {result.tensors_compared} tensors; {reference_path})")

@@ -34,7 +34,11 @@ def test_compare_exit_codes_and_bad_input(tmp_path, capsys, fake_run):
     os.remove(os.path.join(no_json, "run.json"))
     gone = fake_run(tmp_path / "gone")
     os.remove(os.path.join(gone, "model.ckpt-2.index"))
+    torn = fake_run(tmp_path / "torn")
+    data = os.path.join(torn, "model.ckpt-2.data-00000-of-00001")
+    os.truncate(data, os.path.getsize(data) // 2)  # a copy interrupted
     cases = {
+        torn: "model.ckpt-2: unreadable checkpoint, tensor",
         str(tmp_path / "missing"): "no such run directory",
         no_ckpt: "no checkpoint",
         no_losses: "no losses.csv",
