@@ -6,6 +6,7 @@ TensorFlow-backed: imported by train_libs after the pins (not by `mnist_input` i
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -30,13 +31,16 @@ class PreparedMnist(PreparedData):
     mnist: mnist_data.MnistSplits
 
 
-def prepare_mnist(data: MnistDataOptions) -> PreparedMnist:
+def prepare_mnist(data: MnistDataOptions,
+                  log: Callable[[str], None] | None = None) -> PreparedMnist:
     """Loads MNIST and writes (or reuses) the train split's TFRecords in
-    `data.record_dir(<source>)`.
+    `data.record_dir(<source>)` (saying so to `log`, if given).
 
     Raises:
       RunError: the data cannot be read or written (the message names the file or flag).
     """
+    if log is not None:
+        log(f"preparing MNIST TFRecords under {data.data_dir}")
     try:
         mnist = mnist_data.load_mnist(data.mnist_idx_dir)
         images, labels = mnist.splits["train"]

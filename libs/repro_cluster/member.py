@@ -151,6 +151,24 @@ class Watchdog(tf.estimator.SessionRunHook):
                 os._exit(LostPeerError.exit_status)
 
 
+def run_process(cluster: Cluster | None, numerics: tf_determinism.Numerics,
+                log: Callable[[str], None], prepare: Callable[[], Any],
+                chief: Callable[[Any, Member | None, Preemption], Any],
+                worker: Callable[[Any, Member, Preemption], Any]) -> Any:
+    """A training app's process: TensorFlow pinned, this member's server (with a cluster), the
+    app's data prepared (`prepare()`; every process needs its records), then, with signals
+    turned into a graceful stop (repro_app.preemption), `chief(prepared, member or None,
+    preemption)` in the process that writes the run directory, else
+    `worker(prepared, member, preemption)`; returns what it returns."""
+    tf_determinism.configure_tensorflow(numerics)
+    member = join(cluster, numerics) if cluster else None
+    prepared = prepare()
+    with Preemption(log) as preemption:
+        if member is not None and not member.is_chief:
+            return worker(prepared, member, preemption)
+        return chief(prepared, member, preemption)
+
+
 def preemption_hook(member: Member | None, preemption: Preemption) -> PreemptionHook:
     """The hook that stops training after a signal: in a cluster every process runs it and
     they all stop after the same step (each step gathers one flag per process), so the chief's

@@ -24,18 +24,25 @@ import tensorflow as tf
 _EXACT_GRADIENTS = {"Log": "TfDeterminismExactLog", "Log1p": "TfDeterminismExactLog1p"}
 
 
+def _divide(grad: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """grad / y, correctly rounded (y != 0). DivNoNan, not RealDiv: when `grad` is a constant of
+    ones (a loss's own gradient, folded), Grappler rewrites RealDiv(ones, y) into the
+    approximate Reciprocal; DivNoNan it leaves alone, and its kernel is a division (divps)."""
+    return tf.math.divide_no_nan(grad, y)
+
+
 @tf.RegisterGradient(_EXACT_GRADIENTS["Log"])
 def _log_grad(op: tf.Operation, grad: tf.Tensor) -> tf.Tensor:
     # TF's _LogGrad: grad * reciprocal(x).
     with tf.control_dependencies([grad]):
-        return grad / tf.math.conj(op.inputs[0])
+        return _divide(grad, tf.math.conj(op.inputs[0]))
 
 
 @tf.RegisterGradient(_EXACT_GRADIENTS["Log1p"])
 def _log1p_grad(op: tf.Operation, grad: tf.Tensor) -> tf.Tensor:
     # TF's _Log1pGrad: grad * reciprocal(1 + x).
     with tf.control_dependencies([grad]):
-        return grad / (1 + tf.math.conj(op.inputs[0]))
+        return _divide(grad, 1 + tf.math.conj(op.inputs[0]))
 
 
 @contextlib.contextmanager

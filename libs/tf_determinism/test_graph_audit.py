@@ -80,19 +80,23 @@ def test_exact_gradients_divide() -> None:
     assert _refusal(_graph(build)).startswith("Reciprocal op 'net/gradients/net/Log_grad/")
     with tf.Graph().as_default() as graph:
         x = _v1.get_variable("x", [4, 8], initializer=_v1.ones_initializer())
-        # A weight, so that the incoming gradient is no constant (1 / x would be Reciprocal).
         w = _v1.get_variable("w", [4, 8], initializer=_v1.ones_initializer())
         with exact.exact_gradients():
-            loss = tf.reduce_sum(w * (tf.math.log(x) + tf.math.log1p(x)))
-        (grad,) = tf.gradients(loss, x)
+            logs = tf.math.log(x) + tf.math.log1p(x)
+        # The incoming gradient a constant of ones (RealDiv(ones, x) would become Reciprocal),
+        # and a computed one.
+        (ones_grad,) = tf.gradients(tf.reduce_sum(logs), x)
+        (weighted_grad,) = tf.gradients(tf.reduce_sum(w * logs), x)
         graph_audit.audit(graph)
         rng = np.random.default_rng(1)
         with _v1.Session() as session:
             session.run([x.assign(rng.uniform(0.5, 4.0, (4, 8)).astype(np.float32)),
                          w.assign(rng.uniform(-2.0, 2.0, (4, 8)).astype(np.float32))])
-            x_value, w_value, got = session.run([x, w, grad])
-    # Two correctly rounded divisions and one addition, as numpy's float32 gives them.
-    np.testing.assert_array_equal(got, w_value / x_value + w_value / (1 + x_value))
+            x_value, w_value, ones, weighted = session.run([x, w, ones_grad, weighted_grad])
+    # Correctly rounded divisions and one addition, as numpy's float32 gives them.
+    one = np.float32(1)
+    np.testing.assert_array_equal(ones, one / x_value + one / (1 + x_value))
+    np.testing.assert_array_equal(weighted, w_value / x_value + w_value / (1 + x_value))
 
 
 def test_exact_normalizations_compute_what_tf_does() -> None:

@@ -11,6 +11,7 @@ are keyed by (dropout sub-seed, batch index), so it continues on the same stream
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -169,8 +170,9 @@ def _train(estimator: tf.estimator.Estimator, opts: ClassifierOptions,
     return stop.stopped_at
 
 
-def _run_worker(opts: ClassifierOptions, prepared: data.PreparedData, member: Member,
-                log: Callable[[str], None], preemption: Preemption) -> dict[str, Any]:
+def _run_worker(opts: ClassifierOptions, log: Callable[[str], None],
+                prepared: data.PreparedData, member: Member,
+                preemption: Preemption) -> dict[str, Any]:
     """A non-chief member: trains its micro-batches, writing nothing to the run directory."""
     stop = member_lib.preemption_hook(member, preemption)
 
@@ -208,18 +210,15 @@ def run_training(opts: ClassifierOptions, log: Callable[[str], None],
       repro_app.NoSpaceError: model_dir's file system is full (the partial write removed).
     """
     opts = opts.with_model_dir()  # fills in model_dir
-    tf_determinism.configure_tensorflow(opts.numerics)
-    member = member_lib.join(cluster, opts.numerics) if cluster else None
-    log(f"preparing MNIST TFRecords under {opts.data.data_dir}")
-    prepared = mnist_input.data.prepare_mnist(opts.data)
-    with Preemption(log) as preemption:
-        if member is not None and not member.is_chief:
-            return _run_worker(opts, prepared, member, log, preemption)
-        return _run_chief(opts, prepared, member, cluster, log, preemption)
+
+    return member_lib.run_process(
+        cluster, opts.numerics, log, lambda: mnist_input.data.prepare_mnist(opts.data, log),
+        chief=functools.partial(_run_chief, opts, cluster, log),
+        worker=functools.partial(_run_worker, opts, log))
 
 
-def _run_chief(opts: ClassifierOptions, prepared: mnist_input.data.PreparedMnist,
-               member: Member | None, cluster: Cluster | None, log: Callable[[str], None],
+def _run_chief(opts: ClassifierOptions, cluster: Cluster | None, log: Callable[[str], None],
+               prepared: mnist_input.data.PreparedMnist, member: Member | None,
                preemption: Preemption) -> dict[str, Any]:
     """run_training in the process that writes the run directory."""
     model_dir = str(opts.model_dir)

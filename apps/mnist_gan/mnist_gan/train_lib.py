@@ -7,6 +7,7 @@ functions with explicit options (flags are never parsed under pytest).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -187,8 +188,8 @@ def _train_chief(estimator: tf.estimator.Estimator, opts: GanOptions,
             writer.close()
 
 
-def _run_worker(opts: GanOptions, config: gan_models.GANConfig, prepared: data.PreparedData,
-                member: Member, log: Callable[[str], None],
+def _run_worker(opts: GanOptions, config: gan_models.GANConfig, log: Callable[[str], None],
+                prepared: data.PreparedData, member: Member,
                 preemption: Preemption) -> dict[str, Any]:
     """A non-chief member: trains its micro-batches, writing nothing to the run directory."""
     stopped: list[int | None] = []
@@ -231,20 +232,16 @@ def run_experiment(opts: GanOptions, log: Callable[[str], None],
     """
     opts = resolved(opts)  # fills in model_dir
     config = gan_config(opts)
-    tf_determinism.configure_tensorflow(opts.numerics)
-    member = member_lib.join(cluster, opts.numerics) if cluster else None
-    log(f"preparing MNIST TFRecords under {opts.data.data_dir}")
-    prepared = mnist_input.data.prepare_mnist(opts.data)
-    with Preemption(log) as preemption:
-        if member is not None and not member.is_chief:
-            return _run_worker(opts, config, prepared, member, log, preemption)
-        return _run_chief(opts, config, prepared, member, cluster, log, extra_hooks,
-                          preemption)
+
+    return member_lib.run_process(
+        cluster, opts.numerics, log, lambda: mnist_input.data.prepare_mnist(opts.data, log),
+        chief=functools.partial(_run_chief, opts, config, cluster, log, extra_hooks),
+        worker=functools.partial(_run_worker, opts, config, log))
 
 
-def _run_chief(opts: GanOptions, config: gan_models.GANConfig, prepared: data.PreparedData,
-               member: Member | None, cluster: Cluster | None, log: Callable[[str], None],
-               extra_hooks: Sequence[tf.estimator.SessionRunHook],
+def _run_chief(opts: GanOptions, config: gan_models.GANConfig, cluster: Cluster | None,
+               log: Callable[[str], None], extra_hooks: Sequence[tf.estimator.SessionRunHook],
+               prepared: data.PreparedData, member: Member | None,
                preemption: Preemption) -> dict[str, Any]:
     """run_experiment in the process that writes the run directory."""
     model_dir = str(opts.model_dir)
