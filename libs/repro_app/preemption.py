@@ -44,6 +44,7 @@ class Preemption:
     def __init__(self, log: Callable[[str], None]) -> None:
         self._log = log
         self.signal_name: str | None = None
+        self._announced = False
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Preemption:
@@ -58,15 +59,19 @@ class Preemption:
         self._previous.clear()
 
     def requested(self) -> bool:
-        """Whether a signal arrived (a hook calls it once a step)."""
+        """Whether a signal arrived (a hook calls it once a step); says so in a line the first
+        time (here, not in the handler: the signal may have interrupted a log call)."""
+        if self.signal_name is not None and not self._announced:
+            self._announced = True
+            self._log(f"{self.signal_name} (pid {os.getpid()}): finishing this step, then a "
+                      "checkpoint; a second signal ends the process at once")
         return self.signal_name is not None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        # Only records: no I/O in a handler (it runs between any two bytecodes).
         for other in SIGNALS:  # a second signal: the default action, at once
             signal.signal(other, signal.SIG_DFL)
         self.signal_name = signal.Signals(signum).name
-        self._log(f"{self.signal_name} (pid {os.getpid()}): finishing this step, then a "
-                  "checkpoint; a second signal ends the process at once")
 
     def error(self, step: int, checkpoint: str | None) -> PreemptedError:
         """The PreemptedError of training stopped after `step` (by this process's signal or,

@@ -56,7 +56,7 @@ class _Signals:
 
     def __init__(self, procs: Sequence[subprocess.Popen], log: Callable[[str], None]) -> None:
         self._procs, self._log = procs, log
-        self.count, self.last = 0, 0
+        self.count, self.last, self._announced = 0, 0, False
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Signals:
@@ -74,15 +74,20 @@ class _Signals:
         for proc in self._procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM if self.count == 1 else signal.SIGKILL)
-        if self.count == 1:
-            self._log(f"{signal.Signals(signum).name}: every process stops after the same step "
-                      "(a second signal kills them)")
+
+    def announce(self) -> None:
+        """Says once that a signal was passed on (not in the handler: no I/O there)."""
+        if self.count and not self._announced:
+            self._announced = True
+            self._log(f"{signal.Signals(self.last).name}: every process stops after the same "
+                      "step (a second signal kills them)")
 
 
 def _wait(procs: Sequence[subprocess.Popen], addresses: Sequence[str],
           signals: _Signals) -> int:
     """Waits for the chief; the exit status of the whole run."""
     while True:
+        signals.announce()
         if signals.count > 1:
             for proc in procs:
                 proc.wait()
@@ -140,6 +145,7 @@ def run_local_workers(count: int, module: str, args: Sequence[str],
         threads.append(thread)
     with _Signals(procs, log) as signals:
         status = _wait(procs, addresses, signals)
+        signals.announce()
     for proc in procs:  # The chief ended well: the workers end with it.
         try:
             proc.wait(timeout=60)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -203,3 +204,36 @@ def test_two_processes_with_two_micro_batches_same_bits_as_one(run_module, tiny_
     assert _variables(runs["w1"]) != _variables(runs["m1"])
     with open(os.path.join(runs["w2"], "run.json"), encoding="utf-8") as f:
         assert json.load(f)["cluster"]["workers"] == 2
+
+
+def test_sigterm_checkpoints_the_step_and_the_same_command_resumes_identically(
+        tiny_idx_dir, tmp_path) -> None:
+    """The classifier shares the GAN's graceful preemption (repro_app.preemption; its cases
+    are tested in mnist_gan/test_signals): exit 5 after a checkpointed step, then the same
+    command ends byte-identical to an uninterrupted run."""
+    flags = [f"--data_dir={tmp_path / 'data'}", f"--mnist_idx_dir={tiny_idx_dir}",
+             "--buffer_size=256", "--batch_size=32", "--max_train_steps=60",
+             "--save_checkpoints_steps=1000", "--log_step_count_steps=1", "--random_seed=5"]
+    command = [sys.executable, "-m", "mnist_classifier.train", *flags]
+    preempted, straight = tmp_path / "preempted", tmp_path / "straight"
+    subprocess.run([*command, f"--model_dir={straight}"], env=child_env(), check=True,
+                   capture_output=True)
+    proc = subprocess.Popen([*command, f"--model_dir={preempted}"], env=child_env(),
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if " step 3/60 " in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == repro_app.EXIT_PREEMPTED, rest[-3000:]
+    [error] = [ln for ln in rest.splitlines() if ln.startswith("E")]
+    assert "SIGTERM: stopped after step" in error and "Traceback" not in rest
+    assert not (preempted / train_lib.METRICS_JSON).exists()  # no export of a partial run
+    subprocess.run([*command, f"--model_dir={preempted}"], env=child_env(), check=True,
+                   capture_output=True)
+    with open(preempted / train_lib.METRICS_JSON, "rb") as a, open(
+            straight / train_lib.METRICS_JSON, "rb") as b:
+        assert a.read() == b.read()
+    one, two = _checkpoint_tensors(str(preempted)), _checkpoint_tensors(str(straight))
+    assert one.keys() == two.keys() and all(one[k].tobytes() == two[k].tobytes() for k in one)
