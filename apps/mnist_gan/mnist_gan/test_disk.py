@@ -88,11 +88,11 @@ def _fill(directory, leave: int) -> str:
 
 
 def test_a_full_disk_is_one_line_leaves_no_partial_files_and_the_rerun_is_identical(
-        train, identical_runs, mounted, tmp_path):
+        train, train_here, identical_runs, mounted, tmp_path):
     flags = ("--max_train_steps=400", "--save_checkpoints_steps=200",
              "--save_summary_steps=1000", "--log_step_count_steps=50")
     reference = tmp_path / "reference"
-    train(reference, *flags)
+    train_here(reference, *flags)
     disk = mounted("size=32m")
     model_dir = disk / "run"
     proc = subprocess.Popen([sys.executable, "-m", APP, *train.flags(model_dir, *flags)],
@@ -115,7 +115,7 @@ def test_a_full_disk_is_one_line_leaves_no_partial_files_and_the_rerun_is_identi
     assert "model.ckpt-0.index" in left and "run.json" in left
 
     os.remove(filler)  # room again
-    train(model_dir, *flags)  # the same command
+    train_here(model_dir, *flags)  # the same flags
     assert identical_runs(str(model_dir), str(reference))
 
 

@@ -61,15 +61,16 @@ def _assert_checkpointed_at(model_dir, step: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(train, tmp_path_factory):
-    """The uninterrupted run of STEPS in one process."""
+def reference(train_here, tmp_path_factory):
+    """The uninterrupted run of STEPS (in this process: reruns and references need no fresh
+    process; the signals do)."""
     model_dir = tmp_path_factory.mktemp("reference")
-    train(model_dir, *STEPS)
+    train_here(model_dir, *STEPS)
     return str(model_dir)
 
 
 def test_sigterm_checkpoints_the_step_and_the_same_command_resumes_identically(
-        train, identical_runs, reference, tmp_path):
+        train, train_here, identical_runs, reference, tmp_path):
     model_dir = tmp_path / "preempted"
     proc = _start(train, model_dir)
     _read_until(proc, r" step 5/60 ")
@@ -82,15 +83,15 @@ def test_sigterm_checkpoints_the_step_and_the_same_command_resumes_identically(
     assert 5 <= step < 60 and found.group(2) == os.path.join(str(model_dir), f"model.ckpt-{step}")
     _assert_checkpointed_at(model_dir, step)
 
-    train(model_dir, *STEPS)  # the same command
+    train_here(model_dir, *STEPS)  # the same flags
     assert identical_runs(str(model_dir), reference)
     other = tmp_path / "other-seed"
-    train(other, *STEPS, "--random_seed=124")
+    train_here(other, *STEPS, "--random_seed=124")
     assert not identical_runs(str(other), reference)
 
 
 def test_kill_9_mid_run_loses_the_steps_since_the_checkpoint_and_the_rerun_is_identical(
-        train, identical_runs, reference, tmp_path):
+        train, train_here, identical_runs, reference, tmp_path):
     model_dir = tmp_path / "killed"
     proc = _start(train, model_dir)
     _read_until(proc, r" step 5/60 ")
@@ -99,7 +100,7 @@ def test_kill_9_mid_run_loses_the_steps_since_the_checkpoint_and_the_rerun_is_id
     _, steps, _ = read_losses(os.path.join(model_dir, "losses.csv"))
     assert len(steps) >= 5  # rows past checkpoint 0: the rerun drops and recomputes them
     assert tf.train.latest_checkpoint(str(model_dir)).endswith("model.ckpt-0")
-    train(model_dir, *STEPS)  # the same command
+    train_here(model_dir, *STEPS)  # the same flags
     assert identical_runs(str(model_dir), reference)
 
 
@@ -114,12 +115,11 @@ def test_a_second_signal_ends_the_process_at_once(train, tmp_path):
 
 
 def test_a_signal_to_one_worker_stops_the_whole_cluster_after_one_step(
-        train, identical_runs, tmp_path):
-    cluster_flags = ("--micro_batches=2", "--local_workers=2")
+        train, train_here, identical_runs, tmp_path):
     reference = tmp_path / "reference"
-    train(reference, *STEPS, "--micro_batches=2")  # one process
+    train_here(reference, *STEPS, "--micro_batches=2")  # one process
     model_dir = tmp_path / "cluster"
-    proc = _start(train, model_dir, *cluster_flags)
+    proc = _start(train, model_dir, "--micro_batches=2", "--local_workers=2")
     worker = int(_read_until(proc, r"worker 0: pid (\d+)").group(1))
     _read_until(proc, r"\[chief\] .* step 5/60 ")
     os.kill(worker, signal.SIGTERM)
@@ -133,5 +133,6 @@ def test_a_signal_to_one_worker_stops_the_whole_cluster_after_one_step(
     assert len(steps) == 1, lines  # the same step in both
     _assert_checkpointed_at(model_dir, steps.pop())
 
-    train(model_dir, *STEPS, *cluster_flags)  # the same command
+    # Resumed on one process (another W, the same M: test_cluster resumes on a cluster).
+    train_here(model_dir, *STEPS, "--micro_batches=2")
     assert identical_runs(str(model_dir), str(reference))
