@@ -42,6 +42,7 @@ from repro_app.preemption import Preemption, PreemptionHook
 from repro_cluster.collectives import MicroBatchMean, any_process
 from repro_cluster.config import Cluster, check_own_port_free
 from tf_determinism import internals
+from tf_determinism.reduce import MicroBatchShare
 
 # A step (and the first one: the rendezvous) may wait this long for a peer.
 TIMEOUT_SECONDS = 45.0
@@ -167,6 +168,22 @@ def run_process(cluster: Cluster | None, numerics: tf_determinism.Numerics,
         if member is not None and not member.is_chief:
             return worker(prepared, member, preemption)
         return chief(prepared, member, preemption)
+
+
+def local_micro_range(member: Member | None, micro_batches: int) -> tuple[int, int] | None:
+    """[first, last) of the M micro-batches this process computes; None when it computes all
+    (one process, or a cluster of one)."""
+    if member is None or member.cluster.size == 1:
+        return None
+    return member.micro_range(micro_batches)
+
+
+def micro_batch_share(member: Member | None, micro_batches: int) -> MicroBatchShare | None:
+    """This process's micro-batches and the mean across its cluster (None: all are local)."""
+    local = local_micro_range(member, micro_batches)
+    if member is None or local is None:
+        return None
+    return MicroBatchShare(*local, member.micro_batch_mean(micro_batches))
 
 
 def preemption_hook(member: Member | None, preemption: Preemption) -> PreemptionHook:

@@ -34,7 +34,6 @@ from repro_app.preemption import Preemption
 from repro_cluster import Cluster
 from repro_cluster import member as member_lib
 from repro_cluster.member import Member
-from tf_determinism.reduce import MicroBatchShare
 
 METRICS_JSON = "metrics.json"
 EXPORT_DIR = "export"
@@ -83,15 +82,6 @@ def _run_config(opts: ClassifierOptions, *, model_dir: str | None = None,
         log_step_count_steps=None, session_config=tf_determinism.session_config(opts.numerics))
 
 
-def _share(opts: ClassifierOptions, member: Member | None) -> MicroBatchShare | None:
-    """This member's micro-batches and the mean across its cluster (None: all are local)."""
-    if member is None or member.cluster.size == 1:
-        return None
-    micro_batches = opts.model.micro_batches
-    first, last = member.micro_range(micro_batches)
-    return MicroBatchShare(first, last, member.micro_batch_mean(micro_batches))
-
-
 def make_estimator(opts: ClassifierOptions, member: Member | None = None, *,
                    model_dir: str | None = None, writes: bool = True) -> tf.estimator.Estimator:
     """The Estimator (of one member of a cluster: its run config, share and watchdog)."""
@@ -99,7 +89,8 @@ def make_estimator(opts: ClassifierOptions, member: Member | None = None, *,
     model_fn = model.make_model_fn(
         tf_determinism.SeedTree.from_root(opts.random_seed).init, opts.schedule.max_train_steps,
         opts.model.learning_rate, opts.model.dropout_rate,
-        micro_batches=opts.model.micro_batches, share=_share(opts, member))
+        micro_batches=opts.model.micro_batches,
+        share=member_lib.micro_batch_share(member, opts.model.micro_batches))
     if member is None:
         return tf.estimator.Estimator(model_fn=model_fn, config=run_config)
     return tf.estimator.Estimator(model_fn=model_fn, config=member.run_config(run_config))
@@ -137,12 +128,6 @@ def _member_hooks(member: Member | None) -> list[tf.estimator.SessionRunHook]:
     return [member.watchdog()] if member is not None else []
 
 
-def _micro_range(opts: ClassifierOptions, member: Member | None) -> tuple[int, int] | None:
-    if member is None or member.cluster.size == 1:
-        return None
-    return member.micro_range(opts.model.micro_batches)
-
-
 def _train(estimator: tf.estimator.Estimator, opts: ClassifierOptions,
            prepared: data.PreparedData, step: int, log: Callable[[str], None],
            member: Member | None, preemption: Preemption) -> int | None:
@@ -156,7 +141,8 @@ def _train(estimator: tf.estimator.Estimator, opts: ClassifierOptions,
                         opts.data.batch_size, log)
     stop = member_lib.preemption_hook(member, preemption)
     watch = CheckpointWatch()
-    input_fn = make_train_input_fn(opts, prepared, step, _micro_range(opts, member))
+    input_fn = make_train_input_fn(opts, prepared, step, member_lib.local_micro_range(
+        member, opts.model.micro_batches))
     try:
         with no_space_errors(model_dir, watch, "events or graph.pbtxt"), \
                 member_lib.lost_peer_errors(member):
@@ -178,7 +164,8 @@ def _run_worker(opts: ClassifierOptions, log: Callable[[str], None],
 
     def train(scratch: str, step: int) -> None:
         estimator = make_estimator(opts, member, model_dir=scratch, writes=False)
-        input_fn = make_train_input_fn(opts, prepared, step, _micro_range(opts, member))
+        input_fn = make_train_input_fn(opts, prepared, step, member_lib.local_micro_range(
+        member, opts.model.micro_batches))
         estimator.train(input_fn, max_steps=opts.schedule.max_train_steps,
                         hooks=[GraphAuditHook("train", None), *_member_hooks(member), stop])
 

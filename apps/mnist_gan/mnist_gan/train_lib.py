@@ -103,15 +103,6 @@ def make_run_config(opts: GanOptions, *, model_dir: str | None = None,
     )
 
 
-def _share(config: gan_models.GANConfig,
-           member: Member | None) -> gan_models.MicroBatchShare | None:
-    """This member's micro-batches and the mean across its cluster (None: all are local)."""
-    if member is None or member.cluster.size == 1:
-        return None
-    first, last = member.micro_range(config.micro_batches)
-    return gan_models.MicroBatchShare(first, last, member.micro_batch_mean(config.micro_batches))
-
-
 def _estimator(opts: GanOptions, config: gan_models.GANConfig, member: Member | None,
                share: gan_models.MicroBatchShare | None = None, *, model_dir: str | None = None,
                writes: bool = True) -> tf.estimator.Estimator:
@@ -122,13 +113,6 @@ def _estimator(opts: GanOptions, config: gan_models.GANConfig, member: Member | 
         return gan_models.make_estimator(config, run_config)
     return gan_models.make_estimator(config, member.run_config(run_config), share=share,
                                      training_hooks=[member.watchdog()])
-
-
-def _micro_range(config: gan_models.GANConfig,
-                 member: Member | None) -> tuple[int, int] | None:
-    if member is None or member.cluster.size == 1:
-        return None
-    return member.micro_range(config.micro_batches)
 
 
 def generate_samples(estimator: tf.estimator.Estimator, config: gan_models.GANConfig,
@@ -152,7 +136,7 @@ def _train(estimator: tf.estimator.Estimator, opts: GanOptions, config: gan_mode
       The step after which a signal stopped it (checkpointed by the chief), else None.
     """
     input_fn = make_train_input_fn(opts, config, prepared, step * gan_models.BATCHES_PER_STEP,
-                                   _micro_range(config, member))
+                                   member_lib.local_micro_range(member, config.micro_batches))
     stop = member_lib.preemption_hook(member, preemption)
     with member_lib.lost_peer_errors(member):
         estimator.train(input_fn, max_steps=opts.schedule.max_train_steps,
@@ -195,7 +179,8 @@ def _run_worker(opts: GanOptions, config: gan_models.GANConfig, log: Callable[[s
     stopped: list[int | None] = []
 
     def train(scratch: str, step: int) -> None:
-        estimator = _estimator(opts, config, member, _share(config, member),
+        share = member_lib.micro_batch_share(member, config.micro_batches)
+        estimator = _estimator(opts, config, member, share,
                                model_dir=scratch, writes=False)
         stopped.append(_train(estimator, opts, config, prepared, step,
                               [GraphAuditHook("train", None)], member, preemption))
@@ -256,7 +241,7 @@ def _run_chief(opts: GanOptions, config: gan_models.GANConfig, cluster: Cluster 
         if step < max_steps:
             log(f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in "
                 f"{model_dir}")
-            share = _share(config, member)
+            share = member_lib.micro_batch_share(member, config.micro_batches)
             stopped_at = _train_chief(_estimator(opts, config, member, share), opts, config,
                                       prepared, step, log, extra_hooks, member, preemption)
             if share is not None and isinstance(share.mean, MicroBatchMean):
