@@ -17,28 +17,26 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from repro_app.disk_full import remove_partial_checkpoint
+from run_compare.checkpoints import open_checkpoint, read_tensor
 
 
 class UnreadableCheckpoint(Exception):
     """A checkpoint some tensor of which cannot be read."""
 
 
-def read_every_tensor(prefix: str) -> int:
-    """Reads every tensor of the checkpoint at `prefix`; returns its global step.
+def read_every_tensor(prefix: str) -> None:
+    """Reads every tensor of the checkpoint at `prefix` (run_compare's reader: one place knows
+    what a torn or damaged checkpoint raises).
 
     Raises:
-      UnreadableCheckpoint: one line naming the checkpoint and the first error.
+      UnreadableCheckpoint: one line naming the checkpoint, the tensor and the first error.
     """
     try:
-        reader = tf.train.load_checkpoint(prefix)
+        reader = open_checkpoint(prefix)
         for name in sorted(reader.get_variable_to_shape_map()):
-            reader.get_tensor(name)
-        return int(reader.get_tensor("global_step"))
-    # IndexError: a data file shorter than its index says (pybind's out_of_range).
-    except (tf.errors.OpError, IndexError, ValueError, OSError) as e:
-        text = (getattr(e, "message", None) or str(e) or type(e).__name__).strip()
-        raise UnreadableCheckpoint(f"{prefix}: {type(e).__name__}: "
-                                   f"{text.splitlines()[0] if text else ''}") from None
+            read_tensor(reader, prefix, name)
+    except ValueError as e:
+        raise UnreadableCheckpoint(str(e)) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +98,7 @@ def fall_back_to_intact(model_dir: str, log: Callable[[str], None]) -> str | Non
         raise UnreadableCheckpoint(
             f"no intact checkpoint in {model_dir}: " + "; ".join(r for _, r in found.torn))
     for _, reason in found.torn:
-        log(f"unreadable checkpoint {reason}; removed, resuming from "
-            f"{os.path.basename(found.newest_intact)}")
+        log(f"{reason}; removed, resuming from {os.path.basename(found.newest_intact)}")
     # The state file first: a crash in between leaves a state that names intact files only.
     tf.compat.v1.train.update_checkpoint_state(
         model_dir, found.newest_intact, all_model_checkpoint_paths=list(reversed(found.intact)))

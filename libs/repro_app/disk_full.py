@@ -44,24 +44,20 @@ class CheckpointWatch(tf.estimator.CheckpointSaverListener):
         self.writing = None
 
 
-def remove_partial_checkpoint(model_dir: str, step: int) -> list[str]:
+def remove_partial_checkpoint(model_dir: str, step: int) -> None:
     """Removes step's checkpoint files unless the `checkpoint` state file lists them (a save
-    that did not finish); returns the names removed."""
+    that did not finish)."""
     prefix = os.path.join(model_dir, f"model.ckpt-{step}")
     state = tf.train.get_checkpoint_state(model_dir)
     listed = set(state.all_model_checkpoint_paths) if state else set()
     if prefix in listed or os.path.basename(prefix) in listed:
-        return []
-    removed = []
-    for path in sorted(glob.glob(glob.escape(prefix) + "_temp*") + glob.glob(
-            glob.escape(prefix) + ".*")):
+        return
+    for path in glob.glob(glob.escape(prefix) + "_temp*") + glob.glob(glob.escape(prefix) + ".*"):
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-        removed.append(os.path.basename(path))
-    return removed
 
 
 def is_no_space(error: BaseException, directory: str) -> bool:

@@ -24,8 +24,8 @@ import tf_determinism
 from repro_app import options as options_lib
 from repro_app.checkpoint_check import UnreadableCheckpoint, fall_back_to_intact
 from repro_app.data import PreparedData
-from repro_app.disk_full import is_no_space, no_space_errors
-from repro_app.errors import NoSpaceError, RunError
+from repro_app.disk_full import no_space_errors
+from repro_app.errors import RunError
 from run_record import RunMismatchError, check_resumable, provenance, write_run_json
 from tf_determinism import machine
 
@@ -51,16 +51,16 @@ def check_writable(directory: str, flag: str) -> None:
     creating one: permission bits, ACLs, a read-only mount and root's exemptions all decide.
 
     Raises:
-      RunError: one line naming the flag, the directory and the reason (nothing is left).
+      RunError: one line naming the flag, the directory and the reason (nothing is left);
+        NoSpaceError (a RunError) when it is full.
     """
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=directory)
-        os.close(fd)
-        os.unlink(probe)
+        with no_space_errors(directory, what="a first file"):  # a full disk: NoSpaceError
+            os.makedirs(directory, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=directory)
+            os.close(fd)
+            os.unlink(probe)
     except OSError as e:
-        if is_no_space(e, directory):
-            raise NoSpaceError(directory, "a first file", e.strerror or "ENOSPC") from None
         raise RunError(f"{flag}={directory} is not writable by this user (uid {os.getuid()}): "
                        f"{e.strerror or type(e).__name__}") from None
 
