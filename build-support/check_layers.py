@@ -25,6 +25,8 @@ LAYERS = (
     # A dataset's input for the apps on it: extends the skeleton's data group; and several
     # processes for any app.
     ("mnist_input", "repro_cluster"),
+    # The run itself, for every app (above the run's parts and the cluster).
+    ("repro_experiment",),
 )
 
 

@@ -3,7 +3,8 @@
 Importing this package installs the Python 3.11 `inspect.getargspec` shim TF-GAN 2.1.0 needs
 (`tf_determinism.internals`). Public API:
 
-  GANConfig, GAN_TYPES, LOSS_NAMES            configuration and valid names
+  GANConfig, GAN_TYPES, LOSS_NAMES,           configuration, valid names, the sub-seeds
+  SEED_NAMES                                  it draws from
   generator_inputs, training_features,        generator input structures (noise.py)
   sample_generator_inputs
   generator, critic                           the networks (networks.py)
@@ -13,7 +14,6 @@ Importing this package installs the Python 3.11 `inspect.getargspec` shim TF-GAN
   build_train_step, BATCHES_PER_STEP          one deterministic global step, one session.run,
                                               cut into micro-batches (step.py)
   MicroBatchShare                             one process's micro-batches of a cluster step
-  non_finite_loss                             the loss a failed step found NaN/Inf
   make_estimator, predict_input_fn,           the tf.estimator builder (estimator.py)
   add_image_summaries
 
@@ -29,6 +29,7 @@ from gan_models.config import (  # noqa: E402
     DEFAULT_LOSS,
     GAN_TYPES,
     LOSS_NAMES,
+    SEED_NAMES,
     GANConfig,
 )
 from gan_models.estimator import (  # noqa: E402
@@ -53,7 +54,6 @@ from gan_models.step import (  # noqa: E402
     BATCHES_PER_STEP,
     MicroBatchShare,
     build_train_step,
-    non_finite_loss,
 )
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "DEFAULT_LOSS",
     "GAN_TYPES",
     "LOSS_NAMES",
+    "SEED_NAMES",
     "GANConfig",
     "MicroBatchShare",
     "add_image_summaries",
@@ -75,7 +76,6 @@ __all__ = [
     "interpolation_weights",
     "loss_tensor_names",
     "make_estimator",
-    "non_finite_loss",
     "predict_input_fn",
     "sample_generator_inputs",
     "training_features",

@@ -9,6 +9,9 @@ from tf_determinism import SeedTree, check_int
 
 GAN_TYPES = ("unconditional", "conditional", "infogan")
 LOSS_NAMES = ("wasserstein", "minimax", "modified", "least_squares")
+# The sub-seeds the models draw from (a run's SeedTree must have them): initial weights,
+# generator noise, gradient-penalty interpolation, the sample grid, --eval's generator inputs.
+SEED_NAMES = ("init", "noise", "gradient_penalty", "samples", "eval")
 # Each divides the narrowest layer of the example networks (32 filters).
 WIDTH_DIVISORS = (1, 2, 4, 8, 16, 32)
 
@@ -62,8 +65,9 @@ class GANConfig:
         [i*B/M, (i+1)*B/M) are micro-batch i). Each is its own forward pass with its own
         batch-norm statistics; per-micro-batch gradients and losses are combined by a pairwise
         tree over the micro-batch index (step.py). Part of the model: M changes the numbers.
-      seeds: The run's seed tree; the model draws from `init` (weights), `gradient_penalty`
-        and `samples` (the sample grid). Generator noise is keyed by the caller.
+      seeds: The run's seed tree, with at least `SEED_NAMES`: the model draws from `init`
+        (weights), `noise` (generator inputs), `gradient_penalty`, `samples` (the sample grid)
+        and `eval`.
     """
 
     gan_type: str = "unconditional"
@@ -79,7 +83,8 @@ class GANConfig:
     weight_decay: float = 2.5e-5
     width_divisor: int = 1
     micro_batches: int = 1
-    seeds: SeedTree = dataclasses.field(default_factory=lambda: SeedTree.from_root(0))
+    seeds: SeedTree = dataclasses.field(
+        default_factory=lambda: SeedTree.from_root(0, SEED_NAMES))
 
     def __post_init__(self) -> None:
         if self.gan_type not in GAN_TYPES:
@@ -95,8 +100,9 @@ class GANConfig:
         if self.width_divisor not in WIDTH_DIVISORS:
             raise ValueError(f"GANConfig.width_divisor must be one of {WIDTH_DIVISORS}, got "
                              f"{self.width_divisor!r}")
-        if not isinstance(self.seeds, SeedTree):
-            raise ValueError(f"GANConfig.seeds must be a SeedTree, got {self.seeds!r}")
+        if not isinstance(self.seeds, SeedTree) or not self.seeds.has(*SEED_NAMES):
+            raise ValueError(f"GANConfig.seeds must be a SeedTree with the sub-seeds "
+                             f"{', '.join(SEED_NAMES)}, got {self.seeds!r}")
         _check_float("gen_lr", self.gen_lr, positive=True, optional=True)
         _check_float("crit_lr", self.crit_lr, positive=True, optional=True)
         _check_float("gradient_penalty_weight", self.gradient_penalty_weight,

@@ -26,7 +26,6 @@ and so does a run resumed from a checkpoint that starts at the next batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import tensorflow as tf
@@ -103,8 +102,7 @@ def _eval_spec(config: GANConfig, features: dict[str, Any],
 
 
 def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig, *,
-                   share: MicroBatchShare | None = None, training_hooks: Sequence[Any] = ()
-                   ) -> tf.estimator.Estimator:
+                   share: MicroBatchShare | None = None) -> tf.estimator.Estimator:
     """Builds the Estimator for `config` (see the module docstring for the input contract).
 
     Args:
@@ -117,7 +115,6 @@ def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig, *,
       share: One process of several (see `build_train_step`): the training input holds the
         rows of micro-batches [first, last) only. (A cluster task's device comes with its
         run_config's device_fn.)
-      training_hooks: Extra hooks of every training run (e.g. a cluster's watchdog).
 
     Returns:
       A `tf.estimator.Estimator`.
@@ -145,7 +142,6 @@ def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig, *,
         if add_summaries:
             add_image_summaries(step.real_data, step.generated_data)
         return tf.estimator.EstimatorSpec(_ModeKeys.TRAIN, loss=step.losses["generator_loss"],
-                                          train_op=step.train_op,
-                                          training_hooks=list(training_hooks))
+                                          train_op=step.train_op)
 
     return tf.estimator.Estimator(model_fn=model_fn, config=run_config)

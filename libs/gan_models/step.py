@@ -147,38 +147,6 @@ def combine_passes(per_micro: Sequence[PassValues],
     return first.with_tensors(means)
 
 
-# Each loss check op's name -> (loss key, "NaN" | "Inf"): how a failed run names the loss, by
-# the op the session's error carries (never by its message). By name: TF does not keep the
-# Python op objects alive, and the names are the step's own (one check per key and kind).
-_LOSS_CHECKS: dict[str, tuple[str, str]] = {}
-
-
-def _checked(losses: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """The losses, each passed on only when finite: one Assert per (loss, NaN/Inf) stops the
-    run before the update that depends on it (`non_finite_loss` names it)."""
-    checked = {}
-    for key, value in losses.items():
-        asserts = []
-        for kind, test in (("NaN", tf.math.is_nan), ("Inf", tf.math.is_inf)):
-            # String data: TF builds the Assert op itself (float data would put it inside a
-            # cond, and the error would carry that inner op).
-            check = tf.debugging.Assert(tf.logical_not(test(value)), [f"{key} is {kind}"],
-                                        name=f"{key}_is_{kind.lower()}")
-            _LOSS_CHECKS[check.name] = (key, kind)
-            asserts.append(check)
-        with tf.control_dependencies(asserts):
-            checked[key] = tf.identity(value)
-    return checked
-
-
-def non_finite_loss(op: tf.Operation | None) -> tuple[str, str] | None:
-    """(loss key, "NaN" or "Inf") when `op`, the op of a failed run's InvalidArgumentError
-    (its `.op`), is one of the step's loss checks; None otherwise."""
-    if op is None or op.type != "Assert":
-        return None
-    return _LOSS_CHECKS.get(op.name)
-
-
 def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.Tensor, *,
                      share: MicroBatchShare | None = None,
                      add_summaries: bool = False) -> TrainStep:
@@ -244,7 +212,8 @@ def _generator_phase(config: GANConfig, inputs: list[tuple[Any, tf.Tensor]],
         passes.append(PassValues(terms, optimizer.compute_gradients(
             terms["generator_loss"], var_list=model.generator_variables), stats))
     combined = combine_passes(passes, micro_batch_mean)
-    losses = _checked(combined.losses)
+    # The update after the losses: their weight-decay terms read the variables it writes.
+    losses = combined.losses
     with tf.control_dependencies(list(losses.values())):
         update = tf.group(optimizer.apply_gradients(combined.grads),
                           *layers.moving_average_updates(combined.stats),
@@ -269,7 +238,7 @@ def _discriminator_phase(config: GANConfig, inputs: list[tuple[Any, tf.Tensor]],
         passes.append(PassValues(terms, optimizer.compute_gradients(
             terms["discriminator_loss"], var_list=model.discriminator_variables)))
     combined = combine_passes(passes, micro_batch_mean)
-    losses = _checked(combined.losses)
+    losses = combined.losses
     with tf.control_dependencies(list(losses.values())):
         update = optimizer.apply_gradients(combined.grads, name="discriminator_update")
     return losses, update, tf.concat(generated, axis=0)

@@ -28,7 +28,7 @@ class PreparedMnist(PreparedData):
     """The train split's records (PreparedData) and the MNIST splits (numpy), for evaluation on
     test/validation."""
 
-    mnist: mnist_data.MnistSplits
+    mnist: mnist_data.MnistSplits = dataclasses.field(kw_only=True)
 
 
 def prepare_mnist(data: MnistDataOptions,

@@ -1,12 +1,13 @@
-"""The skeleton every reproducible training app shares, so that its `train.py` only declares its
-own options and calls its train_lib (and a third app copies nothing):
+"""The parts of a run every reproducible training app shares; `repro_experiment` puts them
+together, so that an app only declares its options and its experiment (and copies nothing):
 
   option, Checked, define_flags,       nested frozen options, checked leaves, one flag per leaf,
   from_values,                         run.json
   to_dict, from_dict, identity, flat,  round trip, run identity (options.py)
   OptionsError
   RunOptions, DataOptions,             the option groups every training app has, no dataset's
-  ScheduleOptions                      flags among them (groups.py)
+  ScheduleOptions, ModelOptions        flags among them; a model group's micro_batches
+                                       (groups.py)
   parse_options, run                   the shared `main`: stray args, numerics pinned before
                                        TF is imported, one-line errors (cli.py)
   RunError, NonFiniteLossError,        refusals (exit 2; a graph with a CPU-dependent op is
@@ -14,10 +15,11 @@ own options and calls its train_lib (and a third app copies nothing):
   CpuDependentGraphError,              (exit 4), SIGTERM/SIGINT after a checkpointed step
   PreemptedError, NoSpaceError         (exit 5), a full disk (exit 6)
 
-TensorFlow-backed parts, imported by train_libs after the pins: `repro_app.run_dir` (lock,
+TensorFlow-backed parts, imported after the pins (by repro_experiment.runner): `repro_app.run_dir` (lock,
 refuse, run.json, restored step), `repro_app.data` (prepared records and the seeded stream over
 them, for any dataset; MNIST's are in `mnist_input`),
-`repro_app.graph_check` (the graph audit hook every Estimator call gets), `repro_app.preemption`
+`repro_app.graph_check` (the graph audit hook every Estimator call gets), `repro_app.progress`
+(each step's scalars: losses.csv, the progress line, the NaN/Inf stop), `repro_app.preemption`
 (signals: finish the step, checkpoint, exit 5), `repro_app.disk_full` (a full disk in one line,
 partial checkpoints removed), `repro_app.checkpoint_check` (a torn newest checkpoint: fall back
 to the newest intact one).
@@ -38,7 +40,7 @@ from repro_app.errors import (
     PreemptedError,
     RunError,
 )
-from repro_app.groups import DataOptions, RunOptions, ScheduleOptions
+from repro_app.groups import DataOptions, ModelOptions, RunOptions, ScheduleOptions
 from repro_app.options import (
     Checked,
     OptionsError,
@@ -61,6 +63,7 @@ __all__ = [
     "EXIT_REFUSED",
     "DataOptions",
     "LostPeerError",
+    "ModelOptions",
     "NoSpaceError",
     "NonFiniteLossError",
     "PreemptedError",

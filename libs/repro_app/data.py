@@ -1,8 +1,8 @@
 """A run's training records and the seeded stream over them, for any dataset.
 
-An app's data library writes its train split with seeded_input into `DataOptions.record_dir`
-and returns a `PreparedData` (or a subclass carrying the dataset's own arrays, e.g.
-`mnist_input.data.PreparedMnist`); `run_dir` writes its identity into run.json and
+An app's data library writes its training split with seeded_input into
+`DataOptions.record_dir` and returns a `PreparedData` (or a subclass carrying the dataset's own
+arrays, e.g. `mnist_input.data.PreparedMnist`); `run_dir` writes its identity into run.json and
 `train_input_fn` reads it as the run's stream of batches.
 """
 
@@ -26,12 +26,14 @@ class PreparedData:
       manifest: seeded_input's manifest of them.
       identity: "<source>:<content digest>", the data's part of the run identity (not the
         manifest digest: compression changes the shard bytes only).
+      split: the name of the split the records hold (seeded_input's `split`).
     """
 
     record_dir: str
     record_pattern: str
     manifest: dict[str, Any]
     identity: str
+    split: str = "train"
 
 
 def train_input_fn(prepared: PreparedData, *, data: DataOptions, data_seed: int,
@@ -50,7 +52,8 @@ def train_input_fn(prepared: PreparedData, *, data: DataOptions, data_seed: int,
         computing micro-batches i..j-1 of every global batch).
     """
     options = seeded_input.StreamOptions(
-        split="train", record_dir=prepared.record_dir, record_pattern=prepared.record_pattern,
+        split=prepared.split, record_dir=prepared.record_dir,
+        record_pattern=prepared.record_pattern,
         batch_size=data.batch_size, random_seed=data_seed, buffer_size=data.buffer_size,
         num_parallel=data.num_parallel, compression=data.compression, start_batch=start_batch,
         micro_batches=micro_batches, micro_range=micro_range)

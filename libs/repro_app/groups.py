@@ -1,17 +1,20 @@
-"""Option groups every training app shares: its data input, its schedule, and the run itself.
+"""Option groups every training app shares: its data input, its schedule, its model's
+micro-batches, and the run itself.
 
-Nothing here knows a dataset: an app on a dataset extends `DataOptions` with that dataset's own
-flags (`mnist_input.MnistDataOptions` adds `--mnist_idx_dir`) and declares it as its `data`
-group. An app that wants other defaults passes them to `define_flags(..., overrides)` (the
-classifier does).
+Nothing here knows a dataset or a model: an app on a dataset extends `DataOptions` with that
+dataset's own flags (`mnist_input.MnistDataOptions` adds `--mnist_idx_dir`) and declares it as
+its `data` group; its `model` group extends `ModelOptions`. An app that wants other defaults
+says so in its options class (`FLAG_DEFAULTS`; the classifier does).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from repro_app.options import Checked, option
+from repro_app.options import Checked, from_values, option
 from tf_determinism import Numerics
 
 COMPRESSIONS = ("NONE", "GZIP", "ZLIB")
@@ -23,7 +26,8 @@ class DataOptions(Checked):
 
     data_dir: str = option("data", "Where the training TFRecords are kept (one directory per "
                            "data source and compression).", nonempty=True, resumable=True)
-    batch_size: int = option(32, "Images per batch.", lower_bound=1)
+    batch_size: int = option(32, "Examples per batch (a global batch: all micro-batches and "
+                             "processes together).", lower_bound=1)
     buffer_size: int = option(10000, "Shuffle window (records).", lower_bound=1)
     num_parallel: int = option(
         2, "Parallel record reads/parses (does not change the stream).", lower_bound=1,
@@ -46,7 +50,7 @@ class ScheduleOptions(Checked):
                                   resumable=True)
     save_checkpoints_steps: int = option(500, "Checkpoint interval.", lower_bound=1,
                                          resumable=True)
-    keep_checkpoint_max: int = option(2, "Checkpoints kept (a GAN's is ~160 MB).",
+    keep_checkpoint_max: int = option(2, "Checkpoints kept (older ones are deleted).",
                                       lower_bound=1, resumable=True)
     save_summary_steps: int = option(100, "TensorBoard summary interval.", lower_bound=1,
                                      resumable=True)
@@ -55,27 +59,51 @@ class ScheduleOptions(Checked):
 
 
 @dataclasses.dataclass(frozen=True)
+class ModelOptions(Checked):
+    """The part of a model group the skeleton reads: how a global batch is cut. An app's model
+    group subclasses it and adds its own hyperparameters."""
+
+    micro_batches: int = option(
+        1, "Cut each global batch (--batch_size) into this many fixed micro-batches, each its "
+        "own forward pass; their gradients are averaged in a fixed order (a pairwise tree). "
+        "Must divide --batch_size; --local_workers must divide it. Part of the model: it "
+        "changes the numbers.", lower_bound=1)
+
+
+@dataclasses.dataclass(frozen=True)
 class RunOptions(Checked):
-    """What every training run has; an app's options subclass it and add a `model` group (an
-    app on a dataset with flags of its own also redeclares `data` as its DataOptions subclass,
-    which keeps the group's place and name). A `model.micro_batches` must divide the batch."""
+    """What every training run has; an app's options subclass it and add a `model` group (a
+    `ModelOptions`; an app on a dataset with flags of its own also redeclares `data` as its
+    DataOptions subclass, which keeps the group's place and name).
+
+    Class attributes an app may set (not options):
+      FLAG_DEFAULTS: {leaf name: default} over the shared groups' defaults.
+      IDENTITY_TOO: leaf names marked resumable that are identity for this app (e.g. the
+        classifier's max_train_steps, its learning-rate decay length).
+    """
+
+    FLAG_DEFAULTS: ClassVar[Mapping[str, Any]] = {}
+    IDENTITY_TOO: ClassVar[frozenset[str]] = frozenset()
 
     random_seed: int = option(
-        123, "Root of the run's seed tree (data order, initial weights, noise, dropout, "
-        "samples, eval; run.json lists the sub-seeds).", lower_bound=0)
+        123, "Root of the run's seed tree (data order and the sub-seeds the app names: "
+        "initial weights, noise, dropout, ...; run.json lists them).", lower_bound=0)
     model_dir: str | None = option(
-        None, "Run directory (checkpoints, events, run.json, ...). Default: runs/<app>/<the "
-        "run's name>. An existing one is resumed (one made by another run is refused).",
-        nonempty=True, resumable=True)
+        None, "Run directory (checkpoints, events, run.json, losses.csv, results). Default: "
+        "runs/<app>/<the run's name>. An existing one is resumed (one made by another run is "
+        "refused).", nonempty=True, resumable=True)
     data: DataOptions = DataOptions()
+    model: ModelOptions = ModelOptions()
     schedule: ScheduleOptions = ScheduleOptions()
     numerics: Numerics = Numerics()
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        # An app whose model cuts batches into micro-batches declares `micro_batches` in its
-        # model group (seeded_input's micro ranges need it to divide the batch).
-        micro_batches = getattr(getattr(self, "model", None), "micro_batches", 1)
-        if self.data.batch_size % micro_batches:
-            raise ValueError(f"--micro_batches={micro_batches} must divide "
+        if self.data.batch_size % self.model.micro_batches:
+            raise ValueError(f"--micro_batches={self.model.micro_batches} must divide "
                              f"--batch_size={self.data.batch_size}")
+
+    @classmethod
+    def with_defaults(cls, **values: Any) -> Any:
+        """The app's options from its FLAG_DEFAULTS and `values` ({leaf name: value})."""
+        return from_values(cls, {**cls.FLAG_DEFAULTS, **values})

@@ -123,17 +123,21 @@ def leaves(cls: type) -> list[tuple[dataclasses.Field, type, bool]]:
 
 
 def define_flags(cls: type, overrides: Mapping[str, Any] | None = None,
-                 flag_values: flags.FlagValues = flags.FLAGS) -> dict[str, flags.FlagHolder]:
+                 flag_values: flags.FlagValues = flags.FLAGS,
+                 module_name: str | None = None) -> dict[str, flags.FlagHolder]:
     """Defines one flag per leaf of `cls` (default: the field's, or `overrides[name]`).
+
+    Args:
+      module_name: the module the flags belong to (its `--help` lists them); default: the
+        caller's (absl names the main module by its file, as it does for its own flags).
 
     Returns:
       {flag name: FlagHolder}, for the app to read after parsing.
     """
     overrides = dict(overrides or {})
-    # Flags belong to the module that asked for them (the app's train.py), so that its `--help`
-    # lists them; absl names the main module by its file, as it does for its own flags.
-    caller = sys._getframe(1).f_globals.get("__name__", "")
-    module_name = sys.argv[0] if caller == "__main__" else caller
+    if module_name is None:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        module_name = sys.argv[0] if caller == "__main__" else caller
     holders: dict[str, flags.FlagHolder] = {}
     for field, base, _ in leaves(cls):
         meta, name = field.metadata, field.name

@@ -97,7 +97,7 @@ def restored_step(model_dir: str) -> int:
     return int(tf.train.load_variable(checkpoint, "global_step")) if checkpoint else 0
 
 
-def run_json_content(opts: Any, data: PreparedData, *,
+def run_json_content(opts: Any, data: PreparedData, seeds: tf_determinism.SeedTree, *,
                      keep_identity: frozenset[str] = frozenset(),
                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run.json content (a "record", as run_record and run_compare call it): options,
@@ -107,8 +107,9 @@ def run_json_content(opts: Any, data: PreparedData, *,
     Args:
       opts: the app's options (with `random_seed`, `numerics`).
       data: the prepared TFRecords (their content identity joins the run identity).
+      seeds: the run's seed tree (the sub-seeds the app named, and `data`).
       keep_identity: see `options.identity`.
-      extra: app-specific top-level entries (e.g. batches_per_step).
+      extra: app-specific top-level entries (e.g. the cluster's shape).
     """
     import tensorflow as tf
 
@@ -121,7 +122,7 @@ def run_json_content(opts: Any, data: PreparedData, *,
                       "tf_build_info": dict(tf.sysconfig.get_build_info())}
     return {
         "seed": opts.random_seed,
-        "seeds": tf_determinism.SeedTree.from_root(opts.random_seed).as_dict(),
+        "seeds": seeds.as_dict(),
         "options": options_lib.to_dict(opts),
         "identity": identity,
         "flags": options_lib.flat(opts),

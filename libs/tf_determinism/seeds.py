@@ -1,22 +1,26 @@
 """One root seed, split into named sub-seeds in one visible place (the run's seed tree).
 
-Every random number a run uses comes from one of the sub-seeds below, each a pure function of
-the root seed (`--random_seed`) and its name. Consumers never see the root: the data pipeline
-gets `data`, initializers get `init`, and so on, so that adding a consumer cannot shift what
-another one draws. Inside a sub-seed, per-use keys are derived again by name or by position:
+Every random number a run uses comes from one of its sub-seeds, each a pure function of the root
+seed (`--random_seed`) and its *name*: `derive_seed(root, name)`. The app names the sub-seeds it
+draws from; the skeleton adds `data` (the order of the input stream). Consumers never see the
+root: the data pipeline gets `data`, initializers get `init`, and so on, so adding a consumer
+(a new name) cannot shift what another one draws, and no library changes for it. Inside a
+sub-seed, per-use keys are derived again by name or by position, e.g. the MNIST GAN's:
 
     root ──┬─ data              seeded_input: derive(data, "files") shard order,
            │                    derive(data, "shuffle") window permutations
            ├─ init              one key per variable: derive(init, full variable name)
            ├─ noise             generator inputs of global batch k: [noise, k]
-           ├─ dropout           dropout masks of global batch k: [dropout, k]
            ├─ gradient_penalty  WGAN-GP interpolation weights at step s: [gradient_penalty, s]
            ├─ samples           the fixed samples.png noise grid (numpy PCG64)
            └─ eval              the fixed --eval generator inputs, batch i: [eval, i]
 
+and the classifier's `dropout` (masks of global batch k: [dropout, k]). Every app's names are
+in its run.json (`seeds`).
+
 Keys like [sub_seed, k] are the two-element seeds of TF's `tf.random.stateless_*` ops: the
 draw is a pure function of them, whatever the graph, the thread count or a resume. (The page's
-graph-level `RunConfig(tf_random_seed=...)` is still set by the apps; it only reaches
+graph-level `RunConfig(tf_random_seed=...)` is still set by the skeleton; it only reaches
 unseeded stateful ops, which this project does not use.)
 """
 
@@ -25,6 +29,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
+import types
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tf_determinism.checks import check_int
@@ -55,28 +62,63 @@ def derive_seed(seed: int, *names: str | int) -> int:
     return int.from_bytes(hashlib.sha256(payload).digest()[:8], "big") >> 1
 
 
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
 @dataclasses.dataclass(frozen=True)
 class SeedTree:
-    """The named sub-seeds of one run (see the module docstring); build with `from_root`."""
+    """The named sub-seeds of one run (see the module docstring); build with `from_root`.
+
+    Attributes:
+      root: the root seed.
+      sub_seeds: {name: derive_seed(root, name)}, in the order the names were given.
+
+    A sub-seed reads as an attribute, `tree.noise`; a name the run did not declare is an
+    AttributeError naming the declared ones.
+    """
 
     root: int
-    data: int
-    init: int
-    noise: int
-    dropout: int
-    gradient_penalty: int
-    samples: int
-    eval: int
+    sub_seeds: Mapping[str, int]
 
     @classmethod
-    def from_root(cls, root: int) -> SeedTree:
-        """Splits `root` (a non-negative int) into every named sub-seed."""
-        names = [f.name for f in dataclasses.fields(cls) if f.name != "root"]
-        return cls(root=root, **{name: derive_seed(root, name) for name in names})
+    def from_root(cls, root: int, names: Iterable[str]) -> SeedTree:
+        """Splits `root` (a non-negative int) into the sub-seeds `names` (lower-case
+        identifiers, each once; "root" is not a name)."""
+        check_int("SeedTree: root", root, minimum=0)
+        names = list(names)
+        for name in names:
+            if not isinstance(name, str) or not _NAME.fullmatch(name) or name in (
+                    "root", "sub_seeds"):
+                raise ValueError(f"SeedTree: {name!r} is not a sub-seed name (a lower-case "
+                                 "identifier other than root)")
+        if len(set(names)) != len(names):
+            raise ValueError(f"SeedTree: a sub-seed name appears twice in {names}")
+        return cls(root=root, sub_seeds=types.MappingProxyType(
+            {name: derive_seed(root, name) for name in names}))
+
+    def __getattr__(self, name: str) -> int:
+        # Only called for names that are no attribute: the sub-seeds.
+        sub_seeds = self.__dict__.get("sub_seeds", {})
+        if name in sub_seeds:
+            return sub_seeds[name]
+        raise AttributeError(f"this run's seed tree has no sub-seed {name!r} (it has "
+                             f"{', '.join(sub_seeds) or 'none'}); declare it in the app's "
+                             "seed names")
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, SeedTree) and self.root == other.root
+                and dict(self.sub_seeds) == dict(other.sub_seeds))
+
+    def __hash__(self) -> int:
+        return hash((self.root, tuple(self.sub_seeds.items())))
+
+    def has(self, *names: str) -> bool:
+        """Whether every one of `names` is a sub-seed of this tree."""
+        return all(name in self.sub_seeds for name in names)
 
     def as_dict(self) -> dict[str, Any]:
-        """{name: sub-seed} for run.json."""
-        return dataclasses.asdict(self)
+        """{"root": root, name: sub-seed, ...} for run.json."""
+        return {"root": self.root, **self.sub_seeds}
 
 
 def stateless_key(sub_seed: int, index: Any, micro_batch: Any = None) -> Any:

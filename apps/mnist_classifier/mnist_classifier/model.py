@@ -7,8 +7,9 @@ the 50k training images (dropout 0.5, Adam with cosine decay from 1e-3), ~3.8k i
 What keeps it reproducible:
   * every initial weight is a ``tf.random.stateless_uniform`` draw keyed by (init sub-seed,
     variable name) (tf_determinism.initializers);
-  * dropout masks are stateless draws keyed by [dropout sub-seed, global batch index]: the
-    same batch always gets the same mask, also after a resume, whatever the thread count;
+  * dropout masks are stateless draws keyed by [dropout sub-seed, global batch index(,
+    micro-batch)]: the same batch always gets the same mask, also after a resume, whatever the
+    thread count or the process;
   * gradients are aggregated pairwise and gated (tf_determinism.optimizers.DeterministicAdam),
     so no sum depends on which buffer TF's AddN can reuse at run time.
 """
@@ -20,9 +21,10 @@ from typing import Any
 import tensorflow as tf
 
 from mnist_eval import CLASSES_KEY, INPUT_KEY, LOGITS_KEY
+from tf_determinism import stateless_key
 from tf_determinism.initializers import StatelessGlorotUniform
-from tf_determinism.optimizers import DeterministicAdam
-from tf_determinism.reduce import MicroBatchShare, micro_batch_means
+from tf_determinism.optimizers import DeterministicAdam, micro_batch_update
+from tf_determinism.reduce import MicroBatchShare
 
 NUM_CLASSES = 10
 LOSS_NAME = "cross_entropy"  # the training loss tensor is "cross_entropy:0"
@@ -77,49 +79,25 @@ def _loss(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
-def _micro_batch_train_op(features: dict[str, tf.Tensor], labels: tf.Tensor,
-                          optimizer: DeterministicAdam, *, init_seed: int,
-                          dropout_rate: float, micro_batches: int,
-                          share: MicroBatchShare | None) -> tuple[tf.Tensor, tf.Operation]:
-    """(loss, train_op) from the local micro-batches' passes (rows [i*B/M, (i+1)*B/M) of the
-    global batch are micro-batch i, its dropout mask keyed by features["seed"][i]): per pass
-    gradients, combined with a tree over micro-batch index (across processes by
-    `share.mean`), one Adam update."""
-    first, last = (share.first, share.last) if share else (0, micro_batches)
-    local = last - first
-    passes = []
-    scope = _v1.get_variable_scope()
-    for i, (images, rows) in enumerate(zip(tf.split(features[INPUT_KEY], local),
-                                           tf.split(labels, local), strict=True)):
-        with _v1.variable_scope(scope, reuse=_v1.AUTO_REUSE):
-            logits = logits_fn(images, init_seed, dropout_rate, features["seed"][i])
-        loss = _loss(logits, rows)
-        passes.append((loss, [grad for grad, _ in optimizer.compute_gradients(loss)]))
-    variables = _v1.trainable_variables()
-    loss, grads = micro_batch_means(passes, share.mean if share else None)
-    train_op = optimizer.apply_gradients(list(zip(grads, variables, strict=True)),
-                                         global_step=_v1.train.get_global_step())
-    return tf.identity(loss, name=LOSS_NAME), train_op
-
-
-def make_model_fn(init_seed: int, train_steps: int, learning_rate: float,
-                  dropout_rate: float, *, micro_batches: int = 1,
-                  share: MicroBatchShare | None = None):
+def make_model_fn(seeds: Any, train_steps: int, learning_rate: float, dropout_rate: float, *,
+                  micro_batches: int = 1, share: MicroBatchShare | None = None):
     """The tf.estimator model_fn (TRAIN and PREDICT modes).
 
-    TRAIN: features {"images": float32 [B, 28, 28, 1], "seed": int64 [2], or [M_local, 2]
-    with micro-batches}, labels int64 [B]; mean softmax cross-entropy, Adam (beta1 0.9) with
-    the learning rate cosine-decayed from ``learning_rate`` to 0 over ``train_steps``; with
-    `micro_batches` M > 1 (or a `share` of them: one process of a cluster), the gradients of
-    each micro-batch's pass combined by a tree over micro-batch index (the loss too). PREDICT:
-    features {"images": ...}; predictions {"logits": float32 [B, 10], "classes": int64 [B]}.
+    TRAIN: features {"images": float32 [rows, 28, 28, 1], "batch_index": int64}, labels int64
+    [rows]; mean softmax cross-entropy, Adam (beta1 0.9) with the learning rate
+    cosine-decayed from ``learning_rate`` to 0 over ``train_steps``. The dropout mask of
+    global batch k is keyed by [seeds.dropout, k], or with M > 1 micro-batches by
+    [seeds.dropout, k, micro-batch], so it does not depend on which process draws it; each
+    micro-batch is its own pass (`micro_batch_update`; `share`: this process's part of a
+    cluster). PREDICT: features {"images": ...}; predictions {"logits": float32 [B, 10],
+    "classes": int64 [B]}.
     """
 
     def model_fn(features: dict[str, tf.Tensor], labels: tf.Tensor | None, mode: str,
                  params: Any = None) -> tf.estimator.EstimatorSpec:
         del params
         if mode == _ModeKeys.PREDICT:
-            logits = logits_fn(features[INPUT_KEY], init_seed)
+            logits = logits_fn(features[INPUT_KEY], seeds.init)
             predictions = {LOGITS_KEY: logits, CLASSES_KEY: tf.argmax(logits, axis=1)}
             return tf.estimator.EstimatorSpec(
                 mode, predictions=predictions,
@@ -133,14 +111,17 @@ def make_model_fn(init_seed: int, train_steps: int, learning_rate: float,
         # which need lr, so the value read is always the step being trained.
         optimizer = DeterministicAdam(_v1.train.cosine_decay(learning_rate, global_step,
                                                              train_steps))
-        if micro_batches == 1 and share is None:
-            logits = logits_fn(features[INPUT_KEY], init_seed, dropout_rate, features["seed"])
-            loss = tf.identity(_loss(logits, labels), name=LOSS_NAME)
-            train_op = optimizer.minimize(loss, global_step=global_step)
-        else:
-            loss, train_op = _micro_batch_train_op(
-                features, labels, optimizer, init_seed=init_seed, dropout_rate=dropout_rate,
-                micro_batches=micro_batches, share=share)
-        return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
+
+        def loss_fn(micro: int, rows: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+            key = stateless_key(seeds.dropout, features["batch_index"],
+                                micro if micro_batches > 1 else None)
+            with _v1.variable_scope(_v1.get_variable_scope(), reuse=_v1.AUTO_REUSE):
+                logits = logits_fn(rows[0], seeds.init, dropout_rate, key)
+            return _loss(logits, rows[1])
+
+        loss, train_op = micro_batch_update(optimizer, loss_fn, (features[INPUT_KEY], labels),
+                                            micro_batches=micro_batches, share=share)
+        return tf.estimator.EstimatorSpec(mode, loss=tf.identity(loss, name=LOSS_NAME),
+                                          train_op=train_op)
 
     return model_fn

@@ -31,6 +31,7 @@ import repro_app
 import tf_determinism
 from mnist_gan import train_lib
 from mnist_gan.options import GanOptions
+from repro_experiment import runner
 from run_record import read_run_json
 
 EVAL_JSON = "eval.json"
@@ -183,12 +184,12 @@ def run_eval(model_dir: str, classifier_dir: str, num_images: int,
     """
     opts, checkpoint, classifier, mnist = _load(model_dir, classifier_dir, num_images)
     started = time.monotonic()
-    config = train_lib.gan_config(opts)
+    config = train_lib.gan_config(opts, train_lib.EXPERIMENT.seeds(opts.random_seed))
     step = int(tf.train.load_variable(checkpoint, "global_step"))
     with classifier:
         log(f"generating {num_images} images from {checkpoint} (step {step}, seed "
             f"{opts.random_seed})")
-        estimator = gan_models.make_estimator(config, train_lib.make_run_config(opts))
+        estimator = gan_models.make_estimator(config, runner.run_config(opts))
         logits = _classify(classifier, generate_images(estimator, config, checkpoint,
                                                        num_images), mnist, num_images)
         classifier_record = {"export_dir": classifier.export_dir,

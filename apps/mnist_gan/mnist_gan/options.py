@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from mnist_input import MnistDataOptions
-from repro_app import Checked, RunOptions, option
+from repro_app import ModelOptions, RunOptions, option
 
 # gan_models.GAN_TYPES / LOSS_NAMES (importing gan_models imports TF; a test checks they match).
 GAN_TYPES = ("unconditional", "conditional", "infogan")
@@ -17,8 +17,9 @@ LOSS_NAMES = ("wasserstein", "minimax", "modified", "least_squares")
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelOptions(Checked):
-    """Which GAN, and how it learns (gan_models.GANConfig, minus the seeds)."""
+class GanModelOptions(ModelOptions):
+    """Which GAN, and how it learns (gan_models.GANConfig, minus the seeds; each micro-batch
+    is its own pass with its own batch-norm statistics)."""
 
     gan_type: str = option("unconditional", "GAN variant.", choices=GAN_TYPES)
     loss: str | None = option(
@@ -32,11 +33,6 @@ class ModelOptions(Checked):
         None, "Critic Adam learning rate. Default: the example's (1e-4).", positive=True)
     gradient_penalty_weight: float | None = option(
         None, "WGAN-GP weight (off by default, as in TF-GAN's example).", lower_bound=0)
-    micro_batches: int = option(
-        1, "Cut each global batch (--batch_size) into this many fixed micro-batches, each its "
-        "own forward pass with its own batch-norm statistics; their gradients are averaged in "
-        "a fixed order. Must divide --batch_size. Part of the model: it changes the numbers.",
-        lower_bound=1)
     width_divisor: int = option(
         1, "Divide every layer's width of TF-GAN's example networks by this (1, 2, 4, 8, 16 or "
         "32): the same ops and graph at a fraction of the weights, for quick looks and tests. "
@@ -49,5 +45,5 @@ class GanOptions(RunOptions):
     runs/mnist_gan/<gan_type>-<loss>-seed<seed>)."""
 
     data: MnistDataOptions = MnistDataOptions()
-    model: ModelOptions = ModelOptions()
+    model: GanModelOptions = GanModelOptions()
 

@@ -1,4 +1,4 @@
-"""samples.png: a grid of generated digits, written atomically."""
+"""samples.png: a grid of generated digits, as PNG bytes."""
 
 import io
 
@@ -7,8 +7,6 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers; must precede pyplot's import
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
-from tf_determinism import write_bytes_atomic  # noqa: E402
 
 
 def image_grid(images: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
@@ -31,9 +29,8 @@ def image_grid(images: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
     return grid.reshape(n_rows * height, n_cols * width)
 
 
-def write_samples_png(path: str, *, images: np.ndarray, n_rows: int, n_cols: int,
-                      title: str) -> None:
-    """Writes the grid of `images` (see image_grid) with a title to `path` (PNG, atomically)."""
+def png_grid(images: np.ndarray, *, n_rows: int, n_cols: int, title: str) -> bytes:
+    """The grid of `images` (see image_grid) with a title, as a PNG file's bytes."""
     grid = image_grid(images, n_rows, n_cols)
     fig = plt.figure(figsize=(n_cols * 0.6 + 0.4, n_rows * 0.6 + 0.8), dpi=100)
     ax = fig.add_axes((0.02, 0.02, 0.96, 0.96 - 0.5 / (n_rows * 0.6 + 0.8)))
@@ -45,4 +42,4 @@ def write_samples_png(path: str, *, images: np.ndarray, n_rows: int, n_cols: int
         fig.savefig(buffer, format="png")
     finally:
         plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue())
+    return buffer.getvalue()

@@ -1,17 +1,15 @@
 """Reproducible MNIST GAN: `./pants run apps/mnist_gan -- --random_seed=123`.
 
-Flags are the leaves of options.GanOptions (repro_app defines them), plus --eval's three and
---local_workers. TensorFlow is imported only after the numerics pins are in the environment.
-With TF_CONFIG set, this process is one member of a cluster (repro_cluster).
+Flags are the leaves of options.GanOptions, --local_workers, and --eval's three. The experiment
+itself (input, model, logged losses, samples.png) is train_lib.EXPERIMENT, run by the skeleton
+(repro_experiment), which imports TensorFlow only after the numerics pins are set.
 """
 
-from absl import app, flags
+from absl import flags
 
-import repro_app
-import repro_cluster
+import repro_experiment
 from mnist_gan.options import GanOptions
 
-_FLAGS = repro_app.define_flags(GanOptions)
 _EVAL = flags.DEFINE_boolean(
     "eval", False,
     "Instead of training, evaluate the latest checkpoint in --model_dir: MNIST score and Frechet "
@@ -23,24 +21,20 @@ _CLASSIFIER_DIR = flags.DEFINE_string(
     "`./pants run apps/mnist_classifier -- --random_seed=123`).")
 _NUM_EVAL_IMAGES = flags.DEFINE_integer(
     "num_eval_images", 10000, "Generated images scored by --eval.", lower_bound=2)
-_LOCAL_WORKERS = repro_cluster.define_local_workers_flag()
 
 
-def main(argv: list[str]) -> None:
-    opts = repro_app.parse_options(argv, GanOptions, {n: f.value for n, f in _FLAGS.items()})
-    cluster = repro_cluster.cluster_or_launch(_LOCAL_WORKERS.value, "mnist_gan.train",
-                                              opts.model.micro_batches)
-    from mnist_gan import train_lib  # imports TensorFlow: only now
+def _evaluate(opts: GanOptions, log) -> dict:
+    from mnist_gan import eval_lib
 
-    opts = train_lib.resolved(opts)
-    if _EVAL.value:
-        from mnist_gan import eval_lib
+    return eval_lib.run_eval(opts.model_dir, _CLASSIFIER_DIR.value, _NUM_EVAL_IMAGES.value, log)
 
-        repro_app.run(eval_lib.run_eval, opts.model_dir, _CLASSIFIER_DIR.value,
-                      _NUM_EVAL_IMAGES.value)
-    else:
-        repro_app.run(lambda log: train_lib.run_experiment(opts, log, cluster=cluster))
+
+def experiment():
+    from mnist_gan import train_lib  # imports TensorFlow: only after the pins
+
+    return train_lib.EXPERIMENT
 
 
 if __name__ == "__main__":
-    app.run(main)
+    repro_experiment.main("mnist_gan", GanOptions, experiment,
+                          instead=lambda: _evaluate if _EVAL.value else None)

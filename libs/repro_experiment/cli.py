@@ -1,0 +1,64 @@
+"""An app's `main`: its flags, the numerics pins, a cluster or `--local_workers`, then the run.
+
+    # apps/<name>/<name>/train.py
+    import repro_experiment
+    from <name>.options import MyOptions
+
+    def experiment():
+        from <name> import train_lib  # imports TensorFlow: only after the pins
+
+        return train_lib.EXPERIMENT
+
+    if __name__ == "__main__":
+        repro_experiment.main("<name>", MyOptions, experiment)
+
+No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from absl import app
+
+import repro_app
+import repro_cluster
+
+# fn(opts, log): a command the app runs instead of training (e.g. the GAN's --eval).
+Command = Callable[[Any, Callable[[str], None]], Any]
+
+
+def main(name: str, options: type, experiment: Callable[[], Any],
+         instead: Callable[[], Command | None] | None = None) -> None:
+    """Defines the flags of `options` (one per leaf, with its FLAG_DEFAULTS) and
+    --local_workers in the app's main module, then runs absl's app: parses them, pins the
+    numerics, launches N local processes or joins TF_CONFIG's cluster, and trains.
+
+    Args:
+      name: the app's package (`python -m <name>.train` starts each local worker).
+      options: its RunOptions subclass.
+      experiment: fn() -> its Experiment (imports TensorFlow: called after the pins).
+      instead: fn() -> a Command to run instead of training (with the resolved options), or
+        None to train; called after the flags are parsed.
+    """
+    module = sys.argv[0]  # absl lists the main module's flags under its file name
+    holders = repro_app.define_flags(options, options.FLAG_DEFAULTS, module_name=module)
+    local_workers = repro_cluster.define_local_workers_flag(module_name=module)
+
+    def run(argv: list[str]) -> None:
+        opts = repro_app.parse_options(argv, options, {n: h.value for n, h in holders.items()})
+        cluster = repro_cluster.cluster_or_launch(local_workers.value, f"{name}.train",
+                                                  opts.model.micro_batches)
+        declared = experiment()  # imports TensorFlow: only now
+        from repro_experiment import runner
+
+        opts = runner.resolved(declared, opts)
+        command = instead() if instead is not None else None
+        if command is not None:
+            repro_app.run(command, opts)
+        else:
+            repro_app.run(lambda log: runner.train(declared, opts, log, cluster))
+
+    app.run(run)

@@ -1,0 +1,249 @@
+"""The skeleton's run of an app's `Experiment`, the same for every app (imports TensorFlow).
+
+`train(experiment, opts, log, cluster)` trains (or resumes) to `--max_train_steps`:
+
+  every process   TensorFlow pinned; in a cluster, its gRPC server (repro_cluster.member); the
+                  app's records prepared; SIGTERM/SIGINT turned into a stop after the step
+                  (repro_app.preemption); its share of each batch's micro-batches
+  the chief       locks the run directory and refuses another run's (repro_app.run_dir), falls
+                  back from a torn newest checkpoint, writes run.json, drops the losses.csv
+                  rows after the restored checkpoint, trains with the scalars hook
+                  (repro_app.progress: losses.csv, progress, NaN/Inf), the graph audit and the
+                  disk-full watch, then writes the app's results
+  the others      train their share from the chief's latest checkpoint, writing nothing there
+
+Every fault is a `repro_app.RunError` of its own exit status (see repro_app.errors).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import tensorflow as tf
+
+import tf_determinism
+from repro_app import NonFiniteLossError, data, run_dir
+from repro_app.disk_full import CheckpointWatch, no_space_errors
+from repro_app.graph_check import GraphAuditHook
+from repro_app.preemption import Preemption
+from repro_app.progress import StepScalarsHook
+from repro_cluster import Cluster
+from repro_cluster import member as member_lib
+from repro_cluster.collectives import MicroBatchMean
+from repro_cluster.member import Member
+from repro_experiment.experiment import Context, Experiment
+from run_record import LossesWriter, truncate_losses, update_run_json
+from run_record.losses_csv import LOSSES_CSV
+
+Log = Callable[[str], None]
+Hooks = Sequence[tf.estimator.SessionRunHook]
+
+
+def resolved(experiment: Experiment, opts: Any) -> Any:
+    """opts with the app's resolved defaults and the default model_dir,
+    runs/<app>/<run name>, where none was given."""
+    opts = experiment.resolve(opts)
+    if opts.model_dir:
+        return opts
+    return dataclasses.replace(opts, model_dir=os.path.join(
+        "runs", experiment.name, experiment.run_name(opts)))
+
+
+def run_config(opts: Any, *, model_dir: str | None = None, writes: bool = True,
+               member: Member | None = None) -> tf.estimator.RunConfig:
+    """The reference page's seeded RunConfig, plus the pinned session config.
+
+    `tf_random_seed` is the page's; it reaches only unseeded stateful ops, and every draw here
+    is stateless and keyed by the seed tree, so it changes nothing (kept as the page has it).
+    writes=False (a cluster's non-chief): no checkpoints, no summaries. With `member`: on
+    this process's server and CPU.
+    """
+    schedule = opts.schedule
+    config = tf.estimator.RunConfig(
+        model_dir=model_dir or opts.model_dir, tf_random_seed=opts.random_seed,
+        save_summary_steps=schedule.save_summary_steps if writes else None,
+        save_checkpoints_steps=schedule.save_checkpoints_steps if writes else None,
+        save_checkpoints_secs=None, keep_checkpoint_max=schedule.keep_checkpoint_max,
+        # The scalars hook logs progress (losses, steps/s, ETA); Estimator's would repeat it.
+        log_step_count_steps=None, session_config=tf_determinism.session_config(opts.numerics))
+    return member.run_config(config) if member is not None else config
+
+
+def context(experiment: Experiment, opts: Any, prepared: Any = None,
+            member: Member | None = None) -> Context:
+    """This process's Context: the seed tree, the prepared data and its share of the
+    micro-batches."""
+    return Context(opts, experiment.seeds(opts.random_seed), prepared,
+                   member_lib.micro_batch_share(member, opts.model.micro_batches))
+
+
+class AuditedEstimator:
+    """The app's Estimator whose `predict` graphs are audited (their census in run.json)."""
+
+    def __init__(self, estimator: tf.estimator.Estimator, model_dir: str) -> None:
+        self._estimator, self._model_dir = estimator, model_dir
+
+    def predict(self, input_fn: Any, **kwargs: Any) -> Any:
+        hooks = [*(kwargs.pop("hooks", None) or []), GraphAuditHook("predict", self._model_dir)]
+        return self._estimator.predict(input_fn, hooks=hooks, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._estimator, name)
+
+
+def train(experiment: Experiment, opts: Any, log: Log, cluster: Cluster | None = None,
+          extra_hooks: Hooks = ()) -> dict[str, Any]:
+    """Trains (or resumes) the experiment to max_train_steps; writes the run directory.
+
+    Args:
+      experiment: the app's declaration.
+      opts: its options (`resolved` is applied).
+      log: progress lines.
+      cluster: this process's TF_CONFIG cluster (None: one process).
+      extra_hooks: run after the scalars hook (e.g. a benchmark's timer).
+
+    Returns:
+      model_dir, start_step (where this call began), end_step.
+
+    Raises:
+      repro_app.RunError: bad data, or model_dir not writable, busy, of another run or with no
+        intact checkpoint (2); NonFiniteLossError (3), LostPeerError (4), PreemptedError (5),
+        NoSpaceError (6).
+    """
+    opts = resolved(experiment, opts)
+    return member_lib.run_process(
+        cluster, opts.numerics, log, lambda: experiment.prepare(opts, log),
+        chief=functools.partial(_run_chief, experiment, opts, cluster, log, extra_hooks),
+        worker=functools.partial(_run_worker, experiment, opts, log))
+
+
+def _fit(experiment: Experiment, ctx: Context, prepared: data.PreparedData, step: int, *,
+         model_dir: str, writes: bool, hooks: Hooks, member: Member | None,
+         preemption: Preemption, watch: CheckpointWatch | None = None) -> int | None:
+    """estimator.train from global step `step` (the input skips the batches trained on) to
+    max_train_steps. Returns the step after which a signal stopped it, else None."""
+    opts = ctx.opts
+    estimator = experiment.estimator(ctx, run_config(opts, model_dir=model_dir, writes=writes,
+                                                     member=member))
+    input_fn = data.train_input_fn(
+        prepared, data=opts.data, data_seed=ctx.seeds.data, start_batch=step,
+        batch_map_fn=experiment.batch_map(ctx), micro_batches=ctx.micro_batches,
+        micro_range=ctx.micro_range if ctx.share else None)
+    stop = member_lib.preemption_hook(member, preemption)
+    watchdog = [member.watchdog()] if member is not None else []
+    with member_lib.lost_peer_errors(member):
+        estimator.train(input_fn, max_steps=opts.schedule.max_train_steps,
+                        hooks=[*hooks, *watchdog, stop],
+                        saving_listeners=[watch] if watch else None)
+    return stop.stopped_at
+
+
+def _scalars_hook(experiment: Experiment, ctx: Context, log: Log,
+                  writer: LossesWriter | None = None) -> StepScalarsHook:
+    schedule = ctx.opts.schedule
+    return StepScalarsHook(experiment.scalars(ctx), model_dir=str(ctx.opts.model_dir),
+                           max_steps=schedule.max_train_steps,
+                           log_every=schedule.log_step_count_steps, log=log, writer=writer)
+
+
+def _train_chief(experiment: Experiment, ctx: Context, prepared: data.PreparedData,
+                 step: int, log: Log, extra_hooks: Hooks, member: Member | None,
+                 preemption: Preemption) -> int | None:
+    """_fit with losses.csv, progress, the NaN/Inf stop, the audit and the disk watch."""
+    model_dir = str(ctx.opts.model_dir)
+    watch = CheckpointWatch()
+    with no_space_errors(model_dir, watch, "losses.csv, events or graph.pbtxt"):
+        writer = LossesWriter(os.path.join(model_dir, LOSSES_CSV), list(experiment.scalars(ctx)))
+        scalars = _scalars_hook(experiment, ctx, log, writer)
+        try:
+            return _fit(experiment, ctx, prepared, step, model_dir=model_dir, writes=True,
+                        hooks=[GraphAuditHook("train", model_dir), scalars, *extra_hooks],
+                        member=member, preemption=preemption, watch=watch)
+        except tf.compat.v1.train.NanLossDuringTrainingError:
+            # Estimator's own check of the spec's loss, when the app does not log it.
+            raise NonFiniteLossError(scalars.step + 1, "loss", "NaN",
+                                     tf.train.latest_checkpoint(model_dir)) from None
+        finally:
+            writer.close()
+
+
+def _run_chief(experiment: Experiment, opts: Any, cluster: Cluster | None, log: Log,
+               extra_hooks: Hooks, prepared: data.PreparedData, member: Member | None,
+               preemption: Preemption) -> dict[str, Any]:
+    """The process that writes the run directory."""
+    model_dir, max_steps = str(opts.model_dir), opts.schedule.max_train_steps
+    ctx = context(experiment, opts, prepared, member)
+    record = run_dir.run_json_content(
+        opts, prepared, ctx.seeds, keep_identity=type(opts).IDENTITY_TOO,
+        extra={"cluster": cluster.run_json_entry() if cluster else {"workers": 1}})
+    with run_dir.open_run_dir(model_dir, record, log) as step:
+        # Rows written after the last checkpoint (a crash) are recomputed now: drop them first.
+        with no_space_errors(model_dir, what=LOSSES_CSV):
+            truncate_losses(os.path.join(model_dir, LOSSES_CSV), step)
+        if step < max_steps:
+            log(f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in "
+                f"{model_dir}")
+            stopped_at = _train_chief(experiment, ctx, prepared, step, log, extra_hooks, member,
+                                      preemption)
+            _record_traffic(ctx, model_dir)
+            if stopped_at is not None:
+                raise preemption.error(stopped_at, tf.train.latest_checkpoint(model_dir))
+        else:
+            log(f"{model_dir} is already at step {step}; nothing to train")
+        _write_results(experiment, dataclasses.replace(ctx, share=None), log)
+        return {"model_dir": model_dir, "start_step": step,
+                "end_step": run_dir.restored_step(model_dir)}
+
+
+def _record_traffic(ctx: Context, model_dir: str) -> None:
+    """What one step's collectives move, per process (their tensors' sizes), into run.json."""
+    if ctx.share is None or not isinstance(ctx.share.mean, MicroBatchMean):
+        return
+    with no_space_errors(model_dir, what="run.json"):
+        update_run_json(model_dir, ("cluster", "per_step"), {
+            "method": ctx.share.mean.method, **dataclasses.asdict(ctx.share.mean.traffic)})
+
+
+def _write_results(experiment: Experiment, ctx: Context, log: Log) -> None:
+    """The app's end-of-run results, from a local Estimator (the cluster may be gone), written
+    atomically; their names go into run.json."""
+    if experiment.results is None:
+        return
+    model_dir = str(ctx.opts.model_dir)
+    estimator = AuditedEstimator(experiment.estimator(ctx, run_config(ctx.opts)), model_dir)
+    with no_space_errors(model_dir, what="the results"):
+        results = experiment.results(ctx, estimator, log)
+        for name, content in results.items():
+            path = os.path.join(model_dir, name)
+            if isinstance(content, bytes):
+                tf_determinism.write_bytes_atomic(path, content)
+            elif isinstance(content, str):
+                tf_determinism.write_text_atomic(path, content)
+            else:
+                tf_determinism.write_json_atomic(path, content)
+            log(f"wrote {path}")
+        update_run_json(model_dir, ("results",), sorted(results))
+
+
+def _run_worker(experiment: Experiment, opts: Any, log: Log, prepared: data.PreparedData,
+                member: Member, preemption: Preemption) -> dict[str, Any]:
+    """A non-chief member: trains its micro-batches, writing nothing to the run directory."""
+    ctx = context(experiment, opts, prepared, member)
+    stopped: list[int | None] = []
+
+    def fit(scratch: str, step: int) -> None:
+        hooks = [GraphAuditHook("train", None), _scalars_hook(experiment, ctx, log)]
+        stopped.append(_fit(experiment, ctx, prepared, step, model_dir=scratch, writes=False,
+                            hooks=hooks, member=member, preemption=preemption))
+
+    model_dir = str(opts.model_dir)
+    step = member_lib.run_worker(member, model_dir, fit, log)
+    if stopped and stopped[0] is not None:  # with the chief, which checkpointed that step
+        raise preemption.error(stopped[0], os.path.join(model_dir, f"model.ckpt-{stopped[0]}"))
+    # fit() returns only at max_train_steps (its scratch dir holds no newer checkpoint).
+    return {"model_dir": model_dir, "start_step": step,
+            "end_step": opts.schedule.max_train_steps}
