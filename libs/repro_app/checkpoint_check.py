@@ -17,7 +17,7 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from repro_app.disk_full import remove_partial_checkpoint
-from run_compare.checkpoints import open_checkpoint, read_tensor
+from run_compare.checkpoints import open_checkpoint, read_tensor, step_of
 
 
 class UnreadableCheckpoint(Exception):
@@ -64,7 +64,7 @@ def check_checkpoints(model_dir: str) -> Checkpoints:
     if state and state.model_checkpoint_path and state.model_checkpoint_path not in listed:
         listed.append(state.model_checkpoint_path)
     prefixes = [p if os.path.isabs(p) else os.path.join(model_dir, p) for p in listed]
-    prefixes.sort(key=_step_of, reverse=True)
+    prefixes.sort(key=step_of, reverse=True)
     torn: list[tuple[str, str]] = []
     for i, prefix in enumerate(prefixes):
         try:
@@ -74,11 +74,6 @@ def check_checkpoints(model_dir: str) -> Checkpoints:
             continue
         return Checkpoints(intact=prefixes[i:], torn=torn)
     return Checkpoints(intact=[], torn=torn)
-
-
-def _step_of(prefix: str) -> int:
-    tail = prefix.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else -1
 
 
 def fall_back_to_intact(model_dir: str, log: Callable[[str], None]) -> str | None:
@@ -103,5 +98,5 @@ def fall_back_to_intact(model_dir: str, log: Callable[[str], None]) -> str | Non
     tf.compat.v1.train.update_checkpoint_state(
         model_dir, found.newest_intact, all_model_checkpoint_paths=list(reversed(found.intact)))
     for prefix, _ in found.torn:
-        remove_partial_checkpoint(model_dir, _step_of(prefix))
+        remove_partial_checkpoint(model_dir, step_of(prefix))
     return found.newest_intact

@@ -179,7 +179,8 @@ def _run_chief(experiment: Experiment, opts: Any, cluster: Cluster | None, log: 
     ctx = context(experiment, opts, prepared, member)
     record = run_dir.run_json_content(
         opts, prepared, ctx.seeds, keep_identity=type(opts).IDENTITY_TOO,
-        extra={"cluster": cluster.run_json_entry() if cluster else {"workers": 1}})
+        extra={"app": experiment.name,
+               "cluster": cluster.run_json_entry() if cluster else {"workers": 1}})
     with run_dir.open_run_dir(model_dir, record, log) as step:
         # Rows written after the last checkpoint (a crash) are recomputed now: drop them first.
         with no_space_errors(model_dir, what=LOSSES_CSV):

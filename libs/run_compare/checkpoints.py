@@ -1,4 +1,4 @@
-"""Bitwise comparison of the latest checkpoints of two run directories, tensor by tensor.
+"""Bitwise comparison of two run directories' checkpoints, tensor by tensor.
 
 Every saved tensor is compared (weights, optimizer slots, counters), as raw element bytes, so a
 one-ulp change in one element of one tensor is found. TensorFlow is imported only when a
@@ -81,6 +81,27 @@ def latest_checkpoint(model_dir: str) -> str:
     if not os.path.isfile(prefix + ".index"):
         raise FileNotFoundError(f"{prefix}.index: checkpoint named in {model_dir} is missing")
     return prefix
+
+
+def kept_checkpoints(model_dir: str) -> dict[int, str]:
+    """{global step: prefix} of every checkpoint model_dir's `checkpoint` file lists whose
+    index exists (older ones `keep_checkpoint_max` deleted are gone).
+
+    Raises:
+      FileNotFoundError: as latest_checkpoint (no checkpoint, or the latest one is missing).
+    """
+    import tensorflow as tf
+
+    latest = latest_checkpoint(model_dir)
+    state = tf.train.get_checkpoint_state(model_dir)
+    listed = [*state.all_model_checkpoint_paths, latest] if state else [latest]
+    return {step_of(prefix): prefix for prefix in listed if os.path.isfile(prefix + ".index")}
+
+
+def step_of(prefix: str) -> int:
+    """N of a ".../model.ckpt-N" prefix (-1 for another name)."""
+    tail = prefix.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else -1
 
 
 def _differing_elements(a: np.ndarray, b: np.ndarray) -> int:

@@ -1,8 +1,8 @@
 """A reference record of one short, fixed run, and whether another run reproduces it.
 
-The record is small enough to ship in the repo (apps/repro/repro/reference.json): every step's
-losses as float32 hex, a sha256 of every checkpoint tensor (dtype, shape, bytes), the flags
-that made the run, and the fingerprint of the machine that made it (run.json's host.cpu,
+The record is small enough to ship in the repo (apps/repro/repro/references/): the app, every
+step's losses as float32 hex, a sha256 of every checkpoint tensor (dtype, shape, bytes), the
+flags that made the run, and the fingerprint of the machine that made it (run.json's host.cpu,
 host.onednn_isa, versions). `check_against` compares a fresh run with it bit for bit.
 """
 
@@ -56,6 +56,7 @@ def make_reference(model_dir: str, flags: Sequence[str], reason: str) -> dict[st
     record = read_run_json(model_dir)
     return {
         "format": FORMAT,
+        "app": record.get("app"),
         "reason": reason,
         "flags": list(flags),
         "git_commit": record.get("git_commit"),

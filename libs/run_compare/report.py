@@ -1,4 +1,5 @@
-"""The human-readable `compare` report: provenance, per-loss bits, per-tensor bits, verdict."""
+"""The human-readable `compare` report: provenance, per-loss bits, per-tensor bits of every
+common checkpoint, result files, verdict."""
 
 import os
 from typing import Any
@@ -7,7 +8,7 @@ import numpy as np
 
 from run_compare.causes import likely_causes
 from run_compare.checkpoints import CheckpointComparison, TensorDiff
-from run_compare.compare import RunComparison
+from run_compare.compare import ResultDiff, RunComparison
 from run_compare.loss_diff import LossDiff, LossesComparison, LossTable
 from run_compare.run_json_diff import FieldDiff
 
@@ -66,20 +67,30 @@ def _tensor_line(diff: TensorDiff) -> str:
 
 
 def _checkpoint_lines(ckpt: CheckpointComparison) -> list[str]:
-    lines = [f"checkpoint: A {os.path.basename(ckpt.path_a)} (global_step {ckpt.step_a}), "
-             f"B {os.path.basename(ckpt.path_b)} (global_step {ckpt.step_b})",
-             f"  {ckpt.tensors_compared} tensors compared: {ckpt.tensors_equal} bitwise equal, "
-             f"{len(ckpt.differing)} differ"]
+    name_a, name_b = os.path.basename(ckpt.path_a), os.path.basename(ckpt.path_b)
+    where = (f"{name_a}" if name_a == name_b and ckpt.step_a == ckpt.step_b else
+             f"A {name_a} (global_step {ckpt.step_a}), B {name_b} (global_step {ckpt.step_b})")
+    lines = [f"checkpoint {where}: {ckpt.tensors_compared} tensors compared, "
+             f"{ckpt.tensors_equal} bitwise equal, {len(ckpt.differing)} differ"]
     lines += [_tensor_line(d) for d in ckpt.differing]
     lines += [f"  {name}: only in A" for name in ckpt.only_a]
     lines += [f"  {name}: only in B" for name in ckpt.only_b]
     return lines
 
 
+def _result_line(result: ResultDiff) -> str:
+    if result.equal:
+        return f"{result.name}: byte-identical"
+    if result.in_a and result.in_b:
+        return f"{result.name}: differs"
+    return f"{result.name}: only in {'A' if result.in_a else 'B'}"
+
+
 def verdict_line(result: RunComparison) -> str:
     """One line: IDENTICAL or DIFFERENT, and what differs."""
     if result.identical:
-        return "IDENTICAL: losses and weights are bitwise equal"
+        results = " and results" if result.results else ""
+        return f"IDENTICAL: losses, weights{results} are bitwise equal"
     parts = []
     losses = result.losses
     if not losses.identical:
@@ -90,14 +101,20 @@ def verdict_line(result: RunComparison) -> str:
                          f"({', '.join(d.name for d in bad)}; first at step {first})")
         if not losses.same_steps or losses.only_a or losses.only_b:
             parts.append("losses.csv steps or columns differ")
-    ckpt = result.checkpoints
-    if not ckpt.identical:
-        part = f"{len(ckpt.differing)} of {ckpt.tensors_compared} checkpoint tensors differ"
+    for ckpt in result.checkpoints:
+        if ckpt.identical:
+            continue
+        part = (f"{len(ckpt.differing)} of {ckpt.tensors_compared} tensors of "
+                f"{os.path.basename(ckpt.path_b)} differ")
         if len(ckpt.differing) == 1:
             part += f" ({ckpt.differing[0].name})"
         if ckpt.only_a or ckpt.only_b:
             part += f", {len(ckpt.only_a) + len(ckpt.only_b)} in one checkpoint only"
         parts.append(part)
+    if result.latest.step_a != result.latest.step_b:
+        parts.append(f"latest checkpoints at steps {result.latest.step_a} and "
+                     f"{result.latest.step_b}")
+    parts += [_result_line(r) for r in result.results if not r.equal]
     return "DIFFERENT: " + "; ".join(parts)
 
 
@@ -116,8 +133,8 @@ def cause_lines(fields: list[FieldDiff]) -> list[str]:
 
 def format_report(result: RunComparison, png_path: str | None = None) -> str:
     """The full report (ends with the verdict line), as printed by `repro compare`."""
-    lines = [_run_line("A", result.dir_a, result.record_a, result.checkpoints.step_a),
-             _run_line("B", result.dir_b, result.record_b, result.checkpoints.step_b)]
+    lines = [_run_line("A", result.dir_a, result.record_a, result.latest.step_a),
+             _run_line("B", result.dir_b, result.record_b, result.latest.step_b)]
     if os.path.realpath(result.dir_a) == os.path.realpath(result.dir_b):
         lines.append("note: A and B are the same directory")
     identity = sum(f.identity for f in result.fields)
@@ -130,7 +147,12 @@ def format_report(result: RunComparison, png_path: str | None = None) -> str:
         else:
             lines.append(f"  {field.path}: A {a}  B {b}{mark}")
     lines += _loss_lines(result.losses)
-    lines += _checkpoint_lines(result.checkpoints)
+    if result.steps_a != result.steps_b:
+        lines.append(f"checkpoints kept: A steps {result.steps_a}, B steps {result.steps_b}; "
+                     "the common ones and the latest are compared")
+    for ckpt in result.checkpoints:
+        lines += _checkpoint_lines(ckpt)
+    lines += [_result_line(r) for r in result.results]
     if not result.identical:
         lines += cause_lines(result.fields)
     if png_path:

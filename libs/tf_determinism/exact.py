@@ -1,12 +1,17 @@
-"""Normalizations written with correctly rounded operations only (imports TF).
+"""Normalizations and softmax written with correctly rounded operations only (imports TF).
 
 Why: TF's CPU `Rsqrt` and `Reciprocal` kernels are Eigen packet code compiled to `rsqrtps` /
-`rcpps` plus one Newton step. The first bits of those instructions come from the vendor's
-tables (AMD's differ from Intel's), so `tf.math.rsqrt`, `tf.nn.l2_normalize` and
-`tf.nn.batch_normalization` (both built on rsqrt) give other bits on another CPU vendor, whatever
-the ISA pin. `sqrt` and division are correctly rounded by IEEE 754 on every CPU.
+`rcpps` plus one Newton step, and so is the CPU `Softmax` kernel's inverse of the row sum. The
+first bits of those instructions come from the vendor's tables (AMD's differ from Intel's), so
+`tf.math.rsqrt`, `tf.nn.l2_normalize`, `tf.nn.batch_normalization`, layer normalization (all
+built on rsqrt) and `tf.nn.softmax` give other bits on another CPU vendor, whatever the ISA pin.
+`sqrt`, `exp` and division are correctly rounded, or computed by the same instructions, on
+every x86 CPU.
 
-Each function below divides its own numerator by a square root: never `1 / sqrt(v)` and never
+  l2_normalize, batch_normalization, layer_normalization, softmax   the replacements
+  exact_gradients()                                                 Log/Log1p gradients
+
+Each function below divides its own numerator: never `1 / sqrt(v)` and never
 `x * (1 / y)`. Grappler's constant folding rewrites a division whose numerator is a constant of
 ones into `Reciprocal`, and a division by a constant into a multiplication by a reciprocal
 folded with the same approximate kernel (`graph_audit` refuses both shapes).
@@ -89,3 +94,44 @@ def batch_normalization(x: Any, *, mean: Any, variance: Any, offset: Any, scale:
     with tf.name_scope("exact_batchnorm"):
         multiplier = scale / tf.sqrt(variance + epsilon)
         return x * multiplier + (offset - mean * multiplier)
+
+
+def softmax(logits: Any, axis: int = -1) -> tf.Tensor:
+    """`tf.nn.softmax`, exactly rounded: e / sum(e) with e = exp(x - max(x)) (TF's CPU Softmax
+    kernel multiplies by an approximate reciprocal of the sum, `rcpps`).
+
+    The max is only a shift (softmax does not change with it), so no gradient flows through it.
+
+    Args:
+      logits: float tensor.
+      axis: the axis normalized over.
+
+    Returns:
+      A tensor of the logits' shape and dtype whose entries along `axis` sum to 1.
+    """
+    with tf.name_scope("exact_softmax"):
+        x = tf.convert_to_tensor(logits)
+        e = tf.exp(x - tf.stop_gradient(tf.reduce_max(x, axis, keepdims=True)))
+        return e / tf.reduce_sum(e, axis, keepdims=True)
+
+
+def layer_normalization(x: Any, *, scale: Any, offset: Any, epsilon: float = 1e-5,
+                        axis: int = -1) -> tf.Tensor:
+    """Layer normalization (Ba et al.; Keras' `LayerNormalization`), exactly rounded:
+    (x - mean) / sqrt(variance + epsilon) * scale + offset over `axis` (TF's ops compute
+    rsqrt(variance + epsilon), with `rsqrtps`).
+
+    Args:
+      x: float tensor [..., C] (for axis=-1).
+      scale, offset: float tensors broadcastable to x (e.g. [C]).
+      epsilon: added to the variance.
+      axis: the axis whose mean and variance normalize.
+
+    Returns:
+      A tensor of x's shape and dtype.
+    """
+    with tf.name_scope("exact_layer_norm"):
+        x = tf.convert_to_tensor(x)
+        centered = x - tf.reduce_mean(x, axis, keepdims=True)
+        variance = tf.reduce_mean(tf.square(centered), axis, keepdims=True)
+        return centered / tf.sqrt(variance + epsilon) * scale + offset

@@ -54,7 +54,7 @@ DENIED_OPS: dict[str, Denial] = {
                          "gradients build under tf_determinism.exact.exact_gradients()"),
     "Inv": Denial("rcpps + a Newton step", _DIVIDE),
     "Softmax": Denial("Eigen's CPU softmax multiplies by an rcpps inverse of the row sums",
-                      "tf.nn.log_softmax, or tf.exp(x - max) / its sum"),
+                      "tf_determinism.exact.softmax, or tf.nn.log_softmax"),
     "LRN": Denial("rcpps and rsqrtps", "a normalization written with tf.sqrt and division"),
     **{name: Denial("the CPU kernel uses rsqrt (rsqrtps)",
                     "tf_determinism.exact.batch_normalization over tf.nn.moments")

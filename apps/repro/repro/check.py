@@ -1,16 +1,16 @@
-"""`repro check`: does this machine reproduce the shipped reference run bit for bit?
+"""`repro check`: does this machine reproduce an app's shipped reference run bit for bit?
 
-The reference (reference.json beside this file) is one short fixed run: unconditional
-Wasserstein GAN, seed 123, 20 steps, default pins, real MNIST. `check` reruns it in a fresh
-process and compares every step's losses (float32 bits) and every checkpoint tensor (sha256)
-with the reference; when they differ it names the first divergent step and the recorded
+A reference (references/<app>.json beside this file) is one short fixed run of the app: seed
+123, 20 steps, its default flags and pins, its real data (the GAN's: unconditional Wasserstein
+on MNIST). `check --app APP` reruns it in a fresh process and compares every step's losses
+(float32 bits) and every checkpoint tensor (sha256) with the reference; when they differ it names the first divergent step and the recorded
 machine properties (CPU, caches, dispatched ISA, versions, environment) that differ from the
 reference machine's. Machines of one kind can differ (cache sizes steer oneDNN's and Eigen's
 blocking), so CI never asserts the shipped reference: run `check` by hand on each machine.
 
-Regenerating the reference is deliberate, never a way to make a machine pass:
-    ./pants run apps/repro -- check --write_reference apps/repro/repro/reference.json \\
-        --reason "why the bits changed"
+Regenerating a reference is deliberate, never a way to make a machine pass:
+    ./pants run apps/repro -- check --app APP \\
+        --write_reference apps/repro/repro/references/APP.json --reason "why the bits changed"
 and commit it with that reason.
 """
 
@@ -21,8 +21,10 @@ import os
 import time
 from collections.abc import Callable
 
+from repro.apps import DEFAULT_APP, UnknownAppError, train_module
 from repro.twice import TwiceError, run_training
 
+# The same short run for every app (its own defaults otherwise).
 REFERENCE_FLAGS = ("--random_seed=123", "--max_train_steps=20", "--keep_checkpoint_max=1",
                    "--save_summary_steps=1000", "--log_step_count_steps=10")
 
@@ -31,8 +33,20 @@ class CheckError(Exception):
     """Bad input for `check` or a failed run (one-line message; exit 2)."""
 
 
-def shipped_reference_path() -> str:
-    return str(importlib.resources.files("repro") / "reference.json")
+def shipped_reference_path(app: str = DEFAULT_APP) -> str:
+    """references/<app>.json in this package.
+
+    Raises:
+      CheckError: an unknown app, or one without a shipped reference.
+    """
+    try:
+        train_module(app)
+    except UnknownAppError as e:
+        raise CheckError(str(e)) from None
+    path = importlib.resources.files("repro") / "references" / f"{app}.json"
+    if not path.is_file():
+        raise CheckError(f"no shipped reference for {app}; make one with --write_reference")
+    return str(path)
 
 
 def _run_dir(runs_root: str, label: str) -> str:
@@ -44,22 +58,30 @@ def _run_dir(runs_root: str, label: str) -> str:
     return path
 
 
-def _train(flags: list[str], runs_root: str, label: str, echo: Callable[[str], None]) -> str:
-    model_dir = _run_dir(runs_root, label)
-    echo(f"training the reference run: {' '.join(flags)} --model_dir={model_dir}")
+def _train(app: str, flags: list[str], runs_root: str, label: str,
+           echo: Callable[[str], None]) -> str:
     try:
-        seconds = run_training(flags, model_dir)
+        module = train_module(app)
+    except UnknownAppError as e:
+        raise CheckError(str(e)) from None
+    model_dir = _run_dir(runs_root, label)
+    echo(f"training the reference run: {module} {' '.join(flags)} --model_dir={model_dir}")
+    try:
+        seconds = run_training(flags, model_dir, app=app)
     except TwiceError as e:
         raise CheckError(str(e)) from None
     echo(f"done in {seconds:.1f} s")
     return model_dir
 
 
-def check(reference_path: str, runs_root: str, echo: Callable[[str], None]) -> bool:
-    """Reruns the reference's flags here; prints the verdict; True when bitwise identical.
+def check(reference_path: str, runs_root: str, echo: Callable[[str], None],
+          app: str | None = None) -> bool:
+    """Reruns the reference's app and flags here; prints the verdict; True when bitwise
+    identical.
 
     Raises:
-      CheckError: unreadable reference, failed run, unreadable checkpoint.
+      CheckError: unreadable reference, a reference of another app than `app`, failed run,
+        unreadable checkpoint.
     """
     import run_compare
 
@@ -67,7 +89,10 @@ def check(reference_path: str, runs_root: str, echo: Callable[[str], None]) -> b
         reference = run_compare.read_reference(reference_path)
     except (OSError, ValueError) as e:
         raise CheckError(str(e)) from None
-    model_dir = _train(list(reference["flags"]), runs_root, "check", echo)
+    made_by = reference.get("app") or DEFAULT_APP  # the first references named no app
+    if app is not None and app != made_by:
+        raise CheckError(f"{reference_path} is a reference of {made_by}, not of {app}")
+    model_dir = _train(made_by, list(reference["flags"]), runs_root, "check", echo)
     try:
         result = run_compare.check_against(reference, model_dir)
     except ValueError as e:  # its checkpoint torn or damaged since the run wrote it
@@ -92,13 +117,14 @@ def check(reference_path: str, runs_root: str, echo: Callable[[str], None]) -> b
     return False
 
 
-def write_reference(path: str, reason: str, runs_root: str, echo: Callable[[str], None]) -> None:
-    """Trains the reference run here and writes its record to `path` (with `reason`)."""
+def write_reference(path: str, reason: str, runs_root: str, echo: Callable[[str], None],
+                    app: str = DEFAULT_APP) -> None:
+    """Trains `app`'s reference run here and writes its record to `path` (with `reason`)."""
     import run_compare
 
     if not reason.strip():
         raise CheckError("--write_reference needs --reason: say why the reference changes")
-    model_dir = _train(list(REFERENCE_FLAGS), runs_root, "reference", echo)
+    model_dir = _train(app, list(REFERENCE_FLAGS), runs_root, "reference", echo)
     run_compare.write_reference(path, run_compare.make_reference(model_dir, REFERENCE_FLAGS,
                                                                  reason))
     echo(f"wrote {path} from {model_dir}")

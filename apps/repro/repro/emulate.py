@@ -7,8 +7,8 @@ that holds a CPU-dependent kernel trains other bits there, and one that does not
 bits as natively. The training process itself runs under the emulator (a child of an emulated
 process would run natively again), with the same flags and data as the native run.
 
-Compared: every loss of losses.csv (when the app writes one), every tensor of every checkpoint
-both runs kept, and the app's result file (metrics.json) byte for byte.
+Compared (run_compare, as `repro compare`): every value of losses.csv, every tensor of every
+checkpoint both runs kept, and the app's result files (run.json `results`) byte for byte.
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 
-from repro.twice import TwiceError, run_training
+from repro.apps import UnknownAppError, train_module
+from repro.twice import TwiceError, check_flags, run_training
 
 QEMU = "qemu-x86_64"
 INSTALL_HINT = "install it with `apt-get install qemu-user` (Debian, Ubuntu)"
-APPS = {"mnist_gan": "mnist_gan.train", "mnist_classifier": "mnist_classifier.train"}
 # About 100x slower emulated: 2 rows, 2 steps (the user's flags come after and win).
 SHORT_RUN = ("--batch_size=2", "--max_train_steps=2", "--save_checkpoints_steps=1",
              "--keep_checkpoint_max=3", "--save_summary_steps=1000", "--log_step_count_steps=1")
-RESULT_FILES = ("metrics.json",)
 
 
 class EmulateError(Exception):
@@ -65,44 +64,22 @@ def check_cpu(model: str) -> str:
     return qemu
 
 
-def _checkpoint_steps(model_dir: str) -> dict[int, str]:
-    import tensorflow as tf
-
-    state = tf.train.get_checkpoint_state(model_dir)
-    paths = (list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
-             if state else [])
-    return {int(path.rsplit("-", 1)[1]): path for path in paths}
-
-
 def compare_emulated(native: str, emulated: str, echo: Callable[[str], None]) -> bool:
-    """Prints the comparison of two run directories; True when bitwise identical."""
+    """Prints the comparison of two run directories (losses, every checkpoint both kept, the
+    result files); True when bitwise identical."""
     import run_compare
 
-    same = True
-    if os.path.isfile(os.path.join(native, "losses.csv")):
-        losses = run_compare.compare_losses(run_compare.load_losses(native),
-                                            run_compare.load_losses(emulated))
-        for diff in losses.losses:
-            echo(f"  {diff.name:<28} {diff.steps_equal} of {diff.steps_compared} steps "
-                 "bitwise equal")
-        same &= losses.identical
-    steps_a, steps_b = _checkpoint_steps(native), _checkpoint_steps(emulated)
-    if not steps_a or steps_a.keys() != steps_b.keys():
-        echo(f"  checkpoints: native steps {sorted(steps_a)}, emulated {sorted(steps_b)}")
-        return False
-    for step in sorted(steps_a):
-        result = run_compare.compare_checkpoints(steps_a[step], steps_b[step])
-        echo(f"  checkpoint {step}: {result.tensors_equal} of {result.tensors_compared} "
-             "tensors bitwise equal")
-        same &= result.identical
-    for name in RESULT_FILES:
-        paths = [os.path.join(d, name) for d in (native, emulated)]
-        if os.path.isfile(paths[0]):
-            with open(paths[0], "rb") as a, open(paths[1], "rb") as b:
-                equal = a.read() == b.read()
-            echo(f"  {name}: {'byte-identical' if equal else 'differs'}")
-            same &= equal
-    return same
+    try:
+        result = run_compare.compare_runs(native, emulated)
+    except run_compare.BadRunError as e:
+        raise EmulateError(str(e)) from None
+    report = run_compare.format_report(result).splitlines()
+    # The losses, checkpoints and results (the run.json provenance differs by design).
+    start = next(i for i, line in enumerate(report) if line.startswith("losses.csv:"))
+    for line in report[start:-1]:
+        if not line.startswith("likely cause"):
+            echo(f"  {line}")
+    return result.identical
 
 
 def emulate(model: str, app: str, app_flags: Sequence[str], runs_root: str,
@@ -115,20 +92,20 @@ def emulate(model: str, app: str, app_flags: Sequence[str], runs_root: str,
     Raises:
       EmulateError: bad input (app, model, --model_dir in the flags), no emulator, a failed run.
     """
-    if app not in APPS:
-        raise EmulateError(f"unknown app {app!r}; one of {', '.join(APPS)}")
-    if any(f.lstrip("-").split("=", 1)[0] == "model_dir" for f in app_flags):
-        raise EmulateError("--model_dir: emulate picks the two run directories itself; use "
-                           "--runs_root to choose where")
+    try:
+        module = train_module(app)
+        check_flags(app_flags, "emulate")
+    except (UnknownAppError, TwiceError) as e:
+        raise EmulateError(str(e)) from None
     qemu = check_cpu(model)
     base = os.path.join(runs_root, f"emulate-{model}-{time.strftime('%Y%m%d-%H%M%S')}")
     flags = [*SHORT_RUN, *app_flags]
     dirs = {"native": base + "-native", model: base + "-" + model}
     for label, prefix in (("native", ()), (model, (qemu, "-cpu", model))):
         os.makedirs(dirs[label], exist_ok=True)
-        echo(f"{label}: {' '.join([*prefix, APPS[app], *flags])}")
+        echo(f"{label}: {' '.join([*prefix, module, *flags])}")
         try:
-            seconds = run_training(flags, dirs[label], module=APPS[app], prefix=prefix)
+            seconds = run_training(flags, dirs[label], app=app, prefix=prefix)
         except TwiceError as e:
             raise EmulateError(str(e)) from None
         echo(f"{label}: done in {seconds:.0f} s ({dirs[label]})")

@@ -1,9 +1,11 @@
 """repro (`./pants run apps/repro`): prove (or disprove) that two runs are the same bit for bit.
 
-    ./pants run apps/repro -- compare RUN_A RUN_B [--out PATH]
-    ./pants run apps/repro -- twice [--runs_root DIR] [--out PATH] -- <mnist_gan flags>
-    ./pants run apps/repro -- check [--reference PATH] [--runs_root DIR]
+    ./pants run apps/repro -- compare RUN_A RUN_B [--app APP] [--out PATH]
+    ./pants run apps/repro -- twice [--app APP] [--runs_root DIR] [--out PATH] -- <app flags>
+    ./pants run apps/repro -- check [--app APP] [--reference PATH] [--runs_root DIR]
     ./pants run apps/repro -- emulate --cpu MODEL [--app APP] [--runs_root DIR] -- <app flags>
+
+APP is one of repro.apps.APPS (default mnist_gan).
 
 Exit status: 0 when losses and weights are bitwise identical (check: to the reference), 1 when
 they differ, 2 on bad input (one-line message on stderr).
@@ -14,8 +16,16 @@ import os
 import sys
 from collections.abc import Sequence
 
+from repro.apps import APPS, DEFAULT_APP
+
 EXIT_IDENTICAL, EXIT_DIFFERENT, EXIT_BAD_INPUT = 0, 1, 2
 PNG_NAME = "comparison.png"
+
+
+def _add_app(parser: argparse.ArgumentParser, default: str | None = DEFAULT_APP) -> None:
+    parser.add_argument("--app", default=default,
+                        help=f"the app ({', '.join(APPS)}; default: "
+                             f"{default or 'the one that made the runs'})")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,19 +33,24 @@ def _parser() -> argparse.ArgumentParser:
         prog="repro", description="Bit-for-bit comparison of training runs.")
     commands = parser.add_subparsers(dest="command", required=True)
     compare = commands.add_parser(
-        "compare", help="compare two run directories (run.json, losses.csv, latest checkpoint)")
+        "compare", help="compare two run directories of one app (run.json, losses.csv, every "
+                        "checkpoint both kept, the result files)")
     compare.add_argument("run_a", metavar="RUN_A", help="first run directory")
     compare.add_argument("run_b", metavar="RUN_B", help="second run directory")
     compare.add_argument("--out", help=f"the plot's path (default: RUN_B/{PNG_NAME})")
+    _add_app(compare, None)
     twice = commands.add_parser(
-        "twice", help="run mnist_gan twice in fresh processes, then compare; "
-                      "mnist_gan flags go after `--`")
+        "twice", help="run an app twice in fresh processes, then compare; its flags go after "
+                      "`--`")
+    _add_app(twice)
     twice.add_argument("--runs_root", default=os.path.join("runs", "repro"),
                        help="where the two new run directories go (default: runs/repro)")
     twice.add_argument("--out", help=f"the plot's path (default: <run b>/{PNG_NAME})")
     check = commands.add_parser(
-        "check", help="rerun the shipped reference run here; say whether it is bitwise equal")
-    check.add_argument("--reference", help="reference record (default: the shipped one)")
+        "check", help="rerun an app's shipped reference run here; say whether it is bitwise "
+                      "equal")
+    _add_app(check, None)
+    check.add_argument("--reference", help="reference record (default: the app's shipped one)")
     check.add_argument("--runs_root", default=os.path.join("runs", "repro"),
                        help="where the new run directory goes (default: runs/repro)")
     check.add_argument("--write_reference", metavar="PATH",
@@ -46,8 +61,7 @@ def _parser() -> argparse.ArgumentParser:
                         "MODEL), compared bit for bit; app flags go after `--`")
     emulate.add_argument("--cpu", required=True,
                          help="a qemu CPU model, e.g. Haswell (Intel), EPYC-Rome (AMD)")
-    emulate.add_argument("--app", default="mnist_gan",
-                         help="mnist_gan (default) or mnist_classifier")
+    _add_app(emulate)
     emulate.add_argument("--runs_root", default=os.path.join("runs", "repro"),
                          help="where the two new run directories go (default: runs/repro)")
     return parser
@@ -62,8 +76,9 @@ def _label(run_dir: str) -> str:
     return os.path.basename(os.path.normpath(os.path.abspath(run_dir)))
 
 
-def compare(run_a: str, run_b: str, out: str | None = None) -> int:
-    """Compares two run directories, prints the report, writes the plot; returns the exit code."""
+def compare(run_a: str, run_b: str, out: str | None = None, app: str | None = None) -> int:
+    """Compares two run directories (of `app`, when given), prints the report, writes the
+    plot; returns the exit code."""
     # TF's C++ INFO lines (CPU features, oneDNN) would bury the report; warnings still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     import run_compare  # after argument parsing: --help stays instant
@@ -72,11 +87,16 @@ def compare(run_a: str, run_b: str, out: str | None = None) -> int:
         result = run_compare.compare_runs(run_a, run_b)
     except run_compare.BadRunError as e:
         return _bad_input("compare", str(e))
+    if app is not None and app not in APPS:
+        return _bad_input("compare", f"unknown app {app!r}; one of {', '.join(APPS)}")
+    for run_dir, record in ((run_a, result.record_a), (run_b, result.record_b)):
+        if app is not None and record.get("app", app) != app:
+            return _bad_input("compare", f"{run_dir} is a run of {record['app']}, not {app}")
     png_path = out or os.path.join(run_b, PNG_NAME)
     title = (f"A: {run_a}   B: {run_b}\n"
              f"{run_compare.verdict_line(result).split(':', 1)[0]}: losses "
              f"{'bitwise equal' if result.losses.identical else 'differ'}, weights "
-             f"{'bitwise equal' if result.checkpoints.identical else 'differ'}")
+             f"{'bitwise equal' if all(c.identical for c in result.checkpoints) else 'differ'}")
     try:
         run_compare.write_comparison_png(png_path, losses=result.losses, label_a=_label(run_a),
                                          label_b=_label(run_b),
@@ -88,27 +108,29 @@ def compare(run_a: str, run_b: str, out: str | None = None) -> int:
     return EXIT_IDENTICAL if result.identical else EXIT_DIFFERENT
 
 
-def twice(mnist_flags: Sequence[str], runs_root: str, out: str | None = None) -> int:
-    """Runs mnist_gan twice in fresh processes, then compares the two; returns the exit code."""
+def twice(app: str, app_flags: Sequence[str], runs_root: str, out: str | None = None) -> int:
+    """Runs `app` twice in fresh processes, then compares the two; returns the exit code."""
     from repro.twice import TwiceError, run_twice
 
     try:
-        run_a, run_b = run_twice(mnist_flags, runs_root, lambda line: print(line, flush=True))
+        run_a, run_b = run_twice(app, app_flags, runs_root, lambda line: print(line, flush=True))
     except TwiceError as e:
         return _bad_input("twice", str(e))
     return compare(run_a, run_b, out)
 
 
-def check(reference: str | None, runs_root: str, write_to: str | None, reason: str) -> int:
+def check(app: str | None, reference: str | None, runs_root: str, write_to: str | None,
+          reason: str) -> int:
     """`check` (or `check --write_reference`); returns the exit code."""
     from repro import check as check_lib
 
     echo = lambda line: print(line, flush=True)  # noqa: E731
     try:
         if write_to:
-            check_lib.write_reference(write_to, reason, runs_root, echo)
+            check_lib.write_reference(write_to, reason, runs_root, echo, app or DEFAULT_APP)
             return EXIT_IDENTICAL
-        same = check_lib.check(reference or check_lib.shipped_reference_path(), runs_root, echo)
+        path = reference or check_lib.shipped_reference_path(app or DEFAULT_APP)
+        same = check_lib.check(path, runs_root, echo, app)
     except check_lib.CheckError as e:
         return _bad_input("check", str(e))
     return EXIT_IDENTICAL if same else EXIT_DIFFERENT
@@ -129,7 +151,7 @@ def emulate(model: str, app: str, app_flags: Sequence[str], runs_root: str) -> i
 def main(argv: Sequence[str] | None = None) -> int:
     """Parses `argv` (default: sys.argv[1:]) and runs the command; returns the exit code."""
     args_in = list(sys.argv[1:] if argv is None else argv)
-    # Everything after the first `--` belongs to mnist_gan, untouched by argparse.
+    # Everything after the first `--` belongs to the app, untouched by argparse.
     passthrough: list[str] = []
     if "--" in args_in:
         cut = args_in.index("--")
@@ -138,14 +160,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "compare":
         if passthrough:
             return _bad_input("compare", f"unexpected arguments after --: {' '.join(passthrough)}")
-        return compare(args.run_a, args.run_b, args.out)
+        return compare(args.run_a, args.run_b, args.out, args.app)
     if args.command == "check":
         if passthrough:
             return _bad_input("check", f"unexpected arguments after --: {' '.join(passthrough)}")
-        return check(args.reference, args.runs_root, args.write_reference, args.reason)
+        return check(args.app, args.reference, args.runs_root, args.write_reference,
+                     args.reason)
     if args.command == "emulate":
         return emulate(args.cpu, args.app, passthrough, args.runs_root)
-    return twice(passthrough, args.runs_root, args.out)
+    return twice(args.app, passthrough, args.runs_root, args.out)
 
 
 if __name__ == "__main__":

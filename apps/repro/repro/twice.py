@@ -1,9 +1,9 @@
 """`repro twice`: the reference page's experiment, run twice in fresh processes, then compared.
 
-mnist_gan is run as a subprocess (`python -m mnist_gan.train`), never imported: each run gets a
-fresh interpreter, so nothing (TF's graph seed, op caches, thread pools) carries over from one
-run to the other, which is what "run it again" means; `tf_determinism.child_env` makes it
-import the same mnist_gan and libraries as this process.
+The app (mnist_gan by default) is run as a subprocess (`python -m <app>.train`), never imported:
+each run gets a fresh interpreter, so nothing (TF's graph seed, op caches, thread pools)
+carries over from one run to the other, which is what "run it again" means;
+`tf_determinism.child_env` makes it import the same app and libraries as this process.
 """
 
 import os
@@ -12,9 +12,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from repro.apps import DEFAULT_APP, UnknownAppError, train_module
 from tf_determinism import child_env
 
-TRAIN_MODULE = "mnist_gan.train"
 LOG_NAME = "train.log"
 
 
@@ -22,16 +22,16 @@ class TwiceError(Exception):
     """Bad input for `twice` or a failed training run (one-line message; exit 2)."""
 
 
-def check_flags(mnist_flags: Sequence[str]) -> None:
-    """Refuses flags that `twice` sets itself.
+def check_flags(app_flags: Sequence[str], command: str = "twice") -> None:
+    """Refuses flags that `twice` (or another command) sets itself.
 
     Raises:
       TwiceError: --model_dir is given (each run gets a new directory under the runs root).
     """
-    for flag in mnist_flags:
+    for flag in app_flags:
         name = flag.lstrip("-").split("=", 1)[0]
         if flag.startswith("-") and name in ("model_dir", "nomodel_dir"):
-            raise TwiceError(f"{flag}: twice picks the two run directories itself; "
+            raise TwiceError(f"{flag}: {command} picks the run directories itself; "
                              "use --runs_root to choose where")
 
 
@@ -63,17 +63,18 @@ def new_run_dirs(runs_root: str, now: float | None = None) -> tuple[str, str]:
     raise TwiceError(f"{runs_root}: no free run directory name for {stamp}")
 
 
-def train_command(mnist_flags: Sequence[str], model_dir: str, *, module: str = TRAIN_MODULE,
+def train_command(app_flags: Sequence[str], model_dir: str, *, app: str = DEFAULT_APP,
                   prefix: Sequence[str] = ()) -> list[str]:
     """The command line of one training run: `prefix` (e.g. an emulator), this interpreter,
-    the app module, its flags, the run dir last."""
-    return [*prefix, sys.executable, "-m", module, *mnist_flags, f"--model_dir={model_dir}"]
+    the app's module, its flags, the run dir last."""
+    return [*prefix, sys.executable, "-m", train_module(app), *app_flags,
+            f"--model_dir={model_dir}"]
 
 
-def run_training(mnist_flags: Sequence[str], model_dir: str, *, module: str = TRAIN_MODULE,
+def run_training(app_flags: Sequence[str], model_dir: str, *, app: str = DEFAULT_APP,
                  prefix: Sequence[str] = ()) -> float:
-    """Trains `module` (mnist_gan's by default) in a fresh process into model_dir, under
-    `prefix` if given; its output goes to model_dir/train.log.
+    """Trains `app` in a fresh process into model_dir, under `prefix` if given; its output
+    goes to model_dir/train.log.
 
     Returns:
       The run's wall time in seconds.
@@ -83,13 +84,16 @@ def run_training(mnist_flags: Sequence[str], model_dir: str, *, module: str = TR
     """
     log_path = os.path.join(model_dir, LOG_NAME)
     start = time.perf_counter()
-    command = train_command(mnist_flags, model_dir, module=module, prefix=prefix)
+    try:
+        command = train_command(app_flags, model_dir, app=app, prefix=prefix)
+    except UnknownAppError as e:
+        raise TwiceError(str(e)) from None
     with open(log_path, "wb") as log:
         code = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log,
                               stderr=subprocess.STDOUT, env=child_env()).returncode
     if code != 0:
-        raise TwiceError(f"{module} exited with status {code} ({_last_line(log_path)}); "
-                         f"see {log_path}")
+        raise TwiceError(f"{train_module(app)} exited with status {code} "
+                         f"({_last_line(log_path)}); see {log_path}")
     return time.perf_counter() - start
 
 
@@ -99,12 +103,13 @@ def _last_line(path: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def run_twice(mnist_flags: Sequence[str], runs_root: str,
+def run_twice(app: str, app_flags: Sequence[str], runs_root: str,
               echo: Callable[[str], None]) -> tuple[str, str]:
-    """Runs mnist_gan twice with the same flags into two new run directories.
+    """Runs `app` twice with the same flags into two new run directories.
 
     Args:
-      mnist_flags: mnist_gan's flags, passed unchanged (no --model_dir).
+      app: one of repro.apps.APPS.
+      app_flags: its flags, passed unchanged (no --model_dir).
       runs_root: where the two run directories are created.
       echo: receives one progress line per start and finish.
 
@@ -114,11 +119,15 @@ def run_twice(mnist_flags: Sequence[str], runs_root: str,
     Raises:
       TwiceError: bad flags, or a run failed.
     """
-    check_flags(mnist_flags)
+    try:
+        module = train_module(app)
+    except UnknownAppError as e:
+        raise TwiceError(str(e)) from None
+    check_flags(app_flags)
     dirs = new_run_dirs(runs_root)
     for label, model_dir in zip("ab", dirs, strict=True):
-        echo(f"run {label}: python -m {TRAIN_MODULE} "
-             f"{' '.join([*mnist_flags, f'--model_dir={model_dir}'])}")
-        seconds = run_training(mnist_flags, model_dir)
+        echo(f"run {label}: python -m {module} "
+             f"{' '.join([*app_flags, f'--model_dir={model_dir}'])}")
+        seconds = run_training(app_flags, model_dir, app=app)
         echo(f"run {label}: done in {seconds:.1f} s (log: {os.path.join(model_dir, LOG_NAME)})")
     return dirs

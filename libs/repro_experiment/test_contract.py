@@ -1,0 +1,184 @@
+"""The skeleton's contract, tested once for every app (parametrized over repro's APPS): at tiny
+settings, each app
+
+  * run twice (here and in a fresh process) gives byte-identical losses.csv, checkpoints and
+    results, and another seed differs from step 1;
+  * resumed after a crash (steps after its last checkpoint lost) equals the straight run;
+  * on `--local_workers=2` equals one process at the same --micro_batches=2;
+  * stopped by SIGTERM exits 5 after a checkpointed step, and the same command then ends
+    identical to the straight run;
+  * has only audited graphs (no CPU-dependent kernel) in run.json's census.
+
+A new app passes it by being added to APPS below with its tiny flags; it needs no test of its
+own for any of this. Every run uses M = 2 micro-batches, so that one straight run serves all.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+
+import repro_app
+from run_record import read_losses, read_run_json
+from tf_determinism import child_env, graph_audit
+
+STEPS = 40
+COMMON = ("--micro_batches=2", f"--max_train_steps={STEPS}", "--save_checkpoints_steps=1000",
+          "--keep_checkpoint_max=1", "--log_step_count_steps=1", "--save_summary_steps=1000",
+          "--buffer_size=256")
+# Each app's options class and its smallest settings that still build every op of its graph.
+APPS = {
+    "mnist_gan": ("GanOptions", "--width_divisor=16", "--batch_size=8"),
+    "mnist_classifier": ("ClassifierOptions", "--batch_size=8"),
+    "text_lm": ("TextLmOptions", "--batch_size=8", "--seq_len=16", "--width=16", "--heads=2",
+                "--layers=1"),
+}
+_WORDS = ("the", "a", "cat", "sat", "on", "mat", "and", "dog", "ran", "far", "away", "home",
+          "why", "not", "today", "is", "was", "fine", "\n")
+
+
+class _Crash(Exception):
+    """A crash after some steps (as kill -9: what was not checkpointed is lost)."""
+
+
+class _CrashAfter(tf.estimator.SessionRunHook):
+    """A hook ending training with _Crash after global step `step`."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def begin(self) -> None:
+        self._global_step = tf.compat.v1.train.get_global_step()
+
+    def after_create_session(self, session, coord) -> None:
+        self._at = int(session.run(self._global_step))
+
+    def after_run(self, run_context, run_values) -> None:
+        self._at += 1
+        if self._at >= self.step:
+            raise _Crash()
+
+
+@pytest.fixture(scope="session")
+def tiny_text_dir(tmp_path_factory) -> str:
+    """About 12 KB of generated text in two files (no Debian package needed)."""
+    directory = tmp_path_factory.mktemp("tiny_text")
+    words = np.random.default_rng(0).choice(_WORDS, size=3000)
+    for i, part in enumerate(np.array_split(words, 2)):
+        (directory / f"part{i}").write_text(" ".join(part))
+    return str(directory)
+
+
+@pytest.fixture(scope="module", params=sorted(APPS))
+def app(request, tiny_idx_dir, tiny_text_dir, tmp_path_factory):
+    """One app: its name, tiny command-line flags, and `here(model_dir, *flags)`, the same run
+    in this process through repro_experiment.runner (faster: no TensorFlow import)."""
+    from repro_experiment import runner
+
+    name = request.param
+    class_name, *tiny = APPS[name]
+    data = {"text_lm": f"--text_dir={tiny_text_dir}"}.get(name, f"--mnist_idx_dir={tiny_idx_dir}")
+    command = [*COMMON, *tiny, data, f"--data_dir={tmp_path_factory.mktemp('data')}"]
+    options = getattr(importlib.import_module(f"{name}.options"), class_name)
+    experiment = importlib.import_module(f"{name}.train_lib").EXPERIMENT
+
+    def flags_of(model_dir, *extra: str) -> list[str]:
+        return [*command, f"--model_dir={model_dir}", *extra]
+
+    def here(model_dir, *extra: str, hooks=()) -> list[str]:
+        values = flags.FlagValues()
+        holders = repro_app.define_flags(options, options.FLAG_DEFAULTS, flag_values=values)
+        values([name, *flags_of(model_dir, *extra)])
+        opts = repro_app.from_values(options, {n: h.value for n, h in holders.items()})
+        lines: list[str] = []
+        runner.train(experiment, opts, lines.append, extra_hooks=hooks)
+        return lines
+
+    def fresh(model_dir, *extra: str, **kwargs) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", f"{name}.train",
+                                 *flags_of(model_dir, *extra)], env=child_env(),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, **kwargs)
+
+    return {"name": name, "here": here, "fresh": fresh}
+
+
+@pytest.fixture(scope="module")
+def straight(app, tmp_path_factory) -> str:
+    """The run every other run must equal: STEPS steps at M=2, one process, no interruption."""
+    model_dir = str(tmp_path_factory.mktemp("straight") / "run")
+    app["here"](model_dir)
+    return model_dir
+
+
+def _finish(proc: subprocess.Popen) -> tuple[int, str]:
+    _, stderr = proc.communicate(timeout=600)
+    assert "Traceback" not in stderr, stderr[-3000:]
+    return proc.returncode, stderr
+
+
+def test_twice_in_a_fresh_process_identical_another_seed_differs(app, straight, identical_runs,
+                                                                tmp_path):
+    again = str(tmp_path / "again")
+    code, stderr = _finish(app["fresh"](again))
+    assert code == 0, stderr[-3000:]
+    assert identical_runs(straight, again)
+    assert read_run_json(again)["results"] == read_run_json(straight)["results"]
+    other = str(tmp_path / "other")
+    app["here"](other, "--random_seed=124", "--max_train_steps=1")
+    names, _, ours = read_losses(straight)
+    _, _, theirs = read_losses(other)
+    assert all(ours[n][0].tobytes() != theirs[n][0].tobytes() for n in names)
+
+
+def test_resume_after_a_crash_equals_the_straight_run(app, straight, identical_runs, tmp_path):
+    model_dir = str(tmp_path / "crashed")
+    every_10 = "--save_checkpoints_steps=10"
+    with pytest.raises(_Crash):
+        app["here"](model_dir, every_10, hooks=[_CrashAfter(23)])
+    assert list(read_losses(model_dir)[1]) == list(range(1, 24))  # 21-23 are not checkpointed
+    assert f"resuming at step 20 of {STEPS} in {model_dir}" in app["here"](model_dir, every_10)
+    assert identical_runs(straight, model_dir)
+
+
+def test_two_local_workers_equal_one_process(app, straight, identical_runs, tmp_path):
+    model_dir = str(tmp_path / "two")
+    code, stderr = _finish(app["fresh"](model_dir, "--local_workers=2"))
+    assert code == 0 and "[worker 0]" in stderr, stderr[-3000:]
+    assert identical_runs(straight, model_dir)
+    assert read_run_json(model_dir)["cluster"]["workers"] == 2
+
+
+def test_sigterm_exits_5_after_a_checkpoint_and_the_same_command_resumes(
+        app, straight, identical_runs, tmp_path):
+    model_dir = str(tmp_path / "preempted")
+    proc = app["fresh"](model_dir)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if f" step 3/{STEPS} " in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    code, stderr = _finish(proc)
+    assert code == repro_app.EXIT_PREEMPTED, stderr[-3000:]
+    [line] = [ln for ln in stderr.splitlines() if ln.startswith("E")]
+    stopped = re.search(r"SIGTERM: stopped after step (\d+), checkpoint (\S+); the same", line)
+    assert stopped and int(stopped.group(1)) < STEPS, line
+    assert stopped.group(2) == os.path.join(model_dir, f"model.ckpt-{stopped.group(1)}")
+    app["here"](model_dir)
+    assert identical_runs(straight, model_dir)
+
+
+def test_every_graph_is_audited_and_clean(app, straight):
+    census = read_run_json(straight)["graph_ops"]
+    assert census["train"] and set(census) <= {"train", "predict"}
+    for mode, ops in census.items():
+        assert not set(ops) & set(graph_audit.DENIED_OPS), (mode, set(ops))
