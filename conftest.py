@@ -10,8 +10,13 @@
   (repro_app's lock), yielding that process, killed with SIGKILL on exit.
 * `fake_run`: a run directory as the apps write it (run.json, losses.csv, a checkpoint at step
   2), without training, for the comparison tools.
-* `identical_runs`: bitwise equality of two run directories (losses.csv bytes and every
-  checkpoint tensor, through run_compare, the same code `repro compare` uses).
+* `identical_runs`: bitwise equality of two run directories (losses.csv bytes, every
+  checkpoint tensor, the result files; through run_compare, the same code `repro compare`
+  uses).
+* the slow tier: tests marked `@pytest.mark.slow` (minutes of real clusters and signals) run
+  only with REPRO_SLOW_TESTS=1, as `.ci/run` sets it (see the README's "Tests").
+* `run_here`: an app's run as `python -m <app>.train` would make it, in this process (the test
+  directory's conftest pins the numerics before TensorFlow is imported).
 """
 
 from __future__ import annotations
@@ -28,6 +33,20 @@ import pytest
 from tf_determinism import PINNED_ENVIRONMENT, child_env
 
 TINY_TRAIN, TINY_TEST = 256, 64
+SLOW_TESTS = "REPRO_SLOW_TESTS"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"slow: runs only with {SLOW_TESTS}=1 (the slow tier)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(SLOW_TESTS) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"the slow tier: set {SLOW_TESTS}=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +81,31 @@ def identical_runs() -> Callable[[str, str], bool]:
     from run_compare import identical_runs as compare
 
     return compare
+
+
+@pytest.fixture(scope="session")
+def run_here() -> Callable[..., list[str]]:
+    """run_here(app, options_class, argv, hooks=()) -> the log lines of the app's run with
+    command-line flags `argv`, made in this process by repro_experiment.runner.train with the
+    app's EXPERIMENT (a repro_app.RunError propagates)."""
+    import importlib
+
+    from absl import flags
+
+    import repro_app
+    from repro_experiment import runner
+
+    def run(app: str, options: type, argv: list[str], hooks=()) -> list[str]:
+        values = flags.FlagValues()
+        holders = repro_app.define_flags(options, options.FLAG_DEFAULTS, flag_values=values)
+        values([app, *argv])
+        opts = repro_app.from_values(options, {n: h.value for n, h in holders.items()})
+        lines: list[str] = []
+        experiment = importlib.import_module(f"{app}.train_lib").EXPERIMENT
+        runner.train(experiment, opts, lines.append, extra_hooks=hooks)
+        return lines
+
+    return run
 
 
 @pytest.fixture(scope="session")

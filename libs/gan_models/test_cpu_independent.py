@@ -21,7 +21,8 @@ _ROWS = 4
 
 def _config(gan_type: str, loss: str, micro_batches: int) -> gm.GANConfig:
     return gm.GANConfig(gan_type=gan_type, loss=loss, micro_batches=micro_batches,
-                        gradient_penalty_weight=1.0, seeds=SeedTree.from_root(3))
+                        gradient_penalty_weight=1.0, seeds=SeedTree.from_root(
+                            3, gm.SEED_NAMES))
 
 
 def _build(config: gm.GANConfig, mode: str, rows: int = _ROWS) -> Any:

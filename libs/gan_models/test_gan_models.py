@@ -8,7 +8,6 @@ settings are tf_determinism's, tested there.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 from typing import Any
@@ -27,8 +26,13 @@ from tf_determinism import SeedTree
 _v1 = tf.compat.v1
 
 
+def _with(tree: SeedTree, **sub_seeds: int) -> SeedTree:
+    """`tree` with some sub-seeds replaced."""
+    return SeedTree(tree.root, {**tree.sub_seeds, **sub_seeds})
+
+
 def _config(root: int = 0, **kwargs: Any) -> gm.GANConfig:
-    return gm.GANConfig(seeds=SeedTree.from_root(root), **kwargs)
+    return gm.GANConfig(seeds=SeedTree.from_root(root, gm.SEED_NAMES), **kwargs)
 
 
 
@@ -108,8 +112,8 @@ def test_config_defaults_and_validation() -> None:
             gm.GANConfig(**kwargs)
     with pytest.raises(ValueError, match="noise_dims"):
         gm.GANConfig(gan_type="infogan", noise_dims=2, continuous_dim=2)
-    assert gm.GANConfig().seeds == SeedTree.from_root(0)
-    assert _config(7).seeds == SeedTree.from_root(7)
+    assert gm.GANConfig().seeds == SeedTree.from_root(0, gm.SEED_NAMES)
+    assert _config(7).seeds == SeedTree.from_root(7, gm.SEED_NAMES)
 
 
 def test_compat_shim() -> None:
@@ -175,8 +179,8 @@ def test_sample_generator_inputs_grid_structure() -> None:
     assert uncond.tobytes() == gm.sample_generator_inputs(_config(1), 2, 2).tobytes()
     assert uncond.tobytes() != gm.sample_generator_inputs(_config(2), 2, 2).tobytes()
     # Drawn from the samples sub-seed alone: other sub-seeds do not move the grid.
-    seeds = SeedTree.from_root(1)
-    others = dataclasses.replace(SeedTree.from_root(2), samples=seeds.samples)
+    seeds = SeedTree.from_root(1, gm.SEED_NAMES)
+    others = _with(SeedTree.from_root(2, gm.SEED_NAMES), samples=seeds.samples)
     same = gm.sample_generator_inputs(gm.GANConfig(seeds=others), 2, 2)
     assert same.tobytes() == uncond.tobytes()
     bad_sizes: tuple[Any, ...] = (0, 2.0, True)
@@ -339,7 +343,7 @@ def test_gradient_penalty_matches_tfgan_and_hand_computed(monkeypatch: Any) -> N
 def test_interpolation_weights_are_stateless_in_seed_batch_and_micro_batch() -> None:
     def draw(seeds: SeedTree | int, batch: int, micro: int = 0) -> bytes:
         if isinstance(seeds, int):
-            seeds = SeedTree.from_root(seeds)
+            seeds = SeedTree.from_root(seeds, gm.SEED_NAMES)
         out = gm.interpolation_weights(gm.GANConfig(seeds=seeds), 5,
                                        tf.constant(batch, tf.int64), micro)
         assert out.shape == (5, 1, 1, 1)
@@ -352,9 +356,9 @@ def test_interpolation_weights_are_stateless_in_seed_batch_and_micro_batch() -> 
     assert draw(1, 3, 1) != draw(1, 3, 0)
     assert draw(1, 3, 1) == draw(1, 3, 1)
     # Keyed by the gradient_penalty sub-seed alone.
-    one, two = SeedTree.from_root(1), SeedTree.from_root(2)
-    assert draw(dataclasses.replace(two, gradient_penalty=one.gradient_penalty), 3) == draw(1, 3)
-    assert draw(dataclasses.replace(one, gradient_penalty=two.gradient_penalty), 3) == draw(2, 3)
+    one, two = SeedTree.from_root(1, gm.SEED_NAMES), SeedTree.from_root(2, gm.SEED_NAMES)
+    assert draw(_with(two, gradient_penalty=one.gradient_penalty), 3) == draw(1, 3)
+    assert draw(_with(one, gradient_penalty=two.gradient_penalty), 3) == draw(2, 3)
 
 
 @pytest.mark.parametrize("gan_type", gm.GAN_TYPES)

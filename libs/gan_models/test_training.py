@@ -29,7 +29,8 @@ _v1 = tf.compat.v1
 
 def _config(root: int = 0, **kwargs: Any) -> gm.GANConfig:
     # 1/16 of the example's widths: the same graph, and no property here depends on the size.
-    return gm.GANConfig(seeds=SeedTree.from_root(root), width_divisor=16, **kwargs)
+    return gm.GANConfig(seeds=SeedTree.from_root(root, gm.SEED_NAMES), width_divisor=16,
+                        **kwargs)
 
 
 def _input_fn(config: gm.GANConfig, data_seed: int,

@@ -25,7 +25,6 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 
 import repro_app
 from run_record import read_losses, read_run_json
@@ -79,29 +78,20 @@ def tiny_text_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module", params=sorted(APPS))
-def app(request, tiny_idx_dir, tiny_text_dir, tmp_path_factory):
-    """One app: its name, tiny command-line flags, and `here(model_dir, *flags)`, the same run
-    in this process through repro_experiment.runner (faster: no TensorFlow import)."""
-    from repro_experiment import runner
-
+def app(request, tiny_idx_dir, tiny_text_dir, tmp_path_factory, run_here):
+    """One app: its name, `fresh(model_dir, *flags)`, its tiny run in a fresh process, and
+    `here(model_dir, *flags)`, the same run in this process (no TensorFlow import)."""
     name = request.param
     class_name, *tiny = APPS[name]
     data = {"text_lm": f"--text_dir={tiny_text_dir}"}.get(name, f"--mnist_idx_dir={tiny_idx_dir}")
     command = [*COMMON, *tiny, data, f"--data_dir={tmp_path_factory.mktemp('data')}"]
     options = getattr(importlib.import_module(f"{name}.options"), class_name)
-    experiment = importlib.import_module(f"{name}.train_lib").EXPERIMENT
 
     def flags_of(model_dir, *extra: str) -> list[str]:
         return [*command, f"--model_dir={model_dir}", *extra]
 
     def here(model_dir, *extra: str, hooks=()) -> list[str]:
-        values = flags.FlagValues()
-        holders = repro_app.define_flags(options, options.FLAG_DEFAULTS, flag_values=values)
-        values([name, *flags_of(model_dir, *extra)])
-        opts = repro_app.from_values(options, {n: h.value for n, h in holders.items()})
-        lines: list[str] = []
-        runner.train(experiment, opts, lines.append, extra_hooks=hooks)
-        return lines
+        return run_here(name, options, flags_of(model_dir, *extra), hooks)
 
     def fresh(model_dir, *extra: str, **kwargs) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", f"{name}.train",

@@ -89,8 +89,8 @@ def _result_line(result: ResultDiff) -> str:
 def verdict_line(result: RunComparison) -> str:
     """One line: IDENTICAL or DIFFERENT, and what differs."""
     if result.identical:
-        results = " and results" if result.results else ""
-        return f"IDENTICAL: losses, weights{results} are bitwise equal"
+        what = "losses, weights and results" if result.results else "losses and weights"
+        return f"IDENTICAL: {what} are bitwise equal"
     parts = []
     losses = result.losses
     if not losses.identical:

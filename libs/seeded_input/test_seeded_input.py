@@ -41,7 +41,7 @@ OTHER_ORDER_SEED = SEED + 1
 def noise_adder(seed: int):
     """The way apps add generator noise: stateless, keyed by [their noise sub-seed, the global
     batch index] (here the noise sub-seed of the same root seed)."""
-    noise_seed = SeedTree.from_root(seed).noise
+    noise_seed = SeedTree.from_root(seed, ("noise",)).noise
 
     def add_noise(batch: dict, index: tf.Tensor) -> dict:
         key = stateless_key(noise_seed, index)
@@ -128,7 +128,7 @@ print("ready", flush=True)
 manifest = si.write_records("train", record_dir={str(shared)!r}, features=make_features({N}),
                             num_shards={SHARDS})
 def add_noise(batch, index):
-    key = stateless_key(SeedTree.from_root({SEED}).noise, index)
+    key = stateless_key(SeedTree.from_root({SEED}, ("noise",)).noise, index)
     return {{**batch, "noise": tf.random.stateless_normal([{BATCH}, 3], seed=key)}}
 options = si.StreamOptions(split="train", record_dir={str(shared)!r}, batch_size={BATCH},
                            buffer_size={BUFFER}, num_parallel=2, compression="NONE",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 
 import pytest
-from absl import flags
 
 import tf_determinism
 
@@ -47,20 +46,12 @@ def train(run_module, tiny_idx_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def train_here(train):
+def train_here(train, run_here):
     """train_here(model_dir, *flags, tiny=True) -> the log lines of `train`'s run, made in
-    this process by train_lib.run_experiment (a RunError propagates)."""
-    import repro_app
-    from mnist_gan import train_lib
+    this process (the root conftest's run_here; a RunError propagates)."""
     from mnist_gan.options import GanOptions
 
     def run(model_dir, *extra: str, tiny: bool = True) -> list[str]:
-        flag_values = flags.FlagValues()
-        holders = repro_app.define_flags(GanOptions, flag_values=flag_values)
-        flag_values([APP, *train.flags(model_dir, *extra, tiny=tiny)])
-        opts = repro_app.from_values(GanOptions, {n: h.value for n, h in holders.items()})
-        lines: list[str] = []
-        train_lib.run_experiment(opts, lines.append)
-        return lines
+        return run_here("mnist_gan", GanOptions, train.flags(model_dir, *extra, tiny=tiny))
 
     return run

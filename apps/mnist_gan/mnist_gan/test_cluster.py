@@ -1,8 +1,9 @@
 """The MNIST GAN on several processes (TF_CONFIG clusters on 127.0.0.1): the bits depend on
 --micro_batches, not on the number of processes (W = 1, 2, 4 at M = 4, and a resume on another
 W); a lost worker ends the run with one line and a rerun resumes to the same bits; bad cluster
-input is refused before any training. These are real clusters of processes, each importing
-TensorFlow: they take most of this file's time, on purpose."""
+input is refused before any training. The clusters are real processes, each importing
+TensorFlow: minutes, so they are the slow tier (`--local_workers=2` equal to one process is
+every app's contract, libs/repro_experiment/test_contract.py); the refusals are quick."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def one_process(train_here, tmp_path_factory) -> str:
     return model_dir
 
 
+@pytest.mark.slow
 def test_two_processes_same_bits_as_one_other_seed_differs(train, train_here, identical_runs,
                                                           one_process, tmp_path):
     """W=2 from step 0 equals W=1, byte for byte, for the infogan and the conditional GAN;
@@ -67,6 +69,7 @@ def test_two_processes_same_bits_as_one_other_seed_differs(train, train_here, id
     assert all(losses[n][0].tobytes() != losses_other[n][0].tobytes() for n in names)
 
 
+@pytest.mark.slow
 def test_four_processes_then_two_resume_to_the_same_bits(train, identical_runs, one_process,
                                                          tmp_path):
     """Steps 1-2 on W=4, steps 3-4 on W=2 (another W, the same M): equal to W=1."""
@@ -89,6 +92,7 @@ def _start_all(flags: list[str], addresses: list[str]) -> list[subprocess.Popen]
     return [_start(flags, addresses, rank) for rank in range(len(addresses))]
 
 
+@pytest.mark.slow
 def test_killed_worker_of_four_fails_fast_and_rerun_resumes_to_the_same_bits(
         train, identical_runs, one_process, tmp_path):
     """Four cluster tasks started by hand (what a launcher does); worker 1 is killed after the

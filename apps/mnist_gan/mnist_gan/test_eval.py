@@ -1,7 +1,7 @@
 """`--eval` end to end: MNIST score and Fréchet distance of a tiny GAN run, bit for bit.
 
-A 1-step GAN and an 8-step classifier, both trained here by their apps on the conftest's tiny
-IDX copy of real MNIST (the metrics' closed forms are mnist_eval's tests).
+A 1-step GAN and an 8-step classifier, both trained in this process by their apps on the
+conftest's tiny IDX copy of real MNIST (the metrics' closed forms are mnist_eval's tests).
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ NUM_IMAGES = 600  # two generator batches of 500, the second one truncated
 
 
 @pytest.fixture(scope="module")
-def trained(run_module, train_here, tiny_idx_dir, tmp_path_factory) -> dict[str, str]:
+def trained(run_here, train_here, tiny_idx_dir, tmp_path_factory) -> dict[str, str]:
+    from mnist_classifier.options import ClassifierOptions
+
     tmp = str(tmp_path_factory.mktemp("eval"))
     common = [f"--data_dir={tmp}/data", f"--mnist_idx_dir={tiny_idx_dir}", "--buffer_size=256",
               "--batch_size=32"]
     classifier_dir = os.path.join(tmp, "classifier")
-    run_module("mnist_classifier.train", f"--model_dir={classifier_dir}", "--random_seed=3",
-               "--max_train_steps=8", *common)
+    run_here("mnist_classifier", ClassifierOptions, [
+        f"--model_dir={classifier_dir}", "--random_seed=3", "--max_train_steps=8", *common])
     gan_dir = os.path.join(tmp, "gan")
     train_here(gan_dir, "--random_seed=4", "--max_train_steps=1", "--batch_size=32")
     return {"gan": gan_dir, "classifier": classifier_dir, "tmp": tmp}
@@ -89,8 +91,7 @@ def test_eval_generator_inputs_are_keyed_by_the_run_seed(trained) -> None:
     opts = eval_lib.options_from_run(trained["gan"])
 
     def draw(seed: int) -> np.ndarray:
-        config = train_lib.gan_config(repro_app.from_values(
-            type(opts), {**repro_app.flat(opts), "random_seed": seed}))
+        config = train_lib.gan_config(opts, train_lib.EXPERIMENT.seeds(seed))
         dataset = eval_lib.eval_input_fn(config, 700)()
         return np.concatenate([features.numpy() for features, _ in dataset])
 

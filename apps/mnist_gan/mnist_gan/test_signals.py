@@ -1,8 +1,8 @@
-"""Graceful preemption, as Kubernetes, Slurm or a spot machine does it: SIGTERM (or SIGINT)
-mid-run finishes the step, checkpoints it and exits 5 in one line; the same command resumes to
-the bits of an uninterrupted run; in a cluster a signal to one worker stops every process
-after the same step; a second signal ends the process at once. And kill -9, which no process
-can catch: the rerun recomputes the steps since the last checkpoint, to the same bits."""
+"""Signals beyond every app's contract (SIGTERM mid-run: exit 5, then the same command resumes
+to the same bits; libs/repro_experiment/test_contract.py): a second signal ends the process at
+once; in a cluster a signal to one worker stops every process after the same step; kill -9,
+which no process can catch: the rerun recomputes the steps since the last checkpoint, to the
+same bits (the last two are the slow tier)."""
 
 from __future__ import annotations
 
@@ -69,27 +69,7 @@ def reference(train_here, tmp_path_factory):
     return str(model_dir)
 
 
-def test_sigterm_checkpoints_the_step_and_the_same_command_resumes_identically(
-        train, train_here, identical_runs, reference, tmp_path):
-    model_dir = tmp_path / "preempted"
-    proc = _start(train, model_dir)
-    _read_until(proc, r" step 5/60 ")
-    proc.send_signal(signal.SIGTERM)
-    [line] = _finish(proc)
-    assert proc.returncode == repro_app.EXIT_PREEMPTED
-    found = _STOPPED.search(line)
-    assert found and "SIGTERM: stopped after step" in line, line
-    step = int(found.group(1))
-    assert 5 <= step < 60 and found.group(2) == os.path.join(str(model_dir), f"model.ckpt-{step}")
-    _assert_checkpointed_at(model_dir, step)
-
-    train_here(model_dir, *STEPS)  # the same flags
-    assert identical_runs(str(model_dir), reference)
-    other = tmp_path / "other-seed"
-    train_here(other, *STEPS, "--random_seed=124")
-    assert not identical_runs(str(other), reference)
-
-
+@pytest.mark.slow
 def test_kill_9_mid_run_loses_the_steps_since_the_checkpoint_and_the_rerun_is_identical(
         train, train_here, identical_runs, reference, tmp_path):
     model_dir = tmp_path / "killed"
@@ -114,6 +94,7 @@ def test_a_second_signal_ends_the_process_at_once(train, tmp_path):
     assert proc.wait(timeout=60) == -signal.SIGTERM  # the kernel's default action
 
 
+@pytest.mark.slow
 def test_a_signal_to_one_worker_stops_the_whole_cluster_after_one_step(
         train, train_here, identical_runs, tmp_path):
     reference = tmp_path / "reference"

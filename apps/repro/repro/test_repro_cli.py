@@ -58,7 +58,7 @@ def test_compare_exit_codes_and_bad_input(tmp_path, capsys, fake_run):
 def test_twice_refuses_model_dir_and_reports_failed_run(tmp_path, capsys):
     root = str(tmp_path / "runs")
     assert main(["twice", "--runs_root", root, "--", "--model_dir=/tmp/x"]) == 2
-    assert "--model_dir=/tmp/x: twice picks the two run directories" in capsys.readouterr().err
+    assert "--model_dir=/tmp/x: twice picks the run directories" in capsys.readouterr().err
     assert not os.path.exists(root)
     # An invalid mnist_gan flag fails in flag parsing, before TF is imported: a quick child.
     assert main(["twice", "--runs_root", root, "--", "--max_train_steps=0"]) == 2
@@ -67,3 +67,26 @@ def test_twice_refuses_model_dir_and_reports_failed_run(tmp_path, capsys):
     assert err.count("\n") == 1
     (run_a,) = (d for d in os.listdir(root) if d.endswith("-a"))
     assert "max_train_steps" in open(os.path.join(root, run_a, "train.log")).read()
+
+
+def test_every_command_takes_app_and_refuses_a_wrong_one(tmp_path, capsys, fake_run):
+    from run_record import update_run_json
+
+    gan, classifier = fake_run(tmp_path / "gan"), fake_run(tmp_path / "classifier")
+    update_run_json(gan, ("app",), "mnist_gan")
+    update_run_json(classifier, ("app",), "mnist_classifier")
+    assert main(["compare", gan, fake_run(tmp_path / "other"), "--app", "mnist_gan"]) == 0
+    capsys.readouterr()
+    for argv, message in [
+        (["compare", gan, classifier], f"{gan} is a run of mnist_gan, {classifier} of "
+                                       "mnist_classifier: compare runs of one app"),
+        (["compare", gan, gan, "--app", "text_lm"], f"{gan} is a run of mnist_gan, not text_lm"),
+        (["compare", gan, gan, "--app", "nope"], "unknown app 'nope'; one of mnist_gan, "
+                                                 "mnist_classifier, text_lm"),
+        (["twice", "--app", "nope", "--runs_root", str(tmp_path / "r")], "unknown app 'nope'"),
+        (["check", "--app", "nope"], "unknown app 'nope'"),
+    ]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "r").exists()

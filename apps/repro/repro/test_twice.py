@@ -55,7 +55,9 @@ def test_twice_same_seed_is_bitwise_identical(runs):
         assert run_compare.latest_checkpoint(run).endswith(f"model.ckpt-{STEPS}")
     # argv, flags.model_dir and options.model_dir
     assert "3 fields differ (0 in the run identity)" in out, out
-    assert code == 0 and out.endswith("IDENTICAL: losses and weights are bitwise equal\n"), out
+    assert "samples.png: byte-identical" in out
+    assert code == 0 and out.endswith(
+        "IDENTICAL: losses, weights and results are bitwise equal\n"), out
 
 
 def test_different_seed_diverges_at_step_1(runs, tmp_path, repro_cli):
@@ -70,7 +72,7 @@ def test_different_seed_diverges_at_step_1(runs, tmp_path, repro_cli):
     assert {f.path for f in result.fields if f.identity} == {"seed", "identity.random_seed"}
     # Nearly every weight and Adam slot differs. Equal: the step counters, Adam's beta powers
     # and the critic's output bias (a Wasserstein loss has zero gradient for it).
-    differing = {d.name for d in result.checkpoints.differing}
+    differing = {d.name for d in result.latest.differing}
     assert "Generator/fc1/kernel" in differing and "global_step" not in differing
     assert "Discriminator/logits/bias" not in differing
     assert len(differing) > 80, out
@@ -95,10 +97,10 @@ def test_copy_is_identical_and_one_changed_tensor_is_named(runs, tmp_path, repro
                       shape_and_slices=[""] * len(names), tensors=[tensors[n] for n in names])
     code, out = repro_cli("compare", run_a, tampered)
     assert code == 1, out
-    assert f"{len(names) - 1} bitwise equal, 1 differ" in out, out
+    assert f"{len(names)} tensors compared, {len(names) - 1} bitwise equal, 1 differ" in out, out
     assert "Generator/fc1/kernel  float32 [64, 64]: 1 of 4096 elements differ" in out, out
     assert "discriminator_loss  3 of 3 steps bitwise equal" in out
-    assert out.endswith(f"DIFFERENT: 1 of {len(names)} checkpoint tensors differ "
+    assert out.endswith(f"DIFFERENT: 1 of {len(names)} tensors of model.ckpt-{STEPS} differ "
                         "(Generator/fc1/kernel)\n"), out
 
 
@@ -120,7 +122,7 @@ def test_changed_loss_value_is_named(runs, tmp_path, repro_cli):
     assert "generator_loss      3 of 3 steps bitwise equal" in out, out
     assert "discriminator_loss  2 of 3 steps bitwise equal; first divergent step 2:" in out, out
     assert f"B {run_compare.format_value(bumped)}" in out
-    assert re.search(r"(\d+) tensors compared: \1 bitwise equal, 0 differ", out), out
+    assert re.search(r"(\d+) tensors compared, \1 bitwise equal, 0 differ", out), out
     assert out.endswith("DIFFERENT: 1 of 2 losses differ (discriminator_loss; first at step 2)\n")
 
 
