@@ -4,7 +4,7 @@ Each variant trains in its own process (TF_ENABLE_ONEDNN_OPTS is read at import)
 real MNIST records, and reports steps/s as 1 / median step time over the timed steps after a
 warm-up. A step is one global step: one generator update and one critic update.
 
-* shipped:   the app's training (run_experiment) with its defaults (one session.run a step);
+* shipped:   the app's training (repro_experiment.runner.train) with its defaults (one session.run a step);
 * tf_batchnorm, tf_l2_normalize, tf_log_gradients: shipped with one exact replacement
              swapped back for TF's own approximate formulation (Rsqrt, Reciprocal; the bits then
              follow the CPU vendor): what each replacement costs (the Log gradients exist only in
@@ -101,8 +101,9 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str,
         return [b - a for a, b in zip(ends, ends[1:], strict=False)]
 
     import mnist_input.data
-    import repro_app
+    import repro_app.data
     from mnist_gan import train_lib
+    from repro_experiment import runner
 
     if variant in APPROXIMATE_VARIANTS:
         _use_tf_approximation(variant)
@@ -122,14 +123,16 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str,
         "keep_checkpoint_max": 1, "save_summary_steps": 10 * steps,
         "micro_batches": 2 if variant == "micro2" else 1, "loss": loss})
     if variant != "bare":
-        train_lib.run_experiment(opts, lambda _: None, extra_hooks=[timer])
+        runner.train(train_lib.EXPERIMENT, opts, lambda _: None, extra_hooks=[timer])
     else:
         # (train_lib imported gan_models, which installs TF-GAN's Python 3.11 shim.)
         import tensorflow_gan as tfgan
 
         from gan_models import networks
 
-        config = train_lib.gan_config(opts)
+        opts = runner.resolved(train_lib.EXPERIMENT, opts)
+        ctx = runner.context(train_lib.EXPERIMENT, opts)
+        config = train_lib.gan_config(opts, ctx.seeds)
         tf.get_logger().setLevel("ERROR")
         prepared = mnist_input.data.prepare_mnist(opts.data)
         estimator = tfgan.estimator.GANEstimator(
@@ -142,7 +145,9 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str,
             config=tf.estimator.RunConfig(model_dir=model_dir,
                                           save_checkpoints_steps=10 * steps,
                                           save_summary_steps=10 * steps))
-        shipped_input = train_lib.make_train_input_fn(opts, config, prepared, 0)
+        shipped_input = repro_app.data.train_input_fn(
+            prepared, data=opts.data, data_seed=ctx.seeds.data, start_batch=0,
+            batch_map_fn=train_lib.batch_map(ctx))
 
         def bare_input() -> tf.data.Dataset:  # GANEstimator takes the generator inputs alone.
             return shipped_input().map(lambda features, x: (features["generator_inputs"], x))

@@ -56,7 +56,7 @@ def micro_batch_update(optimizer: tf.compat.v1.train.Optimizer,
         all M are here.
 
     Returns:
-      (the mean loss, the update op, which increments the global step).
+      (the mean loss, the update op, which increments the global step, created if need be).
     """
     first, last = (share.first, share.last) if share else (0, micro_batches)
     parts = [tf.split(t, last - first) for t in tf.nest.flatten(rows)]
@@ -67,5 +67,5 @@ def micro_batch_update(optimizer: tf.compat.v1.train.Optimizer,
     loss, grads = micro_batch_means(passes, share.mean if share else None)
     variables = tf.compat.v1.trainable_variables()
     update = optimizer.apply_gradients(list(zip(grads, variables, strict=True)),
-                                       global_step=tf.compat.v1.train.get_global_step())
+                                       global_step=tf.compat.v1.train.get_or_create_global_step())
     return loss, update

@@ -21,8 +21,7 @@ from typing import Any
 import tensorflow as tf
 
 from mnist_eval import CLASSES_KEY, INPUT_KEY, LOGITS_KEY
-from tf_determinism import stateless_key
-from tf_determinism.initializers import StatelessGlorotUniform
+from tf_determinism import layers, stateless_key
 from tf_determinism.optimizers import DeterministicAdam, micro_batch_update
 from tf_determinism.reduce import MicroBatchShare
 
@@ -32,23 +31,11 @@ _v1 = tf.compat.v1
 _ModeKeys = tf.estimator.ModeKeys
 
 
-def _weights(name: str, shape: list[int], seed: int) -> tuple[tf.Variable, tf.Variable]:
-    scope = _v1.get_variable_scope().name
-    kernel = _v1.get_variable(f"{name}/kernel", shape, tf.float32,
-                              StatelessGlorotUniform(seed, f"{scope}/{name}/kernel"))
-    bias = _v1.get_variable(f"{name}/bias", shape[-1:], tf.float32, _v1.zeros_initializer())
-    return kernel, bias
-
-
 def _conv_pool(x: tf.Tensor, filters: int, name: str, seed: int) -> tf.Tensor:
-    kernel, bias = _weights(name, [3, 3, int(x.shape[-1]), filters], seed)
+    kernel = layers.variable(f"{name}/kernel", [3, 3, int(x.shape[-1]), filters], seed)
+    bias = layers.variable(f"{name}/bias", [filters], seed, "zeros")
     y = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias))
     return tf.nn.max_pool2d(y, 2, 2, "VALID")
-
-
-def _dense(x: tf.Tensor, units: int, name: str, seed: int) -> tf.Tensor:
-    kernel, bias = _weights(name, [int(x.shape[-1]), units], seed)
-    return tf.nn.bias_add(tf.matmul(x, kernel), bias)
 
 
 def logits_fn(images: tf.Tensor, seed: int, dropout_rate: float = 0.0,
@@ -68,10 +55,10 @@ def logits_fn(images: tf.Tensor, seed: int, dropout_rate: float = 0.0,
         h = _conv_pool(images, 32, "conv1", seed)
         h = _conv_pool(h, 64, "conv2", seed)
         h = tf.reshape(h, [-1, 7 * 7 * 64])
-        h = tf.nn.relu(_dense(h, 256, "fc1", seed))
+        h = tf.nn.relu(layers.dense(h, 256, "fc1", seed))
         if dropout_seed is not None and dropout_rate > 0:
             h = tf.nn.experimental.stateless_dropout(h, rate=dropout_rate, seed=dropout_seed)
-        return _dense(h, NUM_CLASSES, "logits", seed)
+        return layers.dense(h, NUM_CLASSES, "logits", seed)
 
 
 def _loss(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:

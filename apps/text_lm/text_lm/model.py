@@ -1,12 +1,7 @@
-"""A byte-level Transformer decoder (pre-norm, as GPT-2) and its tf.estimator model_fn.
-
-bytes -> one-hot x embedding + position embedding -> `layers` x [x += dropout(causal
-attention(LN(x))); x += dropout(MLP(LN(x)))] -> LN -> logits over the 256 byte values.
-Reproducible: every weight a stateless draw keyed by (init sub-seed, variable name), dropout
-keyed by (dropout sub-seed, batch, micro-batch, layer), softmax and layer norm from
-`tf_determinism.exact` (no rcpps/rsqrtps), Adam with pairwise gradient sums, sampling by
-Gumbel-max with stateless draws.
-"""
+"""A byte-level Transformer decoder (pre-norm, as GPT-2) as a tf.estimator model_fn: bytes ->
+embedding + position -> `layers` x [x += drop(attention(LN(x))); x += drop(MLP(LN(x)))] -> LN
+-> logits. Weights are stateless draws keyed by (init seed, name), dropout by (dropout seed,
+batch, micro-batch, layer); softmax and layer norm are tf_determinism.exact's."""
 
 from __future__ import annotations
 
@@ -16,74 +11,47 @@ from typing import Any
 import tensorflow as tf
 
 from tf_determinism import exact, stateless_key
-from tf_determinism.initializers import StatelessGlorotUniform
+from tf_determinism.layers import dense, dropout, layer_norm, variable
 from tf_determinism.optimizers import DeterministicAdam, micro_batch_update
 
 VOCAB, LOSS_NAME, SAMPLE_STEPS = 256, "train_loss", 300
 _v1 = tf.compat.v1
 
 
-def _variable(name: str, shape: list[int], seed: int, init: str = "glorot") -> tf.Variable:
-    full = f"{_v1.get_variable_scope().name}/{name}"
-    initializer = {"glorot": StatelessGlorotUniform(seed, full), "ones": _v1.ones_initializer(),
-                   "zeros": _v1.zeros_initializer()}[init]
-    return _v1.get_variable(name, shape, tf.float32, initializer)
-
-
-def _dense(x: tf.Tensor, units: int, name: str, seed: int) -> tf.Tensor:
-    kernel = _variable(f"{name}/kernel", [int(x.shape[-1]), units], seed)
-    y = tf.matmul(tf.reshape(x, [-1, int(x.shape[-1])]), kernel) + _variable(
-        f"{name}/bias", [units], seed, "zeros")
-    return tf.reshape(y, tf.concat([tf.shape(x)[:-1], [units]], 0))
-
-
-def _layer_norm(x: tf.Tensor, name: str, seed: int) -> tf.Tensor:
-    width = [int(x.shape[-1])]
-    return exact.layer_normalization(x, scale=_variable(f"{name}/scale", width, seed, "ones"),
-                                     offset=_variable(f"{name}/offset", width, seed, "zeros"))
-
-
 def _attention(x: tf.Tensor, heads: int, seed: int) -> tf.Tensor:
     batch, length, width = tf.shape(x)[0], int(x.shape[1]), int(x.shape[2])
     q, k, v = (tf.transpose(tf.reshape(t, [batch, length, heads, width // heads]), [0, 2, 1, 3])
-               for t in tf.split(_dense(x, 3 * width, "qkv", seed), 3, axis=-1))
+               for t in tf.split(dense(x, 3 * width, "qkv", seed), 3, axis=-1))
     scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(width // heads))
     future = 1.0 - tf.linalg.band_part(tf.ones([length, length]), -1, 0)  # j > i
-    mixed = tf.matmul(exact.softmax(scores - 1e9 * future), v)
-    return _dense(tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), [batch, length, width]), width,
-                  "out", seed)
+    mixed = tf.transpose(tf.matmul(exact.softmax(scores - 1e9 * future), v), [0, 2, 1, 3])
+    return dense(tf.reshape(mixed, [batch, length, width]), width, "out", seed)
 
 
 def logits_fn(tokens: tf.Tensor, model: Any, seed: int, key: tf.Tensor | None = None):
     """int32 bytes [B, L] -> float32 logits [B, L, 256]; `key` (int64 [2]): dropout on."""
-    def dropout(x: tf.Tensor, tag: int) -> tf.Tensor:
-        if key is None or model.dropout_rate == 0:
-            return x
-        return tf.nn.experimental.stateless_dropout(
-            x, model.dropout_rate, seed=tf.random.experimental.stateless_fold_in(key, tag))
-
     with _v1.variable_scope("lm", reuse=_v1.AUTO_REUSE):
-        x = _dense(tf.one_hot(tokens, VOCAB), model.width, "embedding", seed) + _variable(
+        x = dense(tf.one_hot(tokens, VOCAB), model.width, "embedding", seed) + variable(
             "position", [int(tokens.shape[1]), model.width], seed)
         for i in range(model.layers):
             with _v1.variable_scope(f"block{i}"):
-                x += dropout(_attention(_layer_norm(x, "ln1", seed), model.heads, seed), 2 * i)
-                hidden = tf.nn.relu(_dense(_layer_norm(x, "ln2", seed), 4 * model.width,
+                x += dropout(_attention(layer_norm(x, "ln1", seed), model.heads, seed),
+                             model.dropout_rate, key, 2 * i)
+                hidden = tf.nn.relu(dense(layer_norm(x, "ln2", seed), 4 * model.width,
                                            "mlp_in", seed))
-                x += dropout(_dense(hidden, model.width, "mlp_out", seed), 2 * i + 1)
-        return _dense(_layer_norm(x, "ln_final", seed), VOCAB, "logits", seed)
+                x += dropout(dense(hidden, model.width, "mlp_out", seed), model.dropout_rate,
+                             key, 2 * i + 1)
+        return dense(layer_norm(x, "ln_final", seed), VOCAB, "logits", seed)
 
 
-def _losses(tokens: tf.Tensor, targets: tf.Tensor, model: Any, seed: int,
-            key: tf.Tensor | None = None) -> tf.Tensor:
+def _losses(tokens: tf.Tensor, targets: tf.Tensor, model: Any, seed: int, key: Any = None):
     """Cross-entropy in nats of each next byte, float32 [B, L]."""
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=targets, logits=logits_fn(tokens, model, seed, key))
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits_fn(tokens, model,
+                                                                            seed, key))
 
 
 def _sample(context: tf.Tensor, model: Any, seeds: Any) -> tf.Tensor:
-    """SAMPLE_STEPS bytes after each context [B, L], drawn by Gumbel-max at temperature 0.8
-    from stateless uniforms keyed by (samples sub-seed, step)."""
+    """SAMPLE_STEPS bytes after each context [B, L]; Gumbel-max keyed by (samples seed, t)."""
     logits_fn(context, model, seeds.init)  # creates the variables outside the loop
 
     def step(t: tf.Tensor, window: tf.Tensor, out: tf.TensorArray) -> Any:
@@ -99,9 +67,8 @@ def _sample(context: tf.Tensor, model: Any, seeds: Any) -> tf.Tensor:
 
 
 def make_model_fn(model: Any, seeds: Any, share: Any = None):
-    """TRAIN: features {"tokens": int32 [rows, L], "batch_index"}, labels (the next bytes);
-    mean cross-entropy, Adam. PREDICT: {"tokens", "targets"} -> each window's mean "loss", or
-    {"context"} -> "text", the sampled bytes."""
+    """TRAIN: ({"tokens", "batch_index"}, next bytes): cross-entropy, Adam. PREDICT:
+    {"tokens", "targets"} -> "loss" per window; {"context"} -> "text", sampled bytes."""
 
     def model_fn(features: dict[str, tf.Tensor], labels: Any, mode: str) -> Any:
         if mode == tf.estimator.ModeKeys.PREDICT:
@@ -109,7 +76,6 @@ def make_model_fn(model: Any, seeds: Any, share: Any = None):
                            if "context" in features else {"loss": tf.reduce_mean(_losses(
                                features["tokens"], features["targets"], model, seeds.init), 1)})
             return tf.estimator.EstimatorSpec(mode, predictions=predictions)
-        _v1.train.get_or_create_global_step()
 
         def loss_fn(micro: int, rows: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
             key = stateless_key(seeds.dropout, features["batch_index"], micro)

@@ -1,6 +1,4 @@
-"""A reproducible byte-level Transformer language model on real English text (Debian's
-fortunes): `./pants run apps/text_lm -- --random_seed=123`. The experiment is
-train_lib.EXPERIMENT; the skeleton (repro_experiment) runs it."""
+"""Byte-level Transformer LM on Debian's fortunes: ./pants run apps/text_lm -- --random_seed=123"""
 
 import repro_experiment
 from text_lm.options import TextLmOptions
