@@ -95,7 +95,8 @@ def run_here() -> Callable[..., list[str]]:
     import repro_app
     from repro_experiment import runner
 
-    def run(app: str, options: type, argv: list[str], hooks=()) -> list[str]:
+    def run(app: str, options: type[repro_app.RunOptions], argv: list[str],
+            hooks=()) -> list[str]:
         values = flags.FlagValues()
         holders = repro_app.define_flags(options, options.FLAG_DEFAULTS, flag_values=values)
         values([app, *argv])

@@ -4,7 +4,8 @@ Each variant trains in its own process (TF_ENABLE_ONEDNN_OPTS is read at import)
 real MNIST records, and reports steps/s as 1 / median step time over the timed steps after a
 warm-up. A step is one global step: one generator update and one critic update.
 
-* shipped:   the app's training (repro_experiment.runner.train) with its defaults (one session.run a step);
+* shipped:   the app's training (repro_experiment.runner.train) with its defaults (one
+             session.run a step);
 * tf_batchnorm, tf_l2_normalize, tf_log_gradients: shipped with one exact replacement
              swapped back for TF's own approximate formulation (Rsqrt, Reciprocal; the bits then
              follow the CPU vendor): what each replacement costs (the Log gradients exist only in

@@ -15,9 +15,9 @@ together, so that an app only declares its options and its experiment (and copie
   CpuDependentGraphError,              (exit 4), SIGTERM/SIGINT after a checkpointed step
   PreemptedError, NoSpaceError         (exit 5), a full disk (exit 6)
 
-TensorFlow-backed parts, imported after the pins (by repro_experiment.runner): `repro_app.run_dir` (lock,
-refuse, run.json, restored step), `repro_app.data` (prepared records and the seeded stream over
-them, for any dataset; MNIST's are in `mnist_input`),
+TensorFlow-backed parts, imported after the pins (by repro_experiment.runner):
+`repro_app.run_dir` (lock, refuse, run.json, restored step), `repro_app.data` (prepared records
+and the seeded stream over them, for any dataset; MNIST's are in `mnist_input`),
 `repro_app.graph_check` (the graph audit hook every Estimator call gets), `repro_app.progress`
 (each step's scalars: losses.csv, the progress line, the NaN/Inf stop), `repro_app.preemption`
 (signals: finish the step, checkpoint, exit 5), `repro_app.disk_full` (a full disk in one line,

@@ -30,7 +30,7 @@ import repro_cluster
 Command = Callable[[Any, Callable[[str], None]], Any]
 
 
-def main(name: str, options: type, experiment: Callable[[], Any],
+def main(name: str, options: type[repro_app.RunOptions], experiment: Callable[[], Any],
          instead: Callable[[], Command | None] | None = None) -> None:
     """Defines the flags of `options` (one per leaf, with its FLAG_DEFAULTS) and
     --local_workers in the app's main module, then runs absl's app: parses them, pins the

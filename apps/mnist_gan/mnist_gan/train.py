@@ -26,7 +26,8 @@ _NUM_EVAL_IMAGES = flags.DEFINE_integer(
 def _evaluate(opts: GanOptions, log) -> dict:
     from mnist_gan import eval_lib
 
-    return eval_lib.run_eval(opts.model_dir, _CLASSIFIER_DIR.value, _NUM_EVAL_IMAGES.value, log)
+    return eval_lib.run_eval(str(opts.model_dir), _CLASSIFIER_DIR.value,
+                             _NUM_EVAL_IMAGES.value, log)
 
 
 def experiment():

@@ -3,10 +3,11 @@
 A reference (references/<app>.json beside this file) is one short fixed run of the app: seed
 123, 20 steps, its default flags and pins, its real data (the GAN's: unconditional Wasserstein
 on MNIST). `check --app APP` reruns it in a fresh process and compares every step's losses
-(float32 bits) and every checkpoint tensor (sha256) with the reference; when they differ it names the first divergent step and the recorded
-machine properties (CPU, caches, dispatched ISA, versions, environment) that differ from the
-reference machine's. Machines of one kind can differ (cache sizes steer oneDNN's and Eigen's
-blocking), so CI never asserts the shipped reference: run `check` by hand on each machine.
+(float32 bits) and every checkpoint tensor (sha256) with the reference; when they differ it
+names the first divergent step and the recorded machine properties (CPU, caches, dispatched
+ISA, versions, environment) that differ from the reference machine's. Machines of one kind
+can differ (cache sizes steer oneDNN's and Eigen's blocking), so CI never asserts a shipped
+reference: run `check` by hand on each machine.
 
 Regenerating a reference is deliberate, never a way to make a machine pass:
     ./pants run apps/repro -- check --app APP \\

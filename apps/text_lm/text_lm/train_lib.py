@@ -85,7 +85,7 @@ def results(ctx: repro_experiment.Context, trained: Any, log: Any) -> dict[str, 
                 {"context": held_out[:4, 1:]}]
     losses, texts = (np.concatenate([p[key] for p in trained.predict(
         lambda f=f: tf.data.Dataset.from_tensor_slices(f).batch(256),
-        yield_single_examples=False)]) for key, f in zip(("loss", "text"), features))
+        yield_single_examples=False)]) for key, f in zip(("loss", "text"), features, strict=True))
     loss = float(np.mean(losses, dtype=np.float64))  # nats per byte
     bits = loss / math.log(2)
     log(f"validation: {bits:.3f} bits per character (unigram {ctx.prepared.unigram_bits:.3f})")
