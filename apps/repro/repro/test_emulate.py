@@ -99,7 +99,21 @@ _TINY = {"mnist_gan": ("--width_divisor=16",), "mnist_classifier": (),
          "text_lm": ("--seq_len=8", "--width=8", "--heads=2", "--layers=1")}
 
 
-@pytest.mark.parametrize("app", sorted(_TINY))
+def test_every_app_is_in_the_tool() -> None:
+    """Every app's `python -m <app>.train` is importable from this tool's sources, in a fresh
+    process (its flags defined, no TensorFlow): what `./pants run apps/repro` ships."""
+    from repro.apps import APPS
+
+    for app in APPS:
+        proc = subprocess.run([sys.executable, "-m", f"{app}.train", "--helpfull"],
+                              env=child_env(), capture_output=True, text=True, timeout=120)
+        assert "--random_seed" in proc.stdout and "--local_workers" in proc.stdout, (
+            app, proc.stderr[-2000:])
+
+
+# The classifier (its module was missing from the tool) in the quick tier; every app in the slow.
+@pytest.mark.parametrize("app", [pytest.param(a, marks=() if a == "mnist_classifier" else
+                                              pytest.mark.slow) for a in sorted(_TINY)])
 def test_emulate_runs_every_app_from_the_tool_in_fresh_processes(
         app, fake_qemu, tmp_path, tiny_idx_dir):
     """`python -m repro.main emulate --app APP`, in a fresh process with this tool's sources
