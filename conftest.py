@@ -1,5 +1,8 @@
 """Fixtures every test directory shares (pytest finds this file from any test below the root).
 
+Every test process gets the numerics pins before anything imports TensorFlow, as an app's main
+does: runs made in a test process (`run_here`) then compute what the app's own process does.
+
 * `tiny_idx_dir`: real MNIST digits, few of them (256 train, 64 test), as the four standard IDX
   files: apps run on it with `--mnist_idx_dir`, so no test converts all 50k images.
 * `run_module`: runs `python -m MODULE ARGS` in a fresh process, as a user runs an app.
@@ -30,7 +33,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+import tf_determinism
 from tf_determinism import PINNED_ENVIRONMENT, child_env
+
+if "tensorflow" not in sys.modules:
+    tf_determinism.configure_environment(tf_determinism.Numerics())
 
 TINY_TRAIN, TINY_TEST = 256, 64
 SLOW_TESTS = "REPRO_SLOW_TESTS"
@@ -87,7 +94,10 @@ def identical_runs() -> Callable[[str, str], bool]:
 def run_here() -> Callable[..., list[str]]:
     """run_here(app, options_class, argv, hooks=()) -> the log lines of the app's run with
     command-line flags `argv`, made in this process by repro_experiment.runner.train with the
-    app's EXPERIMENT (a repro_app.RunError propagates)."""
+    app's EXPERIMENT (a repro_app.RunError propagates). A fresh process is what "run it again"
+    means, and the only way to test exit statuses, signals, other cores or another
+    environment; everything else a run proves it proves here too, without a TensorFlow import
+    (5 s) per run."""
     import importlib
 
     from absl import flags

@@ -4,25 +4,18 @@
 A fresh process is what "run it again" means, and the only way to test exit statuses, other
 cores (`taskset`) or another environment; everything else a run proves (resume, refusals,
 seeds that differ, TensorBoard files) it proves in this process too, without paying a
-TensorFlow import per run. This process's TensorFlow gets the app's numerics pins first.
+TensorFlow import per run (the root conftest pins this process's numerics first).
 """
 
 from __future__ import annotations
 
-import sys
-
 import pytest
-
-import tf_determinism
 
 APP = "mnist_gan.train"
 # Every test run: the example's graph at 1/16 of its widths (about 1/200 of the weights) and
 # batch 8. No property tested here depends on the size; a run then takes seconds, a checkpoint
 # is 0.7 MB instead of 160 MB. (The README's figures were measured at the full size.)
 SMALL = ("--width_divisor=16", "--batch_size=8")
-
-if "tensorflow" not in sys.modules:  # as train.py does before importing TensorFlow
-    tf_determinism.configure_environment(tf_determinism.Numerics())
 
 
 @pytest.fixture(scope="session")

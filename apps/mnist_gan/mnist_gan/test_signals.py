@@ -1,8 +1,9 @@
-"""Signals beyond every app's contract (SIGTERM mid-run: exit 5, then the same command resumes
-to the same bits; libs/repro_experiment/test_contract.py): a second signal ends the process at
-once; in a cluster a signal to one worker stops every process after the same step; kill -9,
-which no process can catch: the rerun recomputes the steps since the last checkpoint, to the
-same bits (the last two are the slow tier)."""
+"""Signals from outside, to a real process (every app's contract, in
+libs/repro_experiment/test_contract.py, signals a run in the test's own process and resumes it
+to the same bits): SIGTERM mid-run finishes the step, checkpoints it and exits 5 in one line; a
+second signal ends the process at once; in a cluster a signal to one worker stops every process
+after the same step; kill -9, which no process can catch: the rerun recomputes the steps since
+the last checkpoint, to the same bits (the last two are the slow tier)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,22 @@ def reference(train_here, tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("reference")
     train_here(model_dir, *STEPS)
     return str(model_dir)
+
+
+def test_sigterm_from_outside_finishes_the_step_and_exits_5_in_one_line(train, tmp_path):
+    """As Kubernetes sends it: the step in flight is finished and checkpointed, one line, exit
+    5 (the same command then resumes to the straight run's bits: every app's contract)."""
+    model_dir = tmp_path / "preempted"
+    proc = _start(train, model_dir)
+    _read_until(proc, r" step 5/60 ")
+    proc.send_signal(signal.SIGTERM)
+    [line] = _finish(proc)
+    assert proc.returncode == repro_app.EXIT_PREEMPTED
+    found = _STOPPED.search(line)
+    assert found and "SIGTERM: stopped after step" in line, line
+    step = int(found.group(1))
+    assert 5 <= step < 60 and found.group(2) == os.path.join(str(model_dir), f"model.ckpt-{step}")
+    _assert_checkpointed_at(model_dir, step)
 
 
 @pytest.mark.slow
