@@ -48,6 +48,7 @@ def test_eval_and_predict_graphs_pass_the_audit(gan_type: str) -> None:
     loss = "minimax" if gan_type == "unconditional" else gm.DEFAULT_LOSS[gan_type]
     for mode in (tf.estimator.ModeKeys.EVAL, tf.estimator.ModeKeys.PREDICT):
         with tf.Graph().as_default() as graph:
+            _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
             _build(_config(gan_type, loss, 2), mode)
             graph_audit.audit(graph)
 
@@ -57,6 +58,7 @@ def test_micro_batches_of_one_example_pass_the_audit(loss: str) -> None:
     # A micro-batch of one: a loss's gradient is then a folded constant of ones, which a
     # RealDiv in the log gradients would turn into Reciprocal (CI's emulated run, batch 2, M=2).
     with tf.Graph().as_default() as graph:
+        _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
         _build(_config("infogan", loss, 2), tf.estimator.ModeKeys.TRAIN, rows=2)
         graph_audit.audit(graph)
 
@@ -65,6 +67,7 @@ def test_the_executed_step_holds_no_approximate_kernel() -> None:
     # infogan + minimax + M=2 + gradient penalty: logs, log1p, softmax cross-entropy, the
     # normal's log-density, every division the GAN builds.
     with tf.Graph().as_default():
+        _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
         spec = _build(_config("infogan", "minimax", 2), tf.estimator.ModeKeys.TRAIN)
         config = tf_determinism.session_config(tf_determinism.Numerics())
         metadata = _v1.RunMetadata()

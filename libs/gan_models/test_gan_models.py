@@ -76,6 +76,7 @@ def _example_trainable_shapes(config: gm.GANConfig) -> list[list[int]]:
            "conditional": example.conditional_discriminator,
            "infogan": example.infogan_discriminator}
     with tf.Graph().as_default():
+        _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
         inputs = tf.nest.map_structure(tf.constant, gm.sample_generator_inputs(config, 2, 2))
         with _v1.variable_scope("Generator"):
             images = gen[config.gan_type](inputs)
@@ -266,6 +267,7 @@ def test_losses_against_hand_computed_values() -> None:
                           ((real - 1.0) ** 2 / 2).mean() + (gen**2 / 2).mean()),
     }
     with tf.Graph().as_default():
+        _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
         tensors = {}
         for name in gm.LOSS_NAMES:
             config = gm.GANConfig(loss=name)
@@ -290,6 +292,7 @@ def test_mutual_information_penalty_hand_computed_and_equal_to_tfgan() -> None:
     mi = -(log_p_cat + log_p_cont) / 2  # TF-GAN averages over the structured codes.
     adversarial = _sigmoid_ce(logits, 1.0).mean()
     with tf.Graph().as_default():
+        _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
         base = _fake_model(logits, logits)
         dists = [tfp.distributions.Categorical(logits=tf.constant(cat_logits)),
                  tfp.distributions.Normal(loc=tf.constant(mu), scale=tf.ones_like(mu))]
@@ -326,6 +329,7 @@ def test_gradient_penalty_matches_tfgan_and_hand_computed(monkeypatch: Any) -> N
     slopes = np.sqrt((x_hat.astype(np.float64) ** 2).sum(axis=(1, 2, 3)) + 1e-10)
     expected = ((slopes - 1.0) ** 2).mean()
     with tf.Graph().as_default():
+        _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
         with _v1.variable_scope("Discriminator") as scope:
             pass
         model = tfgan.GANModel(None, tf.constant(fake), None, None, None, tf.constant(real),
@@ -396,6 +400,7 @@ def test_width_divisor_keeps_the_graph_and_shrinks_the_weights() -> None:
     censuses, sizes = [], []
     for divisor in (1, 16):
         with tf.Graph().as_default() as graph:
+            _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
             config = _config(3, gan_type="conditional", width_divisor=divisor)
             inputs = tf.nest.map_structure(tf.constant, gm.sample_generator_inputs(config, 2, 3))
             with _v1.variable_scope("Generator"):

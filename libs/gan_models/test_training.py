@@ -117,6 +117,7 @@ def _two_sessions(config: gm.GANConfig, steps: int = 2) -> list[tuple[list, dict
     initializers) and the app's (fresh processes)."""
     estimator = gm.make_estimator(config, tf.estimator.RunConfig(model_dir="/unused"))
     with tf.Graph().as_default() as graph:
+        _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
         features, images = _v1.data.make_one_shot_iterator(
             _input_fn(config, data_seed=7)()).get_next()
         spec = estimator.model_fn(features, images, tf.estimator.ModeKeys.TRAIN,
