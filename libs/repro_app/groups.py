@@ -52,10 +52,24 @@ class ScheduleOptions(Checked):
                                          resumable=True)
     keep_checkpoint_max: int = option(2, "Checkpoints kept (older ones are deleted).",
                                       lower_bound=1, resumable=True)
+    keep_checkpoints_every: int = option(
+        0, "Also keep every checkpoint whose step is a multiple of this (hard links in "
+        "<model_dir>/archive/, which --keep_checkpoint_max does not delete): the starting points "
+        "of every segment `repro verify` may re-execute, for runs meant to be published. 0: "
+        "none.", lower_bound=0, resumable=True)
+    train_until: int | None = option(
+        None, "Stop at this global step, checkpointed, without the end-of-run results "
+        "(--max_train_steps stays the schedule's length, e.g. a learning-rate decay's): how "
+        "`repro verify` re-executes one segment of a run.", lower_bound=1, resumable=True)
     save_summary_steps: int = option(100, "TensorBoard summary interval.", lower_bound=1,
                                      resumable=True)
     log_step_count_steps: int = option(100, "Progress log interval.", lower_bound=1,
                                        resumable=True)
+
+    @property
+    def stop_step(self) -> int:
+        """The global step this session trains to: train_until, at most max_train_steps."""
+        return min(self.train_until or self.max_train_steps, self.max_train_steps)
 
 
 @dataclasses.dataclass(frozen=True)

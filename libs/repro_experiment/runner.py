@@ -8,8 +8,9 @@
   the chief       locks the run directory and refuses another run's (repro_app.run_dir), falls
                   back from a torn newest checkpoint, writes run.json, drops the losses.csv
                   rows after the restored checkpoint, trains with the scalars hook
-                  (repro_app.progress: losses.csv, progress, NaN/Inf), the graph audit and the
-                  disk-full watch, then writes the app's results
+                  (repro_app.progress: losses.csv, progress, NaN/Inf), the graph audit, the
+                  disk-full watch and the manifest of every checkpoint
+                  (repro_app.manifest_writer), then writes the app's results
   the others      train their share from the chief's latest checkpoint, writing nothing there
 
 Every fault is a `repro_app.RunError` of its own exit status (see repro_app.errors).
@@ -17,18 +18,20 @@ Every fault is a `repro_app.RunError` of its own exit status (see repro_app.erro
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import tensorflow as tf
 
 import tf_determinism
-from repro_app import NonFiniteLossError, data, run_dir
+from repro_app import NonFiniteLossError, RunError, data, run_dir
 from repro_app.disk_full import CheckpointWatch, no_space_errors
 from repro_app.graph_check import GraphAuditHook
+from repro_app.manifest_writer import ManifestRecorder, record_missing
 from repro_app.preemption import Preemption
 from repro_app.progress import StepScalarsHook
 from repro_cluster import Cluster
@@ -38,6 +41,7 @@ from repro_cluster.member import Member
 from repro_experiment.experiment import Context, Experiment
 from run_record import LossesWriter, truncate_losses, update_run_json
 from run_record.losses_csv import LOSSES_CSV
+from run_record.manifest import ManifestError
 
 Log = Callable[[str], None]
 Hooks = Sequence[tf.estimator.SessionRunHook]
@@ -123,9 +127,9 @@ def train(experiment: Experiment, opts: Any, log: Log, cluster: Cluster | None =
 
 def _fit(experiment: Experiment, ctx: Context, prepared: data.PreparedData, step: int, *,
          model_dir: str, writes: bool, hooks: Hooks, member: Member | None,
-         preemption: Preemption, watch: CheckpointWatch | None = None) -> int | None:
+         preemption: Preemption, listeners: Sequence[Any] = ()) -> int | None:
     """estimator.train from global step `step` (the input skips the batches trained on) to
-    max_train_steps. Returns the step after which a signal stopped it, else None."""
+    the schedule's stop step. Returns the step after which a signal stopped it, else None."""
     opts = ctx.opts
     estimator = experiment.estimator(ctx, run_config(opts, model_dir=model_dir, writes=writes,
                                                      member=member))
@@ -136,9 +140,8 @@ def _fit(experiment: Experiment, ctx: Context, prepared: data.PreparedData, step
     stop = member_lib.preemption_hook(member, preemption)
     watchdog = [member.watchdog()] if member is not None else []
     with member_lib.lost_peer_errors(member):
-        estimator.train(input_fn, max_steps=opts.schedule.max_train_steps,
-                        hooks=[*hooks, *watchdog, stop],
-                        saving_listeners=[watch] if watch else None)
+        estimator.train(input_fn, max_steps=opts.schedule.stop_step,
+                        hooks=[*hooks, *watchdog, stop], saving_listeners=list(listeners))
     return stop.stopped_at
 
 
@@ -146,23 +149,26 @@ def _scalars_hook(experiment: Experiment, ctx: Context, log: Log,
                   writer: LossesWriter | None = None) -> StepScalarsHook:
     schedule = ctx.opts.schedule
     return StepScalarsHook(experiment.scalars(ctx), model_dir=str(ctx.opts.model_dir),
-                           max_steps=schedule.max_train_steps,
+                           max_steps=schedule.stop_step,
                            log_every=schedule.log_step_count_steps, log=log, writer=writer)
 
 
 def _train_chief(experiment: Experiment, ctx: Context, prepared: data.PreparedData,
                  step: int, log: Log, extra_hooks: Hooks, member: Member | None,
                  preemption: Preemption) -> int | None:
-    """_fit with losses.csv, progress, the NaN/Inf stop, the audit and the disk watch."""
+    """_fit with losses.csv, progress, the NaN/Inf stop, the audit, the disk watch and the
+    manifest."""
     model_dir = str(ctx.opts.model_dir)
     watch = CheckpointWatch()
+    manifest = ManifestRecorder(model_dir, ctx.opts.schedule.keep_checkpoints_every)
     with no_space_errors(model_dir, watch, "losses.csv, events or graph.pbtxt"):
         writer = LossesWriter(os.path.join(model_dir, LOSSES_CSV), list(experiment.scalars(ctx)))
         scalars = _scalars_hook(experiment, ctx, log, writer)
         try:
             return _fit(experiment, ctx, prepared, step, model_dir=model_dir, writes=True,
-                        hooks=[GraphAuditHook("train", model_dir), scalars, *extra_hooks],
-                        member=member, preemption=preemption, watch=watch)
+                        hooks=[GraphAuditHook("train", model_dir), scalars, manifest,
+                               *extra_hooks], member=member, preemption=preemption,
+                        listeners=[watch, manifest.listener])
         except tf.compat.v1.train.NanLossDuringTrainingError:
             # Estimator's own check of the spec's loss, when the app does not log it.
             raise NonFiniteLossError(scalars.step + 1, "loss", "NaN",
@@ -175,7 +181,7 @@ def _run_chief(experiment: Experiment, opts: Any, cluster: Cluster | None, log: 
                extra_hooks: Hooks, prepared: data.PreparedData, member: Member | None,
                preemption: Preemption) -> dict[str, Any]:
     """The process that writes the run directory."""
-    model_dir, max_steps = str(opts.model_dir), opts.schedule.max_train_steps
+    model_dir, max_steps = str(opts.model_dir), opts.schedule.stop_step
     ctx = context(experiment, opts, prepared, member)
     record = run_dir.run_json_content(
         opts, prepared, ctx.seeds, keep_identity=type(opts).IDENTITY_TOO,
@@ -185,19 +191,31 @@ def _run_chief(experiment: Experiment, opts: Any, cluster: Cluster | None, log: 
         # Rows written after the last checkpoint (a crash) are recomputed now: drop them first.
         with no_space_errors(model_dir, what=LOSSES_CSV):
             truncate_losses(os.path.join(model_dir, LOSSES_CSV), step)
+        with no_space_errors(model_dir, what="manifest.json"), _manifest_errors():
+            record_missing(model_dir)  # a crash between a checkpoint and its entry
         if step < max_steps:
             log(f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in "
                 f"{model_dir}")
-            stopped_at = _train_chief(experiment, ctx, prepared, step, log, extra_hooks, member,
-                                      preemption)
+            with _manifest_errors():
+                stopped_at = _train_chief(experiment, ctx, prepared, step, log, extra_hooks,
+                                          member, preemption)
             _record_traffic(ctx, model_dir)
             if stopped_at is not None:
                 raise preemption.error(stopped_at, tf.train.latest_checkpoint(model_dir))
         else:
             log(f"{model_dir} is already at step {step}; nothing to train")
-        _write_results(experiment, dataclasses.replace(ctx, share=None), log)
+        if max_steps == opts.schedule.max_train_steps:  # not a segment (--train_until)
+            _write_results(experiment, dataclasses.replace(ctx, share=None), log)
         return {"model_dir": model_dir, "start_step": step,
                 "end_step": run_dir.restored_step(model_dir)}
+
+
+@contextlib.contextmanager
+def _manifest_errors() -> Iterator[None]:
+    try:
+        yield
+    except ManifestError as e:
+        raise RunError(str(e)) from None
 
 
 def _record_traffic(ctx: Context, model_dir: str) -> None:
@@ -245,6 +263,5 @@ def _run_worker(experiment: Experiment, opts: Any, log: Log, prepared: data.Prep
     step = member_lib.run_worker(member, model_dir, fit, log)
     if stopped and stopped[0] is not None:  # with the chief, which checkpointed that step
         raise preemption.error(stopped[0], os.path.join(model_dir, f"model.ckpt-{stopped[0]}"))
-    # fit() returns only at max_train_steps (its scratch dir holds no newer checkpoint).
-    return {"model_dir": model_dir, "start_step": step,
-            "end_step": opts.schedule.max_train_steps}
+    # fit() returns only at the stop step (its scratch dir holds no newer checkpoint).
+    return {"model_dir": model_dir, "start_step": step, "end_step": opts.schedule.stop_step}

@@ -6,6 +6,7 @@ checkpoint is actually read: `compare` rejects bad input without paying TF's imp
 """
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Mapping
 
@@ -173,6 +174,24 @@ def read_tensor(reader, prefix: str, name: str) -> np.ndarray:
     except (tf.errors.OpError, *_UNREADABLE) as e:
         raise ValueError(f"{prefix}: unreadable checkpoint, tensor {name!r} "
                          f"({type(e).__name__}: {_first_line(e)})") from None
+
+
+def tensor_digest(value: np.ndarray) -> str:
+    """sha256 of a tensor's dtype, shape and bytes."""
+    digest = hashlib.sha256(f"{value.dtype.str}{list(value.shape)}".encode())
+    digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+def tensor_digests(prefix: str) -> dict[str, str]:
+    """{name: tensor_digest} of every tensor of the checkpoint at `prefix`.
+
+    Raises:
+      ValueError: a torn or damaged checkpoint (one line naming it and the tensor).
+    """
+    reader = open_checkpoint(prefix)
+    return {name: tensor_digest(read_tensor(reader, prefix, name))
+            for name in sorted(reader.get_variable_to_shape_map())}
 
 
 def compare_checkpoints(path_a: str, path_b: str) -> CheckpointComparison:

@@ -9,14 +9,11 @@ host.onednn_isa, versions). `check_against` compares a fresh run with it bit for
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from run_compare.checkpoints import latest_checkpoint, open_checkpoint, read_tensor
+from run_compare.checkpoints import latest_checkpoint, tensor_digests
 from run_compare.loss_diff import bits, load_losses
 from run_record import flatten, read_run_json
 
@@ -25,23 +22,6 @@ FORMAT = "reproducible-reference/1"
 _FINGERPRINT_KEYS = ("host.cpu", "host.onednn_isa", "host.onednn_threads", "host.machine",
                      "versions",
                      "determinism.environment")
-
-
-def _tensor_digests(model_dir: str) -> dict[str, str]:
-    """name -> sha256 of dtype, shape and bytes of every tensor of the latest checkpoint.
-
-    Raises:
-      ValueError: a torn or damaged checkpoint (one line naming it).
-    """
-    prefix = latest_checkpoint(model_dir)
-    reader = open_checkpoint(prefix)
-    digests = {}
-    for name in sorted(reader.get_variable_to_shape_map()):
-        value = read_tensor(reader, prefix, name)
-        digest = hashlib.sha256(f"{value.dtype.str}{list(value.shape)}".encode())
-        digest.update(np.ascontiguousarray(value).tobytes())
-        digests[name] = digest.hexdigest()
-    return digests
 
 
 def _fingerprint(record: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +43,7 @@ def make_reference(model_dir: str, flags: Sequence[str], reason: str) -> dict[st
         "losses": {name: {str(int(step)): f"{int(b):08x}" for step, b in
                           zip(table.steps, bits(table.values[name]), strict=True)}
                    for name in table.names},
-        "tensors": _tensor_digests(model_dir),
+        "tensors": tensor_digests(latest_checkpoint(model_dir)),
         "fingerprint": _fingerprint(record),
     }
 

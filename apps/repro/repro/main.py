@@ -4,11 +4,14 @@
     ./pants run apps/repro -- twice [--app APP] [--runs_root DIR] [--out PATH] -- <app flags>
     ./pants run apps/repro -- check [--app APP] [--reference PATH] [--runs_root DIR]
     ./pants run apps/repro -- emulate --cpu MODEL [--app APP] [--runs_root DIR] -- <app flags>
+    ./pants run apps/repro -- verify RUN_DIR [--all | --segments N] [--seed S] [--cpu MODEL]
+                                             [--local_workers W] [--report PATH]
 
 APP is one of repro.apps.APPS (default mnist_gan).
 
-Exit status: 0 when losses and weights are bitwise identical (check: to the reference), 1 when
-they differ, 2 on bad input (one-line message on stderr).
+Exit status: 0 when losses and weights are bitwise identical (check: to the reference; verify:
+to the run's manifest), 1 when they differ (or were tampered with), 2 on bad input (one-line
+message on stderr).
 """
 
 import argparse
@@ -64,6 +67,22 @@ def _parser() -> argparse.ArgumentParser:
     _add_app(emulate)
     emulate.add_argument("--runs_root", default=os.path.join("runs", "repro"),
                          help="where the two new run directories go (default: runs/repro)")
+    verify = commands.add_parser(
+        "verify", help="check a finished run against its manifest, and re-execute sampled "
+                       "segments of it bit for bit")
+    verify.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
+    sampled = verify.add_mutually_exclusive_group()
+    sampled.add_argument("--all", action="store_true", help="re-execute every segment")
+    sampled.add_argument("--segments", type=int, default=1,
+                         help="re-execute this many segments, a seeded sample (default 1)")
+    verify.add_argument("--seed", type=int, help="the sample's seed (default: a random one, "
+                                                 "recorded in the report)")
+    verify.add_argument("--cpu", help="re-execute under qemu-x86_64 -cpu MODEL")
+    verify.add_argument("--local_workers", type=int, default=0,
+                        help="re-execute on this many local processes")
+    verify.add_argument("--runs_root", default=os.path.join("runs", "repro"),
+                        help="where the re-executed segments go (default: runs/repro)")
+    verify.add_argument("--report", help="the report's path (default: RUN_DIR/verify.json)")
     return parser
 
 
@@ -148,6 +167,22 @@ def emulate(model: str, app: str, app_flags: Sequence[str], runs_root: str) -> i
     return EXIT_IDENTICAL if same else EXIT_DIFFERENT
 
 
+def verify(args: argparse.Namespace) -> int:
+    """`verify`; returns the exit code."""
+    from repro import verify as verify_lib
+
+    if args.segments < 1 or args.local_workers < 0:
+        return _bad_input("verify", "--segments must be >= 1 and --local_workers >= 0")
+    options = verify_lib.VerifyOptions(
+        count=None if args.all else args.segments, seed=args.seed, cpu=args.cpu,
+        local_workers=args.local_workers, runs_root=args.runs_root, report=args.report)
+    try:
+        same = verify_lib.verify(args.run_dir, options, lambda line: print(line, flush=True))
+    except verify_lib.VerifyError as e:
+        return _bad_input("verify", str(e))
+    return EXIT_IDENTICAL if same else EXIT_DIFFERENT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parses `argv` (default: sys.argv[1:]) and runs the command; returns the exit code."""
     args_in = list(sys.argv[1:] if argv is None else argv)
@@ -168,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                      args.reason)
     if args.command == "emulate":
         return emulate(args.cpu, args.app, passthrough, args.runs_root)
+    if args.command == "verify":
+        if passthrough:
+            return _bad_input("verify", f"unexpected arguments after --: {' '.join(passthrough)}")
+        return verify(args)
     return twice(args.app, passthrough, args.runs_root, args.out)
 
 
