@@ -1,0 +1,148 @@
+"""`repro verify` on tiny real runs: an untouched run verifies (every segment re-executed); a
+flipped bit in a checkpoint, an edited losses.csv row and another run's run.json are found
+without training; a forged history (a checkpoint and its manifest entry rewritten together) is
+exposed by re-execution, which names the first divergent step; a run made on two processes
+verifies on one. The GAN in the quick tier, the classifier (and the forged history) in the slow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from repro import verify as verify_lib
+from repro.main import main
+from run_record import manifest
+
+# Checkpoints at 0, 2 and 4, all kept in archive/: two segments.
+SEGMENTED = ("--max_train_steps=4", "--save_checkpoints_steps=2", "--keep_checkpoint_max=1",
+             "--keep_checkpoints_every=2", "--log_step_count_steps=1", "--buffer_size=256")
+
+
+@pytest.fixture(scope="module")
+def gan_run(run_here, tiny_idx_dir, tmp_path_factory) -> str:
+    from mnist_gan.options import GanOptions
+
+    root = tmp_path_factory.mktemp("verify")
+    model_dir = str(root / "gan")
+    run_here("mnist_gan", GanOptions, [
+        *SEGMENTED, "--width_divisor=16", "--batch_size=8", f"--mnist_idx_dir={tiny_idx_dir}",
+        f"--data_dir={root / 'data'}", f"--model_dir={model_dir}"])
+    return model_dir
+
+
+def _copy(run_dir: str, dst) -> str:
+    return shutil.copytree(run_dir, str(dst))
+
+
+def _rewrite(prefix: str, change) -> None:
+    """Rewrites the checkpoint at `prefix` with `change(tensors)` applied."""
+    reader = tf.train.load_checkpoint(prefix)
+    names = sorted(reader.get_variable_to_shape_map())
+    tensors = {n: reader.get_tensor(n) for n in names}
+    change(tensors)
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=[tensors[n] for n in names])
+
+
+def _flip(tensors: dict) -> None:
+    kernel = tensors["Generator/fc1/kernel"]
+    kernel.view(np.uint32)[3, 7] ^= 1  # one bit of one element
+
+
+def _forge(tensors: dict) -> None:
+    tensors["Generator/fc1/kernel"] *= 1.5  # weights that would have trained otherwise
+
+
+def test_an_untouched_run_verifies_with_all(gan_run, tmp_path, capsys) -> None:
+    report = tmp_path / "verify.json"
+    assert main(["verify", gan_run, "--all", "--runs_root", str(tmp_path / "runs"),
+                 "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "stored: the 3 kept checkpoints and 4 losses.csv rows match the manifest" in out
+    assert "segment 0 -> 2: reproduced (2 rows, 91 tensors bitwise equal" in out
+    assert "segment 2 -> 4: reproduced" in out
+    root = manifest.read_manifest(gan_run).root
+    assert out.rstrip().endswith(f"root {root}; report {report}") and "VERIFIED: 2 of 2" in out
+    written = json.loads(report.read_text())
+    assert written["verified"] and written["root"] == root and len(written["segments"]) == 2
+
+
+def test_a_flipped_bit_and_an_edited_row_are_named_without_training(gan_run, tmp_path) -> None:
+    run = _copy(gan_run, tmp_path / "tampered")
+    _rewrite(os.path.join(run, "archive", "model.ckpt-2"), _flip)
+    with open(os.path.join(run, "losses.csv")) as f:
+        lines = f.read().splitlines()
+    step, *values = lines[3].split(",")
+    lines[3] = ",".join([step, repr(float(np.float32(values[0]) * 2)), *values[1:]])
+    with open(os.path.join(run, "losses.csv"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    problems = verify_lib.check_stored(verify_lib.load_run(run))
+    assert problems == [
+        f"{run}/archive/model.ckpt-2: tensor 'Generator/fc1/kernel' does not match the manifest",
+        f"{run}/losses.csv: step 3 does not match the manifest"]
+    assert verify_lib.check_stored(verify_lib.load_run(gan_run)) == []
+
+
+def test_another_runs_run_json_is_refused_by_its_identity(gan_run, tmp_path, capsys) -> None:
+    run = _copy(gan_run, tmp_path / "other")
+    record = json.loads(open(os.path.join(run, "run.json")).read())
+    record["identity"]["random_seed"] = 124
+    with open(os.path.join(run, "run.json"), "w") as f:
+        json.dump(record, f)
+    assert main(["verify", run]) == 2
+    assert capsys.readouterr().err == (
+        f"repro verify: error: {run}: run.json is another run's than manifest.json "
+        "(identity.random_seed: 123 in the manifest, 124 in run.json)\n")
+    os.remove(os.path.join(run, "manifest.json"))
+    assert main(["verify", run]) == 2
+    assert "no manifest.json" in capsys.readouterr().err
+
+
+def _forge_entry(run: str, step: int) -> None:
+    """Rewrites checkpoint `step`'s manifest entry from its (forged) tensors, rows unchanged."""
+    from run_compare.checkpoints import tensor_digests
+
+    forged = manifest.read_manifest(run)
+    prefix = os.path.join(run, "archive", f"model.ckpt-{step}")
+    entries = [dataclasses.replace(e, tensors=tensor_digests(prefix)) if e.step == step else e
+               for e in forged.entries]
+    manifest.write_manifest(run, dataclasses.replace(forged, entries=entries))
+
+
+@pytest.mark.slow
+def test_a_forged_history_is_exposed_by_reexecution(gan_run, tmp_path) -> None:
+    """Checkpoint 2 and its entry rewritten together: the stored check passes; re-executing
+    0 -> 2 gives the true checkpoint 2, and 2 -> 4, trained from the forged one, diverges from
+    the recorded rows at step 3."""
+    run = _copy(gan_run, tmp_path / "forged")
+    _rewrite(os.path.join(run, "archive", "model.ckpt-2"), _forge)
+    _forge_entry(run, 2)
+    loaded = verify_lib.load_run(run)
+    assert verify_lib.check_stored(loaded) == []
+    assert loaded.manifest.root != manifest.read_manifest(gan_run).root  # the cited root moved
+    first = verify_lib.reexecute(loaded, 0, 2, runs_root=str(tmp_path / "r"), prefix=(),
+                                 local_workers=0)
+    assert not first["reproduced"] and first["tensors_differing"] == ["Generator/fc1/kernel"]
+    assert first["first_divergent_step"] is None
+    second = verify_lib.reexecute(loaded, 2, 4, runs_root=str(tmp_path / "r"), prefix=(),
+                                  local_workers=0)
+    assert not second["reproduced"] and second["first_divergent_step"] == 3
+    assert verify_lib.segment_line(second).startswith(
+        "segment 2 -> 4: NOT reproduced: first divergent step 3 (recorded '3,")
+
+
+@pytest.mark.slow
+def test_a_run_on_two_processes_verifies_on_one(run_module, tiny_idx_dir, tmp_path) -> None:
+    model_dir = str(tmp_path / "classifier")
+    run_module("mnist_classifier.train", *SEGMENTED, "--batch_size=8", "--micro_batches=2",
+               "--local_workers=2", f"--mnist_idx_dir={tiny_idx_dir}",
+               f"--data_dir={tmp_path / 'data'}", f"--model_dir={model_dir}")
+    assert json.loads(open(os.path.join(model_dir, "run.json")).read())["cluster"]["workers"] == 2
+    assert main(["verify", model_dir, "--all", "--runs_root", str(tmp_path / "runs")]) == 0
