@@ -24,6 +24,10 @@ warm-up. A step is one global step: one generator update and one critic update.
 * pure_eigen: oneDNN off and TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL=false (no oneDNN call at
              all; ISA-independent, but Eigen's blocking still follows the cache sizes).
 
+With the shipped variant it also times one manifest entry (repro_app.manifest_writer: every
+tensor of a full-size checkpoint read and hashed) and prints it as a share of the steps between
+two checkpoints at the default interval: the manifest's cost.
+
 Targets: shipped >= 0.9 x plain_tf2, shipped >= 1.0 x bare, shipped (determinism on) >= 0.97
 x det_off. The ISA variants
 are printed as ratios to native: the cost of each pin.
@@ -42,6 +46,7 @@ import tempfile
 import time
 
 import tf_determinism
+from repro_app import ScheduleOptions
 
 VARIANTS = ("shipped", "tf_batchnorm", "tf_l2_normalize", "tf_log_gradients", "micro2",
             "plain_tf2", "bare", "det_off", "onednn_flipped", "native",
@@ -157,6 +162,21 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str,
     return [b - a for a, b in zip(timer.times, timer.times[1:], strict=False)]
 
 
+def _manifest_cost(model_dir: str) -> dict[str, float]:
+    """The time to make one manifest entry (read and hash every tensor) of the run's latest
+    checkpoint, its size and tensor count."""
+    import glob
+
+    from repro_app.manifest_writer import checkpoint_entry
+    from run_compare.checkpoints import latest_checkpoint
+
+    prefix = latest_checkpoint(model_dir)
+    started = time.perf_counter()
+    entry = checkpoint_entry(prefix, 0, {}, (-1, ""))
+    return {"seconds": time.perf_counter() - started, "tensors": len(entry.tensors),
+            "bytes": sum(os.path.getsize(p) for p in glob.glob(prefix + ".data-*"))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=150, help="steps per variant")
@@ -172,6 +192,8 @@ def main() -> None:
     if args.child:
         times = _child(args.child, args.steps, args.data_dir, args.model_dir, args.loss)
         print("TIMES " + json.dumps(times))
+        if args.child == "shipped":
+            print("MANIFEST " + json.dumps(_manifest_cost(args.model_dir)))
         return
 
     results = {}
@@ -192,6 +214,14 @@ def main() -> None:
         results[variant] = 1.0 / statistics.median(timed)
         print(f"{variant:>15}: {results[variant]:.2f} steps/s (median of {len(timed)} steps; "
               f"load avg {os.getloadavg()[0]:.1f})", flush=True)
+        for line in (ln for ln in proc.stdout.splitlines() if ln.startswith("MANIFEST ")):
+            cost = json.loads(line[9:])
+            interval = ScheduleOptions().save_checkpoints_steps
+            share = cost["seconds"] / (interval / results[variant])
+            print(f"manifest entry of one checkpoint ({cost['bytes'] / 1e6:.1f} MB, "
+                  f"{cost['tensors']} tensors): {cost['seconds']:.3f} s, {share:.4f} of the "
+                  f"{interval} steps between two checkpoints at the default interval "
+                  f"(ratio with / without the manifest: {1 / (1 + share):.4f})", flush=True)
     if {"shipped", "plain_tf2"} <= results.keys():
         ratio = results["shipped"] / results["plain_tf2"]
         print(f"shipped / plain_tf2 = {ratio:.3f} (target >= 0.9): "
