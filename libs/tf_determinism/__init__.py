@@ -7,10 +7,15 @@ beyond crash-safe writes):
   numerics_record, PinError,           (a pin the CPU cannot honour), PINNED_ENVIRONMENT
   CPU_ISAS
   machine.fingerprint, onednn_probe     what the CPU is: ISA levels, caches, cores (machine.py)
-  SeedTree, derive_seed, stateless_key the run's one seed tree (seeds.py)
+  SeedTree, derive_seed, stateless_key the run's one seed tree, sub-seeds named by the app
+                                        (seeds.py)
   StatelessGlorotUniform,              initializers keyed by (init seed, variable name)
   StatelessNormal, variable_key         (initializers.py; import TF)
-  DeterministicAdam                    pairwise, gated gradient aggregation (optimizers.py)
+  DeterministicAdam,                   pairwise, gated gradient aggregation; one update from
+  micro_batch_update                    per-micro-batch passes, for any model (optimizers.py)
+  layers.dense, layer_norm, dropout     layers on the stateless initializers (layers.py)
+  exact.softmax, layer_normalization,  vendor-independent replacements of TF's approximate
+  batch_normalization, l2_normalize     kernels (exact.py; graph_audit.py refuses those)
   tree_sum, tree_mean                  sums in an order fixed by position (reduce.py)
   write_bytes_atomic, write_text_atomic writes a crash cannot leave half done (atomic.py): a
   write_json_atomic                     resume after kill -9 must find whole files; sorted
@@ -20,8 +25,8 @@ beyond crash-safe writes):
                                         import what this process imports (child_process.py)
 
 Importing this package does not import TensorFlow (apps import it before pinning numerics);
-import the TF-backed modules themselves: `tf_determinism.initializers`,
-`tf_determinism.optimizers`, `tf_determinism.reduce`.
+import the TF-backed modules themselves: `tf_determinism.initializers`, `.layers`,
+`.optimizers`, `.reduce`, `.exact`, `.graph_audit`.
 """
 
 from tf_determinism.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
