@@ -9,9 +9,10 @@ file are written; its hook runs before the app's hooks, so that step's losses.cs
 written yet. The recorder therefore adds the entry in its own `after_run` (after the scalars
 hook's, which writes the row), at the session's start (the restored checkpoint, saved again)
 and end (the final one). A crash in between leaves a checkpoint without its entry:
-`record_missing`, called before training resumes, adds it. `keep_every` N > 0 also keeps every checkpoint whose step is a multiple of N
-(hard links in <model_dir>/archive/, which --keep_checkpoint_max does not delete): a run meant
-to be published keeps the starting points of every segment `repro verify` may re-execute.
+`record_missing`, called before training resumes, adds it. `keep_every` N > 0 also keeps
+every checkpoint whose step is a multiple of N (hard links in <model_dir>/archive/, which
+--keep_checkpoint_max does not delete): a run meant to be published keeps the starting points
+of every segment `repro verify` may re-execute.
 """
 
 from __future__ import annotations

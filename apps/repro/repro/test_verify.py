@@ -20,6 +20,12 @@ from repro import verify as verify_lib
 from repro.main import main
 from run_record import manifest
 
+
+def _manifest(run_dir: str) -> manifest.Manifest:
+    found = manifest.read_manifest(run_dir)
+    assert found is not None
+    return found
+
 # Checkpoints at 0, 2 and 4, all kept in archive/: two segments.
 SEGMENTED = ("--max_train_steps=4", "--save_checkpoints_steps=2", "--keep_checkpoint_max=1",
              "--keep_checkpoints_every=2", "--log_step_count_steps=1", "--buffer_size=256")
@@ -68,7 +74,7 @@ def test_an_untouched_run_verifies_with_all(gan_run, tmp_path, capsys) -> None:
     assert "stored: the 3 kept checkpoints and 4 losses.csv rows match the manifest" in out
     assert "segment 0 -> 2: reproduced (2 rows, 91 tensors bitwise equal" in out
     assert "segment 2 -> 4: reproduced" in out
-    root = manifest.read_manifest(gan_run).root
+    root = _manifest(gan_run).root
     assert out.rstrip().endswith(f"root {root}; report {report}") and "VERIFIED: 2 of 2" in out
     written = json.loads(report.read_text())
     assert written["verified"] and written["root"] == root and len(written["segments"]) == 2
@@ -109,7 +115,7 @@ def _forge_entry(run: str, step: int) -> None:
     """Rewrites checkpoint `step`'s manifest entry from its (forged) tensors, rows unchanged."""
     from run_compare.checkpoints import tensor_digests
 
-    forged = manifest.read_manifest(run)
+    forged = _manifest(run)
     prefix = os.path.join(run, "archive", f"model.ckpt-{step}")
     entries = [dataclasses.replace(e, tensors=tensor_digests(prefix)) if e.step == step else e
                for e in forged.entries]
@@ -126,7 +132,7 @@ def test_a_forged_history_is_exposed_by_reexecution(gan_run, tmp_path) -> None:
     _forge_entry(run, 2)
     loaded = verify_lib.load_run(run)
     assert verify_lib.check_stored(loaded) == []
-    assert loaded.manifest.root != manifest.read_manifest(gan_run).root  # the cited root moved
+    assert loaded.manifest.root != _manifest(gan_run).root  # the cited root moved
     first = verify_lib.reexecute(loaded, 0, 2, runs_root=str(tmp_path / "r"), prefix=(),
                                  local_workers=0)
     assert not first["reproduced"] and first["tensors_differing"] == ["Generator/fc1/kernel"]
