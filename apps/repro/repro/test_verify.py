@@ -1,8 +1,9 @@
-"""`repro verify` on tiny real runs: an untouched run verifies (every segment re-executed); a
-flipped bit in a checkpoint, an edited losses.csv row and another run's run.json are found
-without training; a forged history (a checkpoint and its manifest entry rewritten together) is
-exposed by re-execution, which names the first divergent step; a run made on two processes
-verifies on one. The GAN in the quick tier, the classifier (and the forged history) in the slow.
+"""`repro verify` on tiny real runs of the GAN and the classifier: an untouched run verifies
+(every segment re-executed); a flipped bit in a checkpoint, an edited losses.csv row and another
+run's run.json are found without training; a forged history (a checkpoint and its manifest entry
+rewritten together) is exposed by re-execution, which names the first divergent step; a run
+made on two processes verifies on one. Re-executions start processes: the GAN's untouched run
+in the quick tier, the rest in the slow one.
 """
 
 from __future__ import annotations
@@ -31,16 +32,38 @@ SEGMENTED = ("--max_train_steps=4", "--save_checkpoints_steps=2", "--keep_checkp
              "--keep_checkpoints_every=2", "--log_step_count_steps=1", "--buffer_size=256")
 
 
+# The tiny runs: (app, its options class, its flags, a tensor of its to tamper with).
+APPS = {"mnist_gan": ("GanOptions", ("--width_divisor=16",), "Generator/fc1/kernel"),
+        "mnist_classifier": ("ClassifierOptions", (), "classifier/fc1/kernel")}
+
+
+def _tiny_run(run_here, app: str, root, tiny_idx_dir: str) -> str:
+    import importlib
+
+    options = getattr(importlib.import_module(f"{app}.options"), APPS[app][0])
+    model_dir = str(root / app)
+    run_here(app, options, [*SEGMENTED, *APPS[app][1], "--batch_size=8",
+                            f"--mnist_idx_dir={tiny_idx_dir}", f"--data_dir={root / 'data'}",
+                            f"--model_dir={model_dir}"])
+    return model_dir
+
+
 @pytest.fixture(scope="module")
 def gan_run(run_here, tiny_idx_dir, tmp_path_factory) -> str:
-    from mnist_gan.options import GanOptions
+    return _tiny_run(run_here, "mnist_gan", tmp_path_factory.mktemp("verify"), tiny_idx_dir)
 
-    root = tmp_path_factory.mktemp("verify")
-    model_dir = str(root / "gan")
-    run_here("mnist_gan", GanOptions, [
-        *SEGMENTED, "--width_divisor=16", "--batch_size=8", f"--mnist_idx_dir={tiny_idx_dir}",
-        f"--data_dir={root / 'data'}", f"--model_dir={model_dir}"])
-    return model_dir
+
+@pytest.fixture(scope="module")
+def classifier_run(run_here, tiny_idx_dir, tmp_path_factory) -> str:
+    return _tiny_run(run_here, "mnist_classifier", tmp_path_factory.mktemp("verify"),
+                     tiny_idx_dir)
+
+
+@pytest.fixture(params=sorted(APPS))
+def tiny_run(request) -> tuple[str, str]:
+    """(app, run dir): each app's tiny run."""
+    fixture = "gan_run" if request.param == "mnist_gan" else "classifier_run"
+    return request.param, request.getfixturevalue(fixture)
 
 
 def _copy(run_dir: str, dst) -> str:
@@ -57,13 +80,20 @@ def _rewrite(prefix: str, change) -> None:
                       tensors=[tensors[n] for n in names])
 
 
-def _flip(tensors: dict) -> None:
-    kernel = tensors["Generator/fc1/kernel"]
-    kernel.view(np.uint32)[3, 7] ^= 1  # one bit of one element
+def _flipper(name: str):
+    def flip(tensors: dict) -> None:
+        tensors[name].view(np.uint32)[3, 7] ^= 1  # one bit of one element
+
+    return flip
 
 
 def _forge(tensors: dict) -> None:
     tensors["Generator/fc1/kernel"] *= 1.5  # weights that would have trained otherwise
+
+
+@pytest.mark.slow
+def test_an_untouched_classifier_run_verifies_with_all(classifier_run, tmp_path) -> None:
+    assert main(["verify", classifier_run, "--all", "--runs_root", str(tmp_path)]) == 0
 
 
 def test_an_untouched_run_verifies_with_all(gan_run, tmp_path, capsys) -> None:
@@ -80,9 +110,10 @@ def test_an_untouched_run_verifies_with_all(gan_run, tmp_path, capsys) -> None:
     assert written["verified"] and written["root"] == root and len(written["segments"]) == 2
 
 
-def test_a_flipped_bit_and_an_edited_row_are_named_without_training(gan_run, tmp_path) -> None:
-    run = _copy(gan_run, tmp_path / "tampered")
-    _rewrite(os.path.join(run, "archive", "model.ckpt-2"), _flip)
+def test_a_flipped_bit_and_an_edited_row_are_named_without_training(tiny_run, tmp_path) -> None:
+    app, original = tiny_run
+    run = _copy(original, tmp_path / "tampered")
+    _rewrite(os.path.join(run, "archive", "model.ckpt-2"), _flipper(APPS[app][2]))
     with open(os.path.join(run, "losses.csv")) as f:
         lines = f.read().splitlines()
     step, *values = lines[3].split(",")
@@ -91,13 +122,13 @@ def test_a_flipped_bit_and_an_edited_row_are_named_without_training(gan_run, tmp
         f.write("\n".join(lines) + "\n")
     problems = verify_lib.check_stored(verify_lib.load_run(run))
     assert problems == [
-        f"{run}/archive/model.ckpt-2: tensor 'Generator/fc1/kernel' does not match the manifest",
+        f"{run}/archive/model.ckpt-2: tensor '{APPS[app][2]}' does not match the manifest",
         f"{run}/losses.csv: step 3 does not match the manifest"]
-    assert verify_lib.check_stored(verify_lib.load_run(gan_run)) == []
+    assert verify_lib.check_stored(verify_lib.load_run(original)) == []
 
 
-def test_another_runs_run_json_is_refused_by_its_identity(gan_run, tmp_path, capsys) -> None:
-    run = _copy(gan_run, tmp_path / "other")
+def test_another_runs_run_json_is_refused_by_its_identity(tiny_run, tmp_path, capsys) -> None:
+    run = _copy(tiny_run[1], tmp_path / "other")
     record = json.loads(open(os.path.join(run, "run.json")).read())
     record["identity"]["random_seed"] = 124
     with open(os.path.join(run, "run.json"), "w") as f:
