@@ -14,7 +14,6 @@ import pytest
 
 import run_compare
 from repro.main import main
-from repro.twice import run_training
 
 STEPS = 3
 
@@ -26,7 +25,7 @@ def _flags(data_dir, idx_dir, seed: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_idx_dir, repro_cli):
+def runs(tmp_path_factory, tiny_idx_dir, repro_cli, run_here):
     """(twice's exit code, its output, run A, run B, run C with another seed)."""
     root = tmp_path_factory.mktemp("repro")
     data_dir = root / "data"
@@ -35,9 +34,11 @@ def runs(tmp_path_factory, tiny_idx_dir, repro_cli):
     names = sorted(os.listdir(root / "runs"))
     assert len(names) == 2 and names[0].endswith("-a") and names[1].endswith("-b"), (names, out)
     run_a, run_b = (str(root / "runs" / n) for n in names)
-    run_c = str(root / "seed124")
-    os.mkdir(run_c)
-    run_training(_flags(data_dir, tiny_idx_dir, 124), run_c)
+    run_c = str(root / "seed124")  # in this process: only twice's runs need fresh ones
+    from mnist_gan.options import GanOptions
+
+    run_here("mnist_gan", GanOptions, [*_flags(data_dir, tiny_idx_dir, 124),
+                                       f"--model_dir={run_c}"])
     return code, out, run_a, run_b, run_c
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -92,22 +93,25 @@ def _forge(tensors: dict) -> None:
 
 
 @pytest.mark.slow
-def test_an_untouched_classifier_run_verifies_with_all(classifier_run, tmp_path) -> None:
-    assert main(["verify", classifier_run, "--all", "--runs_root", str(tmp_path)]) == 0
+@pytest.mark.parametrize("app", sorted(APPS))
+def test_an_untouched_run_verifies_with_all(app, gan_run, classifier_run, tmp_path) -> None:
+    run = gan_run if app == "mnist_gan" else classifier_run
+    assert main(["verify", run, "--all", "--runs_root", str(tmp_path)]) == 0
 
 
-def test_an_untouched_run_verifies_with_all(gan_run, tmp_path, capsys) -> None:
+def test_an_untouched_run_verifies_a_sample(gan_run, tmp_path, capsys) -> None:
     report = tmp_path / "verify.json"
-    assert main(["verify", gan_run, "--all", "--runs_root", str(tmp_path / "runs"),
-                 "--report", str(report)]) == 0
+    assert main(["verify", gan_run, "--segments", "1", "--seed", "3", "--runs_root",
+                 str(tmp_path / "runs"), "--report", str(report)]) == 0
     out = capsys.readouterr().out
     assert "stored: the 3 kept checkpoints and 4 losses.csv rows match the manifest" in out
-    assert "segment 0 -> 2: reproduced (2 rows, 91 tensors bitwise equal" in out
-    assert "segment 2 -> 4: reproduced" in out
+    assert "re-executing 1 of 2 segments (sample seed 3)" in out
+    assert re.search(r"segment (0 -> 2|2 -> 4): reproduced \(2 rows, 91 tensors bitwise equal",
+                     out), out
     root = _manifest(gan_run).root
-    assert out.rstrip().endswith(f"root {root}; report {report}") and "VERIFIED: 2 of 2" in out
+    assert out.rstrip().endswith(f"root {root}; report {report}") and "VERIFIED: 1 of 2" in out
     written = json.loads(report.read_text())
-    assert written["verified"] and written["root"] == root and len(written["segments"]) == 2
+    assert written["verified"] and written["root"] == root and written["sample_seed"] == 3
 
 
 def test_a_flipped_bit_and_an_edited_row_are_named_without_training(tiny_run, tmp_path) -> None:
