@@ -54,9 +54,9 @@ def test_two_processes_same_bits_as_one_other_seed_differs(train, train_here, id
     assert per_step["method"] == "subtree" and per_step["collectives"] == 4  # 2 a pass
     assert per_step["sent_bytes"] == per_step["received_bytes"] > 0
     files = {n for n in os.listdir(two) if not n.startswith("events.out.tfevents.")}
-    assert files == {".lock", "checkpoint", "graph.pbtxt", "losses.csv", "run.json",
-                     "samples.png", *(f"model.ckpt-4.{e}" for e in
-                                      ("data-00000-of-00001", "index", "meta"))}
+    assert files == {".lock", "checkpoint", "graph.pbtxt", "losses.csv", "manifest.json",
+                     "run.json", "samples.png", *(f"model.ckpt-4.{e}" for e in
+                                                  ("data-00000-of-00001", "index", "meta"))}
     conditional = ("--gan_type=conditional", "--max_train_steps=2")
     here, there = str(tmp_path / "c1"), str(tmp_path / "c2")
     train_here(here, *M4, *conditional)
