@@ -2,10 +2,10 @@
 
 `repro compare` lists these when losses or weights differ, so a user reads "A used AVX2, B
 AVX-512" instead of only "differ at step 1". The order is what this project has measured to
-matter: the run identity (seed, model, data, numerics pins), then the ISA oneDNN actually
-dispatched to, the numerics environment TF saw, library versions and code, and last the CPU
-itself (its ISA extensions, cache sizes and core counts, which steer oneDNN's and Eigen's
-blocking even under the same ISA).
+matter: the machine architecture, the run identity (seed, model, data, numerics pins), then
+the ISA oneDNN actually dispatched to, the numerics environment TF saw, library versions and
+code, and last the CPU itself (its ISA extensions, cache sizes and core counts, which steer
+oneDNN's and Eigen's blocking even under the same ISA).
 """
 
 from __future__ import annotations
@@ -14,6 +14,10 @@ from run_compare.run_json_diff import FieldDiff
 
 # (dotted-path prefix, what it means), most likely cause first.
 _CAUSES: tuple[tuple[str, str], ...] = (
+    # Measured (README "Where the same bits hold"): x86-64 and aarch64 round matmuls, conv
+    # gradients, inner-axis sums and transcendentals differently, so it outranks everything.
+    ("host.machine", "the machine architecture (x86-64 and aarch64 kernels round "
+                     "differently)"),
     ("identity.random_seed", "the seed"),
     ("identity.numerics.cpu_isa", "the cpu_isa pin (instruction set oneDNN may use)"),
     ("identity.numerics", "a numerics pin"),
@@ -36,8 +40,9 @@ _CAUSES: tuple[tuple[str, str], ...] = (
     ("host.cpu.vendor", "the CPU vendor (its rcpps/rsqrtps tables, for a graph with an "
                         "approximate kernel)"),
     ("host.cpu.emulated_on", "an emulated CPU (qemu)"),
+    ("host.cpu.sve_vector_bits", "the SVE vector length (aarch64 kernels block by it)"),
+    ("host.cpu.midr", "the CPU model"),
     ("host.cpu", "the CPU's cores"),
-    ("host.machine", "the machine architecture"),
 )
 
 

@@ -131,8 +131,7 @@ def cause_lines(fields: list[FieldDiff]) -> list[str]:
     return lines
 
 
-def format_report(result: RunComparison, png_path: str | None = None) -> str:
-    """The full report (ends with the verdict line), as printed by `repro compare`."""
+def _provenance_lines(result: RunComparison) -> list[str]:
     lines = [_run_line("A", result.dir_a, result.record_a, result.latest.step_a),
              _run_line("B", result.dir_b, result.record_b, result.latest.step_b)]
     if os.path.realpath(result.dir_a) == os.path.realpath(result.dir_b):
@@ -146,6 +145,15 @@ def format_report(result: RunComparison, png_path: str | None = None) -> str:
             lines += [f"  {field.path}:{mark}", f"    A {a}", f"    B {b}"]
         else:
             lines.append(f"  {field.path}: A {a}  B {b}{mark}")
+    return lines
+
+
+def format_report(result: RunComparison, png_path: str | None = None, *,
+                  bits_only: bool = False) -> str:
+    """The full report (ends with the verdict line), as printed by `repro compare`; with
+    `bits_only`, only the losses, checkpoints, result files and verdict (no run.json diff, no
+    causes: for runs whose provenance differs by design, as `repro emulate`'s)."""
+    lines = [] if bits_only else _provenance_lines(result)
     lines += _loss_lines(result.losses)
     if result.steps_a != result.steps_b:
         lines.append(f"checkpoints kept: A steps {result.steps_a}, B steps {result.steps_b}; "
@@ -153,7 +161,7 @@ def format_report(result: RunComparison, png_path: str | None = None) -> str:
     for ckpt in result.checkpoints:
         lines += _checkpoint_lines(ckpt)
     lines += [_result_line(r) for r in result.results]
-    if not result.identical:
+    if not result.identical and not bits_only:
         lines += cause_lines(result.fields)
     if png_path:
         lines.append(f"plot: {png_path}")

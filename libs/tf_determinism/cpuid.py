@@ -5,20 +5,20 @@ CPUID instruction, run in this process. Under an emulator (`qemu-x86_64 -cpu Has
 `repro emulate` tests other CPUs) /proc/cpuinfo still describes the host, and a child process
 (a probe) runs natively on it; only an instruction executed here sees the emulated model.
 
-The instruction is run through a 27-byte function in an executable page (ctypes). Where no such
-page can be mapped (a hardened kernel), `available()` is False and callers fall back to
-/proc/cpuinfo.
+The instruction is run through a 27-byte function in an executable page (`native_code`).
+Where no such page can be mapped (a hardened kernel), `available()` is False and callers fall
+back to /proc/cpuinfo.
 """
 
 from __future__ import annotations
 
 import ctypes
-import functools
-import mmap
 import platform
 import struct
 from collections.abc import Callable
 from typing import Any
+
+from tf_determinism import native_code
 
 # push rbx; mov eax, edi; mov ecx, esi; mov r8, rdx; cpuid;
 # mov [r8], eax; mov [r8+4], ebx; mov [r8+8], ecx; mov [r8+12], edx; pop rbx; ret
@@ -39,22 +39,10 @@ _FLAG_BITS = {
 _XCR0_AVX, _XCR0_AVX512, _XCR0_AMX = 0x6, 0xE6, 0x60006
 
 
-_PAGES: list[mmap.mmap] = []
-
-
-@functools.cache
 def _function(code: bytes, restype: Any, *argtypes: Any) -> Callable[..., Any] | None:
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return None
-    try:
-        page = mmap.mmap(-1, mmap.PAGESIZE,
-                         prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
-    except (OSError, AttributeError, ValueError):
-        return None
-    page.write(code)
-    address = ctypes.addressof(ctypes.c_char.from_buffer(page))
-    _PAGES.append(page)  # the mapping lives as long as the process (one per function)
-    return ctypes.CFUNCTYPE(restype, *argtypes)(address)
+    return native_code.function(code, restype, *argtypes)
 
 
 def available() -> bool:

@@ -5,9 +5,10 @@ the Eigen contraction kernel that calls its sgemm) dispatches on the instruction
 Eigen and oneDNN size their blocks from the CPUID cache sizes (L1d/L2/L3) and core topology.
 A run's bits therefore depend on these, and run.json records them (`fingerprint`), so two runs
 can be told apart after the fact. On x86-64 the CPU is read from this process's own CPUID
-instruction (`cpuid.py`: what the kernels see, also under an emulator); where that cannot run,
-from /proc/cpuinfo and /sys. Fields that cannot be read are None (macOS arm64: no x86 ISA at
-all, the `cpu_isa` pin has no meaning).
+instruction (`cpuid.py`: what the kernels see, also under an emulator), on Linux aarch64 from
+MIDR_EL1 and the kernel's feature bits (`arm_id.py`, likewise); elsewhere from /proc/cpuinfo
+and /sys. Fields that cannot be read are None (macOS arm64). Off x86 the `cpu_isa` pin has no
+meaning.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import platform
 from typing import Any
 
-from tf_determinism import cpuid
+from tf_determinism import arm_id, cpuid
 
 # oneDNN 3.2's rules (cpu_isa_traits.hpp: mayiuse), in /proc/cpuinfo flag names; each level
 # needs its own flags and every lower level's.
@@ -33,7 +34,10 @@ ISA_LEVELS: tuple[tuple[str, frozenset[str]], ...] = (
 # The extensions worth recording (a fingerprint, not the whole flag list).
 _RECORDED_FLAGS = ("sse4_1", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512dq",
                    "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16",
-                   "amx_tile", "amx_int8", "amx_bf16")
+                   "amx_tile", "amx_int8", "amx_bf16",
+                   # aarch64 (arm_id: the kernel's names)
+                   "fp", "asimd", "fphp", "asimdhp", "asimdrdm", "asimddp", "asimdfhm", "sve",
+                   "sve2", "svei8mm", "svef32mm", "svebf16", "i8mm", "bf16")
 
 
 def _processors() -> list[dict[str, str]]:
@@ -113,6 +117,21 @@ def _host_if_emulated(seen: dict[str, Any], info: dict[str, str]) -> str | None:
     return f"{info.get('vendor_id')} {host}"
 
 
+def _arm_cpu(info: dict[str, str]) -> tuple[dict[str, Any], frozenset[str]]:
+    """The aarch64 CPU (arm_id: MIDR_EL1, the kernel's feature bits, the SVE vector length),
+    with "emulated_on" naming the host when /proc/cpuinfo describes an x86 one (qemu-aarch64):
+    then /sys describes the host too, so no caches are recorded."""
+    seen = arm_id.report()
+    host = None
+    if info and "CPU implementer" not in info:
+        host = (f"{info.get('vendor_id')} {info.get('cpu family')}/{info.get('model')}/"
+                f"{info.get('stepping')}")
+    cpu = {**{key: seen[key] for key in ("vendor", "model_name", "midr", "sve_vector_bits")},
+           "caches": None if host else _caches(), "source": "midr_el1, getauxval",
+           "emulated_on": host}
+    return cpu, frozenset(seen["flags"])
+
+
 def fingerprint() -> dict[str, Any]:
     """The CPU properties a run's bits can depend on (see the module docstring); with
     "emulated_on" naming the host CPU when this process runs on an emulated one."""
@@ -130,6 +149,8 @@ def fingerprint() -> dict[str, Any]:
                                           "caches")},
             "source": "cpuid", "emulated_on": _host_if_emulated(seen, info)}
         flags = frozenset(seen["flags"])
+    elif arm_id.available():
+        cpu, flags = _arm_cpu(info)
     else:
         flags = frozenset(info.get("flags", "").split())
         cpu = {"vendor": info.get("vendor_id"), "model_name": info.get("model name"),

@@ -91,8 +91,11 @@ def pinned_environment(numerics: Numerics) -> dict[str, str]:
                 "a level it has) and expect other bits than the pinned runs")
     threads = str(numerics.intra_op_threads)
     return {
-        "ONEDNN_MAX_CPU_ISA": "DEFAULT" if numerics.cpu_isa == "native" else
+        # Off x86 (aarch64: ACL) the pin has no meaning: oneDNN's own choice, recorded.
+        "ONEDNN_MAX_CPU_ISA": "DEFAULT" if numerics.cpu_isa == "native" or not _is_x86() else
         numerics.cpu_isa.upper(),
+        # Pinned on every platform: TF 2.15's default on aarch64 follows the CPU model (on for
+        # Neoverse-V1 only), so the same flags would run other kernels on other ARM machines.
         "TF_ENABLE_ONEDNN_OPTS": "1" if numerics.onednn else "0",
         "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "1",
         "TF_DETERMINISTIC_OPS": "1" if numerics.deterministic else "0",

@@ -61,3 +61,28 @@ def test_cpuid_agrees_with_proc_cpuinfo_when_not_emulated() -> None:
     fp = machine.fingerprint()
     assert fp["source"] == "cpuid" and fp["emulated_on"] is None
     assert fp["caches"]["L1d"]["size"].endswith("K")
+
+
+def test_off_x86_the_isa_pin_has_no_meaning_and_onednn_stays_pinned(monkeypatch) -> None:
+    # aarch64: oneDNN's own ISA choice (ACL), recorded; TF_ENABLE_ONEDNN_OPTS set explicitly,
+    # as TF's default there follows the CPU model.
+    monkeypatch.setattr(pins, "_is_x86", lambda: False)
+    env = pins.pinned_environment(Numerics(cpu_isa="avx2"))
+    assert env["ONEDNN_MAX_CPU_ISA"] == "DEFAULT" and env["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    assert pins.pinned_environment(Numerics(onednn=False))["TF_ENABLE_ONEDNN_OPTS"] == "0"
+
+
+def test_an_arm_cpu_under_qemu_names_the_emulated_model_and_the_host(monkeypatch) -> None:
+    # Under qemu-aarch64 /proc/cpuinfo (and /sys) describe the x86 host: the CPU comes from
+    # MIDR_EL1 and the kernel's feature bits, the host goes to emulated_on, no caches.
+    seen = {"vendor": "ARM", "model_name": "Neoverse-N1 r4p1", "midr": "0x414fd0c1",
+            "flags": ["asimd", "fp"], "sve_vector_bits": None}
+    monkeypatch.setattr(machine.arm_id, "report", lambda: seen)
+    host = {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "167", "stepping": "1"}
+    cpu, flags = machine._arm_cpu(host)
+    assert cpu["emulated_on"] == "GenuineIntel 6/167/1" and cpu["caches"] is None
+    assert (cpu["vendor"], cpu["model_name"], cpu["midr"]) == (
+        "ARM", "Neoverse-N1 r4p1", "0x414fd0c1")
+    assert flags == {"asimd", "fp"}
+    real = {"CPU implementer": "0x41", "CPU part": "0xd0c"}  # a real aarch64 /proc/cpuinfo
+    assert machine._arm_cpu(real)[0]["emulated_on"] is None

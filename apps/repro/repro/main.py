@@ -1,7 +1,8 @@
 """repro (`./pants run apps/repro`): prove (or disprove) that two runs are the same bit for bit.
 
     ./pants run apps/repro -- compare RUN_A RUN_B [--app APP] [--out PATH]
-    ./pants run apps/repro -- twice [--app APP] [--runs_root DIR] [--out PATH] -- <app flags>
+    ./pants run apps/repro -- twice [--app APP] [--cpu MODEL] [--runs_root DIR] [--out PATH]
+                                    -- <app flags>
     ./pants run apps/repro -- check [--app APP] [--reference PATH] [--runs_root DIR]
     ./pants run apps/repro -- emulate --cpu MODEL [--app APP] [--runs_root DIR] -- <app flags>
     ./pants run apps/repro -- verify RUN_DIR [--all | --segments N] [--seed S] [--cpu MODEL]
@@ -49,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     twice.add_argument("--runs_root", default=os.path.join("runs", "repro"),
                        help="where the two new run directories go (default: runs/repro)")
     twice.add_argument("--out", help=f"the plot's path (default: <run b>/{PNG_NAME})")
+    twice.add_argument("--cpu", help="run both on an emulated CPU (as emulate's --cpu): the "
+                                     "same-machine guarantee there")
     check = commands.add_parser(
         "check", help="rerun an app's shipped reference run here; say whether it is bitwise "
                       "equal")
@@ -60,10 +63,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="instead: train the reference run and write its record to PATH")
     check.add_argument("--reason", default="", help="with --write_reference: why (required)")
     emulate = commands.add_parser(
-        "emulate", help="one short run natively and on an emulated CPU (qemu-x86_64 -cpu "
-                        "MODEL), compared bit for bit; app flags go after `--`")
+        "emulate", help="one short run natively and on an emulated CPU (qemu-x86_64 or "
+                        "qemu-aarch64 -cpu MODEL), compared bit for bit; app flags go after `--`")
     emulate.add_argument("--cpu", required=True,
-                         help="a qemu CPU model, e.g. Haswell (Intel), EPYC-Rome (AMD)")
+                         help="a qemu CPU model: x86-64 ones such as Haswell (Intel), EPYC-Rome "
+                              "(AMD); aarch64 ones such as neoverse-n1 (Graviton2), cortex-a72, "
+                              "max (SVE: max,sve-default-vector-length=32 for 256 bits); "
+                              "ARCH:MODEL picks the emulator (x86_64:max)")
     _add_app(emulate)
     emulate.add_argument("--runs_root", default=os.path.join("runs", "repro"),
                          help="where the two new run directories go (default: runs/repro)")
@@ -77,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="re-execute this many segments, a seeded sample (default 1)")
     verify.add_argument("--seed", type=int, help="the sample's seed (default: a random one, "
                                                  "recorded in the report)")
-    verify.add_argument("--cpu", help="re-execute under qemu-x86_64 -cpu MODEL")
+    verify.add_argument("--cpu", help="re-execute on an emulated CPU (as emulate's --cpu)")
     verify.add_argument("--local_workers", type=int, default=0,
                         help="re-execute on this many local processes")
     verify.add_argument("--runs_root", default=os.path.join("runs", "repro"),
@@ -127,13 +133,21 @@ def compare(run_a: str, run_b: str, out: str | None = None, app: str | None = No
     return EXIT_IDENTICAL if result.identical else EXIT_DIFFERENT
 
 
-def twice(app: str, app_flags: Sequence[str], runs_root: str, out: str | None = None) -> int:
-    """Runs `app` twice in fresh processes, then compares the two; returns the exit code."""
-    from repro.twice import TwiceError, run_twice
+def twice(app: str, app_flags: Sequence[str], runs_root: str, out: str | None = None,
+          cpu: str | None = None) -> int:
+    """Runs `app` twice in fresh processes (on the emulated `cpu` if given), then compares the
+    two; returns the exit code."""
+    import tempfile
 
+    from repro.emulate import EmulateError, launcher, resolve_cpu
+    from repro.twice import NATIVE, TwiceError, run_twice
+
+    echo = lambda line: print(line, flush=True)  # noqa: E731
     try:
-        run_a, run_b = run_twice(app, app_flags, runs_root, lambda line: print(line, flush=True))
-    except TwiceError as e:
+        with tempfile.TemporaryDirectory(prefix="repro-twice-") as scratch:
+            how = launcher(resolve_cpu(cpu), scratch, echo) if cpu else NATIVE
+            run_a, run_b = run_twice(app, app_flags, runs_root, echo, launcher=how)
+    except (TwiceError, EmulateError) as e:
         return _bad_input("twice", str(e))
     return compare(run_a, run_b, out)
 
@@ -207,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if passthrough:
             return _bad_input("verify", f"unexpected arguments after --: {' '.join(passthrough)}")
         return verify(args)
-    return twice(args.app, passthrough, args.runs_root, args.out)
+    return twice(args.app, passthrough, args.runs_root, args.out, args.cpu)
 
 
 if __name__ == "__main__":

@@ -168,11 +168,11 @@ def test_a_forged_history_is_exposed_by_reexecution(gan_run, tmp_path) -> None:
     loaded = verify_lib.load_run(run)
     assert verify_lib.check_stored(loaded) == []
     assert loaded.manifest.root != _manifest(gan_run).root  # the cited root moved
-    first = verify_lib.reexecute(loaded, 0, 2, runs_root=str(tmp_path / "r"), prefix=(),
+    first = verify_lib.reexecute(loaded, 0, 2, runs_root=str(tmp_path / "r"),
                                  local_workers=0)
     assert not first["reproduced"] and first["tensors_differing"] == ["Generator/fc1/kernel"]
     assert first["first_divergent_step"] is None
-    second = verify_lib.reexecute(loaded, 2, 4, runs_root=str(tmp_path / "r"), prefix=(),
+    second = verify_lib.reexecute(loaded, 2, 4, runs_root=str(tmp_path / "r"),
                                   local_workers=0)
     assert not second["reproduced"] and second["first_divergent_step"] == 3
     assert verify_lib.segment_line(second).startswith(

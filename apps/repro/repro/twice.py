@@ -6,11 +6,12 @@ carries over from one run to the other, which is what "run it again" means;
 `tf_determinism.child_env` makes it import the same app and libraries as this process.
 """
 
+import dataclasses
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from repro.apps import DEFAULT_APP, UnknownAppError, train_module
 from tf_determinism import child_env
@@ -63,18 +64,30 @@ def new_run_dirs(runs_root: str, now: float | None = None) -> tuple[str, str]:
     raise TwiceError(f"{runs_root}: no free run directory name for {stamp}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Launcher:
+    """How a training process starts: the interpreter's command line (this interpreter, or an
+    emulator running one) and its environment (None: this process's, its import path handed
+    on by child_env)."""
+
+    python: tuple[str, ...] = (sys.executable,)
+    env: Mapping[str, str] | None = None
+
+
+NATIVE = Launcher()
+
+
 def train_command(app_flags: Sequence[str], model_dir: str, *, app: str = DEFAULT_APP,
-                  prefix: Sequence[str] = ()) -> list[str]:
-    """The command line of one training run: `prefix` (e.g. an emulator), this interpreter,
-    the app's module, its flags, the run dir last."""
-    return [*prefix, sys.executable, "-m", train_module(app), *app_flags,
-            f"--model_dir={model_dir}"]
+                  launcher: Launcher = NATIVE) -> list[str]:
+    """The command line of one training run: the launcher's interpreter, the app's module, its
+    flags, the run dir last."""
+    return [*launcher.python, "-m", train_module(app), *app_flags, f"--model_dir={model_dir}"]
 
 
 def run_training(app_flags: Sequence[str], model_dir: str, *, app: str = DEFAULT_APP,
-                 prefix: Sequence[str] = ()) -> float:
-    """Trains `app` in a fresh process into model_dir, under `prefix` if given; its output
-    goes to model_dir/train.log.
+                 launcher: Launcher = NATIVE) -> float:
+    """Trains `app` in a fresh process into model_dir, started by `launcher`; its output goes
+    to model_dir/train.log.
 
     Returns:
       The run's wall time in seconds.
@@ -85,12 +98,13 @@ def run_training(app_flags: Sequence[str], model_dir: str, *, app: str = DEFAULT
     log_path = os.path.join(model_dir, LOG_NAME)
     start = time.perf_counter()
     try:
-        command = train_command(app_flags, model_dir, app=app, prefix=prefix)
+        command = train_command(app_flags, model_dir, app=app, launcher=launcher)
     except UnknownAppError as e:
         raise TwiceError(str(e)) from None
     with open(log_path, "wb") as log:
         code = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log,
-                              stderr=subprocess.STDOUT, env=child_env()).returncode
+                              stderr=subprocess.STDOUT,
+                              env=dict(launcher.env) if launcher.env else child_env()).returncode
     if code != 0:
         raise TwiceError(f"{train_module(app)} exited with status {code} "
                          f"({_last_line(log_path)}); see {log_path}")
@@ -104,7 +118,7 @@ def _last_line(path: str) -> str:
 
 
 def run_twice(app: str, app_flags: Sequence[str], runs_root: str,
-              echo: Callable[[str], None]) -> tuple[str, str]:
+              echo: Callable[[str], None], launcher: Launcher = NATIVE) -> tuple[str, str]:
     """Runs `app` twice with the same flags into two new run directories.
 
     Args:
@@ -112,6 +126,7 @@ def run_twice(app: str, app_flags: Sequence[str], runs_root: str,
       app_flags: its flags, passed unchanged (no --model_dir).
       runs_root: where the two run directories are created.
       echo: receives one progress line per start and finish.
+      launcher: how both start (natively, or on an emulated CPU).
 
     Returns:
       (run dir A, run dir B).
@@ -126,8 +141,8 @@ def run_twice(app: str, app_flags: Sequence[str], runs_root: str,
     check_flags(app_flags)
     dirs = new_run_dirs(runs_root)
     for label, model_dir in zip("ab", dirs, strict=True):
-        echo(f"run {label}: python -m {module} "
+        echo(f"run {label}: {' '.join(launcher.python[:-1] + ('python',))} -m {module} "
              f"{' '.join([*app_flags, f'--model_dir={model_dir}'])}")
-        seconds = run_training(app_flags, model_dir, app=app)
+        seconds = run_training(app_flags, model_dir, app=app, launcher=launcher)
         echo(f"run {label}: done in {seconds:.1f} s (log: {os.path.join(model_dir, LOG_NAME)})")
     return dirs

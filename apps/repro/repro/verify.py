@@ -5,8 +5,8 @@ sampled segments of it re-executed and compared bit for bit.
    its manifest entry and every tensor matches it; every losses.csv row matches its digest.
 2. Each chosen segment, from a kept checkpoint i to the next manifest entry j (a checkpoint
    that may since have been deleted), is re-executed in a fresh process with the run's
-   recorded flags (`--train_until=j`; optionally under `qemu-x86_64 -cpu MODEL`, or on W local
-   processes), and its rows and checkpoint j are compared with the manifest; when they differ,
+   recorded flags (`--train_until=j`; optionally on an emulated CPU, `--cpu MODEL`, or on W
+   local processes), and its rows and checkpoint j are compared with the manifest; when they differ,
    the first divergent step (every row has its digest, so no bisection is needed) and the
    tensors of checkpoint j that differ are named.
 
@@ -21,12 +21,13 @@ import os
 import random
 import secrets
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
 from repro.apps import UnknownAppError, train_module
-from repro.twice import TwiceError, run_training
+from repro.twice import NATIVE, Launcher, TwiceError, run_training
 
 Echo = Callable[[str], None]
 REPORT = "verify.json"
@@ -152,7 +153,7 @@ def _flags(run: Run, end: int, local_workers: int) -> list[str]:
         [f"--local_workers={local_workers}"] if local_workers else [])
 
 
-def reexecute(run: Run, start: int, end: int, *, runs_root: str, prefix: tuple[str, ...],
+def reexecute(run: Run, start: int, end: int, *, runs_root: str, launcher: Launcher = NATIVE,
               local_workers: int) -> dict[str, Any]:
     """Re-executes one segment and compares it with the manifest; a dict for verify.json."""
     from repro_app.manifest_writer import csv_lines
@@ -163,7 +164,7 @@ def reexecute(run: Run, start: int, end: int, *, runs_root: str, prefix: tuple[s
     result: dict[str, Any] = {"start": start, "end": end, "run_dir": target}
     try:
         result["seconds"] = round(run_training(_flags(run, end, local_workers), target,
-                                               app=run.record["app"], prefix=prefix), 1)
+                                               app=run.record["app"], launcher=launcher), 1)
     except TwiceError as e:
         return {**result, "reproduced": False, "error": str(e)}
     expected = run.manifest.row_digests()
@@ -219,6 +220,18 @@ class VerifyOptions:
     report: str | None = None
 
 
+def _launcher(cpu: Any, scratch: str, echo: Echo) -> Launcher:
+    """Native, or on the emulated `cpu` (an emulate.EmulatedCpu)."""
+    from repro.emulate import EmulateError, launcher
+
+    if cpu is None:
+        return NATIVE
+    try:
+        return launcher(cpu, scratch, echo)
+    except EmulateError as e:
+        raise VerifyError(str(e)) from None
+
+
 def verify(model_dir: str, options: VerifyOptions, echo: Echo) -> bool:
     """Verifies the run in model_dir (see the module docstring); prints the verdicts and
     writes the report. True when everything matches and every segment reproduced.
@@ -226,12 +239,12 @@ def verify(model_dir: str, options: VerifyOptions, echo: Echo) -> bool:
     Raises:
       VerifyError: bad input (no manifest, another run's run.json, an unknown CPU model).
     """
-    from repro.emulate import EmulateError, check_cpu
+    from repro.emulate import EmulateError, resolve_cpu
     from tf_determinism import write_json_atomic
 
     run = load_run(model_dir)
     try:
-        prefix = (check_cpu(options.cpu), "-cpu", options.cpu) if options.cpu else ()
+        cpu = resolve_cpu(options.cpu) if options.cpu else None
     except EmulateError as e:
         raise VerifyError(str(e)) from None
     seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
@@ -246,13 +259,15 @@ def verify(model_dir: str, options: VerifyOptions, echo: Echo) -> bool:
     every = segments(run)
     chosen = choose(every, options.count, seed)
     echo(f"re-executing {len(chosen)} of {len(every)} segments (sample seed {seed})"
-         + (f" under qemu-x86_64 -cpu {options.cpu}" if options.cpu else "")
+         + (f" under {os.path.basename(cpu.qemu)} -cpu {cpu.model}" if cpu else "")
          + (f" on {options.local_workers} processes" if options.local_workers else ""))
     results = []
-    for start, end in chosen:
-        results.append(reexecute(run, start, end, runs_root=options.runs_root, prefix=prefix,
-                                 local_workers=options.local_workers))
-        echo(segment_line(results[-1]))
+    with tempfile.TemporaryDirectory(prefix="repro-verify-") as scratch:
+        how = _launcher(cpu, scratch, echo)
+        for start, end in chosen:
+            results.append(reexecute(run, start, end, runs_root=options.runs_root, launcher=how,
+                                     local_workers=options.local_workers))
+            echo(segment_line(results[-1]))
     verified = not problems and all(r["reproduced"] for r in results)
     root = run.manifest.root
     report = {"run_dir": model_dir, "app": run.record["app"], "root": root,
