@@ -91,7 +91,8 @@ class Manifest:
         return next((e for e in self.entries if e.step == step), None)
 
     def last_chain(self, before: int) -> tuple[int, str]:
-        """(step, chain) of the last entry before step `before` (0 and the header's digest)."""
+        """(step, chain) of the last entry before step `before`; (-1, the header's digest) when
+        there is none."""
         earlier = [e for e in self.entries if e.step < before]
         return (earlier[-1].step, earlier[-1].chain) if earlier else (-1, self.header)
 
