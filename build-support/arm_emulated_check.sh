@@ -47,7 +47,7 @@ checks = {"host.machine": record["host"]["machine"] == "aarch64",
           "host.cpu.midr": cpu["midr"] == "0x414fd0c1",
           "host.cpu.emulated_on": bool(cpu["emulated_on"]),
           "determinism.cpu_isa_pin": det["cpu_isa_pin"] == "no meaning on this platform",
-          "TF_ENABLE_ONEDNN_OPTS": det["environment"]["TF_ENABLE_ONEDNN_OPTS"] == "1",
+          "TF_ENABLE_ONEDNN_OPTS": det["environment"]["TF_ENABLE_ONEDNN_OPTS"] == "0",
           "ONEDNN_MAX_CPU_ISA": det["environment"]["ONEDNN_MAX_CPU_ISA"] == "DEFAULT"}
 bad = [name for name, ok in checks.items() if not ok]
 sys.exit(f"arm_emulated_check: run.json wrong in {bad}: {cpu}" if bad else 0)

@@ -6,7 +6,7 @@ Why each one is pinned (all measured on TF 2.15, CPU):
     and a 16-core machine produce the same losses.csv.
   * TF_ENABLE_ONEDNN_OPTS: oneDNN kernels round differently from Eigen's, and TF's default for
     it depends on the CPU model, so it is set explicitly either way. Run to run, each setting is
-    deterministic.
+    deterministic. On by default, but on Linux aarch64 (its bits follow the core count there).
   * Op determinism: makes kernels that have a non-deterministic fast path choose the
     deterministic one (and fail loudly where none exists).
   * The instruction set oneDNN may use (`cpu_isa`, as ONEDNN_MAX_CPU_ISA): oneDNN, and the
@@ -46,6 +46,9 @@ class PinError(RuntimeError):
     """A pin this machine cannot honour (one line, naming what is missing and the flag)."""
 
 
+_LINUX_AARCH64 = sys.platform == "linux" and platform.machine().lower() in ("aarch64", "arm64")
+
+
 def _setting(default: object, help_text: str, **bounds: object) -> Any:
     # metadata is read by apps that define a flag per field (repro_app.options).
     metadata: dict[str, object] = {"help": help_text, **bounds}
@@ -60,8 +63,13 @@ class Numerics:
         2, "Intra-op threads. Fixed, not per machine: it changes the bits.", lower_bound=1)
     inter_op_threads: int = _setting(2, "Inter-op threads. Fixed, not per machine.",
                                      lower_bound=1)
+    # On Linux aarch64 oneDNN (with the Arm Compute Library) is off by default: emulated, its
+    # filter gradient (gemm:ref) trained other bits on one schedulable core than on two, with
+    # the pool pinned; Eigen's path gave the same bits (README "x86-64 and aarch64").
     onednn: bool = _setting(
-        True, "Set TF_ENABLE_ONEDNN_OPTS=1 (faster here; either way pinned and recorded).")
+        not _LINUX_AARCH64, "Set TF_ENABLE_ONEDNN_OPTS=1 (faster on x86; either way pinned and "
+        "recorded). Default off on Linux aarch64, where oneDNN's bits follow the number of "
+        "schedulable cores.")
     deterministic: bool = _setting(True, "Enable TF op determinism.")
     cpu_isa: str = _setting(
         "avx2", "Highest instruction set oneDNN may use (ONEDNN_MAX_CPU_ISA): avx2 runs the same "
