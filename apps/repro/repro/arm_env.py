@@ -220,6 +220,14 @@ def ensure(echo: Callable[[str], None]) -> ArmEnv:
     return env
 
 
+def _beside_a_wheel(package: str) -> bool:
+    """Whether a package's real directory sits beside a .dist-info. Pex's symlinked venvs
+    (Pants' venv_use_symlinks) write RECORDs that list no package files, so
+    importlib.metadata alone does not see that numpy was installed."""
+    parent = os.path.dirname(os.path.realpath(package))
+    return any(entry.endswith(".dist-info") for entry in os.listdir(parent))
+
+
 def project_path(directory: str) -> str:
     """A directory of links to this tool's own packages (the project's apps and libraries:
     importable here, but from no installed distribution), for the emulated PYTHONPATH."""
@@ -232,8 +240,9 @@ def project_path(directory: str) -> str:
     os.makedirs(directory, exist_ok=True)
     for module in pkgutil.iter_modules():
         finder_path = os.path.realpath(getattr(module.module_finder, "path", "") or "")
-        if (not module.ispkg or module.name in installed or
-                finder_path.startswith(stdlib) or module.name.startswith("_")):
+        if (not module.ispkg or module.name in installed or finder_path.startswith(stdlib)
+                or module.name.startswith("_")
+                or _beside_a_wheel(os.path.join(finder_path, module.name))):
             continue
         link = os.path.join(directory, module.name)
         if not os.path.lexists(link):
