@@ -24,9 +24,12 @@ flags=(--random_seed=7 --data_dir="$runs/data")
 status=0
 ./pants run apps/repro -- emulate --cpu neoverse-n1 --runs_root "$runs/x86-arm" -- \
   "${flags[@]}" | tee "$runs/emulate.txt" || status=$?
-if [ "$status" -ne 1 ]; then
-  echo "arm_emulated_check: emulate exited $status, expected 1 (DIFFERENT, as measured); on 0" \
-       "x86 and aarch64 now agree: re-measure the README's aarch64 rows" >&2
+if [ "$status" -eq 0 ]; then
+  echo "arm_emulated_check: emulate exited 0 (IDENTICAL), expected 1 (DIFFERENT, as measured):" \
+       "x86 and aarch64 now agree; re-measure the README's aarch64 rows" >&2
+  exit 1
+elif [ "$status" -ne 1 ]; then
+  echo "arm_emulated_check: emulate failed (exit $status; its error is above)" >&2
   exit 1
 fi
 for expected in "DIFFERENT: mnist_gan natively and on an emulated aarch64 neoverse-n1" \
@@ -46,6 +49,7 @@ checks = {"host.machine": record["host"]["machine"] == "aarch64",
           "host.cpu.model_name": cpu["model_name"].startswith("Neoverse-N1"),
           "host.cpu.midr": cpu["midr"] == "0x414fd0c1",
           "host.cpu.emulated_on": bool(cpu["emulated_on"]),
+          "versions.tensorflow_cpu_aws": record["versions"].get("tensorflow_cpu_aws") == "2.15.1",
           "determinism.cpu_isa_pin": det["cpu_isa_pin"] == "no meaning on this platform",
           "TF_ENABLE_ONEDNN_OPTS": det["environment"]["TF_ENABLE_ONEDNN_OPTS"] == "0",
           "ONEDNN_MAX_CPU_ISA": det["environment"]["ONEDNN_MAX_CPU_ISA"] == "DEFAULT"}

@@ -8,9 +8,12 @@ from collections.abc import Sequence
 from importlib import metadata
 
 # Distributions that compute numbers in this repo's runs. TensorFlow is "tensorflow-cpu" on
-# Linux and "tensorflow" on macOS (see 3rdparty/python/BUILD); whichever is installed is reported.
-DEFAULT_DISTRIBUTIONS = ("tensorflow-cpu", "tensorflow", "tensorflow-estimator", "tensorflow-gan",
-                         "tensorflow-probability", "numpy")
+# Linux x86-64, "tensorflow" on macOS, and "tensorflow" with "tensorflow-cpu-aws" (the build
+# with the Arm Compute Library) on Linux aarch64 (see 3rdparty/python/BUILD); whichever are
+# installed are reported, so run.json names the wheel that computed.
+DEFAULT_DISTRIBUTIONS = ("tensorflow-cpu", "tensorflow", "tensorflow-cpu-aws",
+                         "tensorflow-estimator", "tensorflow-gan", "tensorflow-probability",
+                         "numpy")
 
 
 def versions(distributions: Sequence[str] = DEFAULT_DISTRIBUTIONS) -> dict[str, str]:

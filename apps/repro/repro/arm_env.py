@@ -169,12 +169,15 @@ def locked_wheels(lock: dict) -> list[tuple[str, str, list[str]]]:
 
 
 def _pip() -> list[str]:
-    """A pip to download with (any host pip will do: it installs for --platform)."""
-    for python in (sys.executable, shutil.which("python3")):
+    """A pip to download with (any host pip will do: it installs for --platform). Pants' pex
+    venvs hold none, so the interpreter they were made from (sys.base_prefix) comes next."""
+    base = os.path.join(sys.base_prefix, "bin", "python%d.%d" % sys.version_info[:2])
+    tried = [sys.executable, base, shutil.which("python3")]
+    for python in tried:
         if python and subprocess.run([python, "-m", "pip", "--version"], capture_output=True,
                                      check=False).returncode == 0:
             return [python, "-m", "pip"]
-    raise ArmEnvError("no pip found (neither this interpreter's nor python3's); install pip")
+    raise ArmEnvError(f"no pip found in {', '.join(p for p in tried if p)}; install pip")
 
 
 def build_site(site: str, wheels: Iterable[tuple[str, str, list[str]]],
@@ -220,10 +223,13 @@ def ensure(echo: Callable[[str], None]) -> ArmEnv:
     return env
 
 
-def _beside_a_wheel(package: str) -> bool:
-    """Whether a package's real directory sits beside a .dist-info. Pex's symlinked venvs
-    (Pants' venv_use_symlinks) write RECORDs that list no package files, so
-    importlib.metadata alone does not see that numpy was installed."""
+def _linked_from_a_wheel(package: str) -> bool:
+    """Whether a package is a link into an installed wheel (a directory holding a .dist-info).
+    Pex's symlinked venvs (Pants' venv_use_symlinks) link each wheel's packages and write
+    RECORDs that list no package files, so importlib.metadata alone does not see that numpy was
+    installed; the project's own packages sit in the same site-packages, but as directories."""
+    if not os.path.islink(package):
+        return False
     parent = os.path.dirname(os.path.realpath(package))
     return any(entry.endswith(".dist-info") for entry in os.listdir(parent))
 
@@ -242,7 +248,7 @@ def project_path(directory: str) -> str:
         finder_path = os.path.realpath(getattr(module.module_finder, "path", "") or "")
         if (not module.ispkg or module.name in installed or finder_path.startswith(stdlib)
                 or module.name.startswith("_")
-                or _beside_a_wheel(os.path.join(finder_path, module.name))):
+                or _linked_from_a_wheel(os.path.join(finder_path, module.name))):
             continue
         link = os.path.join(directory, module.name)
         if not os.path.lexists(link):

@@ -218,3 +218,11 @@ def test_emulate_runs_every_app_from_the_tool_in_fresh_processes(
         f"IDENTICAL: {app} natively and on an emulated x86_64 Haswell train the same "
         "bits")
     assert "checkpoint model.ckpt-2: " in proc.stdout
+
+
+def test_a_pip_is_found_beside_a_pex_venv_without_one() -> None:
+    # Pants runs this tool from a pex venv holding no pip (CI failed on that once).
+    from repro import arm_env
+
+    pip = arm_env._pip()
+    assert subprocess.run([*pip, "--version"], capture_output=True).returncode == 0
