@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
 
 import tensorflow as tf
 
 from run_compare.checkpoints import kept_checkpoints, tensor_digests
-from run_record import manifest, read_run_json
+from run_record import copy_checkpoint, manifest, read_run_json
 from run_record.losses_csv import LOSSES_CSV
 
 ARCHIVE = "archive"
@@ -69,18 +68,7 @@ def record_checkpoint(model_dir: str, step: int, keep_every: int = 0) -> None:
 
 def archive(prefix: str) -> None:
     """Hard links (copies, across file systems) of a checkpoint's files into archive/."""
-    directory = os.path.join(os.path.dirname(prefix), ARCHIVE)
-    os.makedirs(directory, exist_ok=True)
-    for path in glob.glob(glob.escape(prefix) + ".*"):
-        if path.endswith(".meta"):
-            continue
-        target = os.path.join(directory, os.path.basename(path))
-        if os.path.exists(target):
-            os.unlink(target)
-        try:
-            os.link(path, target)
-        except OSError:
-            shutil.copyfile(path, target)
+    copy_checkpoint(prefix, os.path.join(os.path.dirname(prefix), ARCHIVE), link=True)
 
 
 def archived_checkpoints(model_dir: str) -> dict[int, str]:

@@ -41,6 +41,7 @@ from repro_app.errors import LostPeerError
 from repro_app.preemption import Preemption, PreemptionHook
 from repro_cluster.collectives import MicroBatchMean, any_process
 from repro_cluster.config import Cluster, check_own_port_free
+from run_record import copy_checkpoint
 from tf_determinism import internals
 from tf_determinism.reduce import MicroBatchShare
 
@@ -226,11 +227,9 @@ def _scratch_copy_of_latest(chief_model_dir: str) -> str:
     # this process must start from the same one.
     latest = check_checkpoints(chief_model_dir).newest_intact
     if latest:
-        prefix = os.path.basename(latest)
-        for name in os.listdir(chief_model_dir):
-            if name.startswith(prefix + ".") and not name.endswith(".meta"):
-                shutil.copyfile(os.path.join(chief_model_dir, name), os.path.join(scratch, name))
-        tf.compat.v1.train.update_checkpoint_state(scratch, os.path.join(scratch, prefix))
+        copy_checkpoint(os.path.join(chief_model_dir, os.path.basename(latest)), scratch)
+        tf.compat.v1.train.update_checkpoint_state(
+            scratch, os.path.join(scratch, os.path.basename(latest)))
     return scratch
 
 

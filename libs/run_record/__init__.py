@@ -4,11 +4,13 @@
                the identity check a resume must pass
   losses_csv   losses.csv: one row per step, every value exactly the float32 TF computed
   provenance   where and with what a run ran (host, versions, git commit)
+  checkpoint_files  a checkpoint's files copied or linked into another directory
 
 Written by every training app (through `repro_app.run_dir`) and read by `run_compare` and
 `apps/repro`, so it lives in a library of its own.
 """
 
+from run_record.checkpoint_files import copy_checkpoint
 from run_record.losses_csv import LossesWriter, read_losses, truncate_losses
 from run_record.provenance import provenance
 from run_record.run_json import (
@@ -24,6 +26,7 @@ __all__ = [
     "LossesWriter",
     "RunMismatchError",
     "check_resumable",
+    "copy_checkpoint",
     "flatten",
     "provenance",
     "read_losses",

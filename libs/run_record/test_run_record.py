@@ -81,3 +81,22 @@ def test_check_resumable_names_nested_fields_by_dotted_path(tmp_path):
     with pytest.raises(RunMismatchError, match=(
             r"\(model\.kind: 'a' there, 'b' now; model\.width: 2 there, None now\)")):
         check_resumable(str(tmp_path), {"seed": 1, "model": {"kind": "b"}})
+
+
+def test_copy_checkpoint_takes_that_checkpoints_data_and_index_only(tmp_path) -> None:
+    from run_record import copy_checkpoint
+
+    source = tmp_path / "run"
+    source.mkdir()
+    for name in ("model.ckpt-1.index", "model.ckpt-1.data-00000-of-00001", "model.ckpt-1.meta",
+                 "model.ckpt-10.index", "model.ckpt-12.index"):
+        (source / name).write_bytes(name.encode())
+    copied = copy_checkpoint(str(source / "model.ckpt-1"), str(tmp_path / "copy"))
+    assert sorted(os.listdir(tmp_path / "copy")) == [
+        "model.ckpt-1.data-00000-of-00001", "model.ckpt-1.index"]
+    assert all(open(path, "rb").read() == os.path.basename(path).encode() for path in copied)
+    assert os.stat(copied[0]).st_ino != os.stat(source / os.path.basename(copied[0])).st_ino
+
+    linked = copy_checkpoint(str(source / "model.ckpt-1"), str(tmp_path / "copy"), link=True)
+    assert linked == copied  # the same names, replaced, now hard links
+    assert os.stat(linked[0]).st_ino == os.stat(source / os.path.basename(linked[0])).st_ino

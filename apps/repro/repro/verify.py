@@ -128,16 +128,13 @@ def segments(run: Run) -> list[tuple[int, int]]:
 def _segment_dir(run: Run, start: int, end: int, runs_root: str) -> str:
     """A fresh run directory holding the run at checkpoint `start`: run.json, that
     checkpoint's files and the losses.csv rows up to it."""
+    from run_record import copy_checkpoint
     from tf_determinism import write_text_atomic
 
     target = os.path.join(runs_root, f"verify-{time.strftime('%Y%m%d-%H%M%S')}-{start}-{end}")
     os.makedirs(target)
     shutil.copyfile(os.path.join(run.model_dir, "run.json"), os.path.join(target, "run.json"))
-    prefix = run.kept[start]
-    for name in os.listdir(os.path.dirname(prefix)):
-        if name.startswith(os.path.basename(prefix) + ".") and not name.endswith(".meta"):
-            shutil.copyfile(os.path.join(os.path.dirname(prefix), name),
-                            os.path.join(target, name))
+    copy_checkpoint(run.kept[start], target)
     write_text_atomic(os.path.join(target, "checkpoint"),
                       f'model_checkpoint_path: "model.ckpt-{start}"\n')
     lines = [run.header, *(run.rows[s] for s in sorted(run.rows) if s <= start)]

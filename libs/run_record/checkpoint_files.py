@@ -1,0 +1,29 @@
+"""A checkpoint's files copied into another directory: a worker's scratch model_dir, a verify
+segment, a run's archive/. One helper, so that all three take the same files."""
+
+import glob
+import os
+import shutil
+
+
+def copy_checkpoint(prefix: str, directory: str, *, link: bool = False) -> list[str]:
+    """Copies the files of checkpoint `prefix` (e.g. `.../model.ckpt-20`: its data shards and
+    index) into `directory`, replacing same-named files; returns the new paths. Not the .meta
+    graph: the process that restores the checkpoint builds and writes its own. With `link`,
+    hard links where the file system allows (an archive costs no space), copies elsewhere."""
+    os.makedirs(directory, exist_ok=True)
+    copied = []
+    for path in sorted(glob.glob(glob.escape(prefix) + ".*")):
+        if path.endswith(".meta"):
+            continue
+        target = os.path.join(directory, os.path.basename(path))
+        if os.path.lexists(target):
+            os.unlink(target)
+        try:
+            if not link:
+                raise OSError("a copy was asked for")
+            os.link(path, target)
+        except OSError:
+            shutil.copyfile(path, target)
+        copied.append(target)
+    return copied
