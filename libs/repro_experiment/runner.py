@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import functools
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import tensorflow as tf
@@ -125,7 +125,7 @@ def train(experiment: Experiment, opts: Any, log: Log, cluster: Cluster | None =
         worker=functools.partial(_run_worker, experiment, opts, log))
 
 
-def _fit(experiment: Experiment, ctx: Context, prepared: data.PreparedData, step: int, *,
+def _fit(experiment: Experiment, ctx: Context, step: int, *,
          model_dir: str, writes: bool, hooks: Hooks, member: Member | None,
          preemption: Preemption, listeners: Sequence[Any] = ()) -> int | None:
     """estimator.train from global step `step` (the input skips the batches trained on) to
@@ -134,7 +134,7 @@ def _fit(experiment: Experiment, ctx: Context, prepared: data.PreparedData, step
     estimator = experiment.estimator(ctx, run_config(opts, model_dir=model_dir, writes=writes,
                                                      member=member))
     input_fn = data.train_input_fn(
-        prepared, data=opts.data, data_seed=ctx.seeds.data, start_batch=step,
+        ctx.prepared, data=opts.data, data_seed=ctx.seeds.data, start_batch=step,
         batch_map_fn=experiment.batch_map(ctx), micro_batches=ctx.micro_batches,
         micro_range=ctx.micro_range if ctx.share else None)
     stop = member_lib.preemption_hook(member, preemption)
@@ -145,16 +145,16 @@ def _fit(experiment: Experiment, ctx: Context, prepared: data.PreparedData, step
     return stop.stopped_at
 
 
-def _scalars_hook(experiment: Experiment, ctx: Context, log: Log,
+def _scalars_hook(scalars: Mapping[str, str], ctx: Context, log: Log,
                   writer: LossesWriter | None = None) -> StepScalarsHook:
     schedule = ctx.opts.schedule
-    return StepScalarsHook(experiment.scalars(ctx), model_dir=str(ctx.opts.model_dir),
+    return StepScalarsHook(scalars, model_dir=str(ctx.opts.model_dir),
                            max_steps=schedule.stop_step,
                            log_every=schedule.log_step_count_steps, log=log, writer=writer)
 
 
-def _train_chief(experiment: Experiment, ctx: Context, prepared: data.PreparedData,
-                 step: int, log: Log, extra_hooks: Hooks, member: Member | None,
+def _train_chief(experiment: Experiment, ctx: Context, step: int, log: Log,
+                 extra_hooks: Hooks, member: Member | None,
                  preemption: Preemption) -> int | None:
     """_fit with losses.csv, progress, the NaN/Inf stop, the audit, the disk watch and the
     manifest."""
@@ -162,10 +162,11 @@ def _train_chief(experiment: Experiment, ctx: Context, prepared: data.PreparedDa
     watch = CheckpointWatch()
     manifest = ManifestRecorder(model_dir, ctx.opts.schedule.keep_checkpoints_every)
     with no_space_errors(model_dir, watch, "losses.csv, events or graph.pbtxt"):
-        writer = LossesWriter(os.path.join(model_dir, LOSSES_CSV), list(experiment.scalars(ctx)))
-        scalars = _scalars_hook(experiment, ctx, log, writer)
+        names = experiment.scalars(ctx)
+        writer = LossesWriter(os.path.join(model_dir, LOSSES_CSV), list(names))
+        scalars = _scalars_hook(names, ctx, log, writer)
         try:
-            return _fit(experiment, ctx, prepared, step, model_dir=model_dir, writes=True,
+            return _fit(experiment, ctx, step, model_dir=model_dir, writes=True,
                         hooks=[GraphAuditHook("train", model_dir), scalars, manifest,
                                *extra_hooks], member=member, preemption=preemption,
                         listeners=[watch, manifest.listener])
@@ -197,8 +198,8 @@ def _run_chief(experiment: Experiment, opts: Any, cluster: Cluster | None, log: 
             log(f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in "
                 f"{model_dir}")
             with _manifest_errors():
-                stopped_at = _train_chief(experiment, ctx, prepared, step, log, extra_hooks,
-                                          member, preemption)
+                stopped_at = _train_chief(experiment, ctx, step, log, extra_hooks, member,
+                                          preemption)
             _record_traffic(ctx, model_dir)
             if stopped_at is not None:
                 raise preemption.error(stopped_at, tf.train.latest_checkpoint(model_dir))
@@ -255,8 +256,9 @@ def _run_worker(experiment: Experiment, opts: Any, log: Log, prepared: data.Prep
     stopped: list[int | None] = []
 
     def fit(scratch: str, step: int) -> None:
-        hooks = [GraphAuditHook("train", None), _scalars_hook(experiment, ctx, log)]
-        stopped.append(_fit(experiment, ctx, prepared, step, model_dir=scratch, writes=False,
+        hooks = [GraphAuditHook("train", None),
+                 _scalars_hook(experiment.scalars(ctx), ctx, log)]
+        stopped.append(_fit(experiment, ctx, step, model_dir=scratch, writes=False,
                             hooks=hooks, member=member, preemption=preemption))
 
     model_dir = str(opts.model_dir)
