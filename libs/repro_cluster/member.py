@@ -227,9 +227,9 @@ def _scratch_copy_of_latest(chief_model_dir: str) -> str:
     # this process must start from the same one.
     latest = check_checkpoints(chief_model_dir).newest_intact
     if latest:
-        copy_checkpoint(os.path.join(chief_model_dir, os.path.basename(latest)), scratch)
-        tf.compat.v1.train.update_checkpoint_state(
-            scratch, os.path.join(scratch, os.path.basename(latest)))
+        name = os.path.basename(latest)
+        copy_checkpoint(os.path.join(chief_model_dir, name), scratch)
+        tf.compat.v1.train.update_checkpoint_state(scratch, os.path.join(scratch, name))
     return scratch
 
 

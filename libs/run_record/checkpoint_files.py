@@ -19,11 +19,16 @@ def copy_checkpoint(prefix: str, directory: str, *, link: bool = False) -> list[
         target = os.path.join(directory, os.path.basename(path))
         if os.path.lexists(target):
             os.unlink(target)
-        try:
-            if not link:
-                raise OSError("a copy was asked for")
-            os.link(path, target)
-        except OSError:
+        if not (link and _hard_link(path, target)):
             shutil.copyfile(path, target)
         copied.append(target)
     return copied
+
+
+def _hard_link(path: str, target: str) -> bool:
+    """Whether `target` is now a hard link to `path` (not across file systems, for one)."""
+    try:
+        os.link(path, target)
+    except OSError:
+        return False
+    return True
