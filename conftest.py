@@ -60,24 +60,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def tiny_idx_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     import mnist_data
 
-    return mnist_data.write_idx_subset(str(tmp_path_factory.mktemp("tiny_idx")), TINY_TRAIN,
-                                       TINY_TEST)
+    return mnist_data.write_idx_subset(
+        str(tmp_path_factory.mktemp("tiny_idx")), TINY_TRAIN, TINY_TEST
+    )
 
 
 @pytest.fixture(scope="session")
 def run_module() -> Callable[..., subprocess.CompletedProcess]:
     env = child_env()
 
-    def run(module: str, *args: str, check: bool = True, timeout: float = 600,
-            extra_env: dict[str, str] | None = None,
-            prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    def run(
+        module: str,
+        *args: str,
+        check: bool = True,
+        timeout: float = 600,
+        extra_env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
+    ) -> subprocess.CompletedProcess:
         """prefix: a command the run goes under (e.g. ("taskset", "-c", "0"))."""
-        proc = subprocess.run([*prefix, sys.executable, "-m", module, *map(str, args)],
-                              env={**env, **(extra_env or {})}, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-m", module, *map(str, args)],
+            env={**env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"{module} {args} failed ({proc.returncode}):\n"
-                                 f"{proc.stderr[-3000:]}")
+            raise AssertionError(
+                f"{module} {args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+            )
         return proc
 
     return run
@@ -105,8 +117,7 @@ def run_here() -> Callable[..., list[str]]:
     import repro_app
     from repro_experiment import runner
 
-    def run(app: str, options: type[repro_app.RunOptions], argv: list[str],
-            hooks=()) -> list[str]:
+    def run(app: str, options: type[repro_app.RunOptions], argv: list[str], hooks=()) -> list[str]:
         values = flags.FlagValues()
         holders = repro_app.define_flags(options, options.FLAG_DEFAULTS, flag_values=values)
         values([app, *argv])
@@ -130,10 +141,15 @@ def one_core() -> tuple[str, ...] | None:
 
 # A value for each pinned variable that would change the bits if the app did not override it.
 _BIT_CHANGING_VALUES = {
-    "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX", "TF_ENABLE_ONEDNN_OPTS": "0",
-    "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "false", "TF_DETERMINISTIC_OPS": "0",
-    "OMP_NUM_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
-    "ONEDNN_DEFAULT_FPMATH_MODE": "BF16", "TF_OVERRIDE_GLOBAL_THREADPOOL": "1",
+    "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "false",
+    "TF_DETERMINISTIC_OPS": "0",
+    "OMP_NUM_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "ONEDNN_DEFAULT_FPMATH_MODE": "BF16",
+    "TF_OVERRIDE_GLOBAL_THREADPOOL": "1",
 }
 # Every variable of the one list, tf_determinism's PINNED_ENVIRONMENT (a KeyError here: a
 # newly pinned variable needs a bit-changing value above).
@@ -160,8 +176,12 @@ def lock_holder() -> Callable[[str], contextlib.AbstractContextManager[subproces
 
     @contextlib.contextmanager
     def hold(model_dir: str) -> Iterator[subprocess.Popen]:
-        holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, model_dir], env=env,
-                                  stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", _HOLD_LOCK, model_dir],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
             yield holder
@@ -172,8 +192,9 @@ def lock_holder() -> Callable[[str], contextlib.AbstractContextManager[subproces
     return hold
 
 
-def _fake_run(path, losses=((1, 0.5, 0.25), (2, 0.125, 1.5)), w=None, extra=None,
-              with_checkpoint: bool = True) -> str:
+def _fake_run(
+    path, losses=((1, 0.5, 0.25), (2, 0.125, 1.5)), w=None, extra=None, with_checkpoint: bool = True
+) -> str:
     import numpy as np
     import tensorflow as tf
 
@@ -186,11 +207,17 @@ def _fake_run(path, losses=((1, 0.5, 0.25), (2, 0.125, 1.5)), w=None, extra=None
         writer.write(step, values)
     writer.close()
     if with_checkpoint:
-        tensors = {"global_step": tf.constant(2, tf.int64),
-                   "w": tf.constant(np.ones([2, 3], np.float32) if w is None else w),
-                   **(extra or {})}
-        tf.raw_ops.SaveV2(prefix=os.path.join(path, "model.ckpt-2"), tensor_names=list(tensors),
-                          shape_and_slices=[""] * len(tensors), tensors=list(tensors.values()))
+        tensors = {
+            "global_step": tf.constant(2, tf.int64),
+            "w": tf.constant(np.ones([2, 3], np.float32) if w is None else w),
+            **(extra or {}),
+        }
+        tf.raw_ops.SaveV2(
+            prefix=os.path.join(path, "model.ckpt-2"),
+            tensor_names=list(tensors),
+            shape_and_slices=[""] * len(tensors),
+            tensors=list(tensors.values()),
+        )
         with open(os.path.join(path, "checkpoint"), "w") as f:
             f.write('model_checkpoint_path: "model.ckpt-2"\n')
     return str(path)

@@ -44,14 +44,19 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--compression", default="NONE", choices=["NONE", "GZIP", "ZLIB"])
     parser.add_argument("--epochs", type=float, default=2.0, help="data timed per measurement")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--noise_dims", type=int, default=0,
-                        help="if > 0, add stateless generator noise [B, noise_dims] per batch")
+    parser.add_argument(
+        "--noise_dims",
+        type=int,
+        default=0,
+        help="if > 0, add stateless generator noise [B, noise_dims] per batch",
+    )
     parser.add_argument("--record_dir", default=None, help="default: a temporary directory")
     return parser.parse_args()
 
 
-def _time(make_dataset: Callable[[], tf.data.Dataset], num_batches: int,
-          batch_size: int) -> tuple[float, float]:
+def _time(
+    make_dataset: Callable[[], tf.data.Dataset], num_batches: int, batch_size: int
+) -> tuple[float, float]:
     """(examples/s, process CPU microseconds per example) over num_batches batches, after a
     warm-up that fills the buffers."""
     iterator = iter(make_dataset())
@@ -72,37 +77,57 @@ def _run(args: argparse.Namespace, record_dir: str) -> None:
         "label": rng.integers(0, 10, args.num_examples, dtype=np.int64),
     }
     start = time.perf_counter()
-    manifest = seeded_input.write_records("train", record_dir=record_dir, features=features,
-                                          num_shards=args.num_shards,
-                                          compression=args.compression)
-    print(f"records: {args.num_examples} x 28x28 uint8 in {args.num_shards} shards "
-          f"({args.compression}), ready in {time.perf_counter() - start:.1f}s, "
-          f"manifest {manifest['digest'][:16]}")
+    manifest = seeded_input.write_records(
+        "train",
+        record_dir=record_dir,
+        features=features,
+        num_shards=args.num_shards,
+        compression=args.compression,
+    )
+    print(
+        f"records: {args.num_examples} x 28x28 uint8 in {args.num_shards} shards "
+        f"({args.compression}), ready in {time.perf_counter() - start:.1f}s, "
+        f"manifest {manifest['digest'][:16]}"
+    )
 
     def batch_map_fn(batch: dict[str, tf.Tensor], index: tf.Tensor) -> dict[str, tf.Tensor]:
-        noise = tf.random.stateless_normal([args.batch_size, args.noise_dims],
-                                           seed=tf_determinism.stateless_key(7, index))
+        noise = tf.random.stateless_normal(
+            [args.batch_size, args.noise_dims], seed=tf_determinism.stateless_key(7, index)
+        )
         return {**batch, "noise": noise}
 
     def shipped(deterministic: bool, **micro: Any) -> Callable[[], tf.data.Dataset]:
         options = seeded_input.StreamOptions(
-            split="train", record_dir=record_dir, batch_size=args.batch_size, random_seed=123,
-            buffer_size=args.buffer_size, num_parallel=args.num_parallel,
-            compression=args.compression, deterministic=deterministic, verify="size", **micro,
+            split="train",
+            record_dir=record_dir,
+            batch_size=args.batch_size,
+            random_seed=123,
+            buffer_size=args.buffer_size,
+            num_parallel=args.num_parallel,
+            compression=args.compression,
+            deterministic=deterministic,
+            verify="size",
+            **micro,
         )
         return seeded_input.input_fn(
-            options, batch_map_fn=batch_map_fn if args.noise_dims > 0 else None)
+            options, batch_map_fn=batch_map_fn if args.noise_dims > 0 else None
+        )
 
     paths = sorted(os.path.join(record_dir, shard["file"]) for shard in manifest["shards"])
     compression_type = "" if args.compression == "NONE" else args.compression
 
     def raw() -> tf.data.Dataset:
         dataset = tf.data.TFRecordDataset(paths, compression_type=compression_type)
-        return dataset.repeat().batch(args.batch_size, drop_remainder=True).prefetch(
-            tf.data.AUTOTUNE)
+        return (
+            dataset.repeat().batch(args.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+        )
 
-    variants = {"shipped": shipped(True), "nondet": shipped(False), "raw": raw,
-                "half": shipped(True, micro_batches=2, micro_range=(0, 1))}
+    variants = {
+        "shipped": shipped(True),
+        "nondet": shipped(False),
+        "raw": raw,
+        "half": shipped(True, micro_batches=2, micro_range=(0, 1)),
+    }
     num_batches = int(args.epochs * args.num_examples) // args.batch_size
     rates: dict[str, list[float]] = {name: [] for name in variants}
     cpu: dict[str, list[float]] = {name: [] for name in variants}
@@ -113,20 +138,28 @@ def _run(args: argparse.Namespace, record_dir: str) -> None:
             rates[name].append(rate)
             cpu[name].append(cpu_per_example)
     median = {name: statistics.median(values) for name, values in rates.items()}
-    print(f"batch_size={args.batch_size} buffer_size={args.buffer_size} "
-          f"num_parallel={args.num_parallel} noise_dims={args.noise_dims} "
-          f"{num_batches} batches x {args.repeats} repeats, cpus={os.cpu_count()}, "
-          f"load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}")
+    print(
+        f"batch_size={args.batch_size} buffer_size={args.buffer_size} "
+        f"num_parallel={args.num_parallel} noise_dims={args.noise_dims} "
+        f"{num_batches} batches x {args.repeats} repeats, cpus={os.cpu_count()}, "
+        f"load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}"
+    )
     for name, values in rates.items():
         runs = ", ".join(f"{v:,.0f}" for v in values)
-        print(f"  {name:8s} {median[name]:>10,.0f} examples/s, "
-              f"{statistics.median(cpu[name]):5.2f} CPU us/example (medians; runs: {runs})")
+        print(
+            f"  {name:8s} {median[name]:>10,.0f} examples/s, "
+            f"{statistics.median(cpu[name]):5.2f} CPU us/example (medians; runs: {runs})"
+        )
     vs_raw = median["shipped"] / median["raw"]
     vs_nondet = median["shipped"] / median["nondet"]
-    print(f"shipped / raw    = {vs_raw:.3f}  (target >= 0.50: "
-          f"{'met' if vs_raw >= 0.5 else 'NOT met'})")
-    print(f"shipped / nondet = {vs_nondet:.3f}  (target >= 0.97: "
-          f"{'met' if vs_nondet >= 0.97 else 'NOT met'})")
+    print(
+        f"shipped / raw    = {vs_raw:.3f}  (target >= 0.50: "
+        f"{'met' if vs_raw >= 0.5 else 'NOT met'})"
+    )
+    print(
+        f"shipped / nondet = {vs_nondet:.3f}  (target >= 0.97: "
+        f"{'met' if vs_nondet >= 0.97 else 'NOT met'})"
+    )
     print(f"half (micro_range) / shipped = {median['half'] / median['shipped']:.3f}")
 
 

@@ -36,20 +36,37 @@ class PlainGan:
     def __init__(self, batch_size: int = _B) -> None:
         self.batch = batch_size
         k = iter(range(100))
-        self.g = {"fc1": _glorot((_Z, 1024), next(k)), "fc2": _glorot((1024, 6272), next(k)),
-                  "dc1": _glorot((4, 4, 64, 128), next(k)), "dc2": _glorot((4, 4, 32, 64), next(k)),
-                  "out": _glorot((4, 4, 32, 1), next(k)), "out_b": tf.Variable(tf.zeros(1))}
+        self.g = {
+            "fc1": _glorot((_Z, 1024), next(k)),
+            "fc2": _glorot((1024, 6272), next(k)),
+            "dc1": _glorot((4, 4, 64, 128), next(k)),
+            "dc2": _glorot((4, 4, 32, 64), next(k)),
+            "out": _glorot((4, 4, 32, 1), next(k)),
+            "out_b": tf.Variable(tf.zeros(1)),
+        }
         for name, size in (("1", 1024), ("2", 6272), ("3", 64), ("4", 32)):
             self.g["gamma" + name] = tf.Variable(tf.ones(size))
             self.g["beta" + name] = tf.Variable(tf.zeros(size))
-        self.d = {"c1": _glorot((4, 4, 1, 64), next(k)), "c1_b": tf.Variable(tf.zeros(64)),
-                  "c2": _glorot((4, 4, 64, 128), next(k)), "c2_b": tf.Variable(tf.zeros(128)),
-                  "fc": _glorot((6272, 1024), next(k)), "gamma": tf.Variable(tf.ones(1024)),
-                  "beta": tf.Variable(tf.zeros(1024)), "o": _glorot((1024, 1), next(k)),
-                  "o_b": tf.Variable(tf.zeros(1))}
-        self.u = {name: tf.Variable(tf.random.stateless_normal(
-            [int(tf.reduce_prod(self.d[name].shape[:-1])), 1], [0, i]), trainable=False)
-            for i, name in enumerate(("c1", "c2", "fc", "o"))}
+        self.d = {
+            "c1": _glorot((4, 4, 1, 64), next(k)),
+            "c1_b": tf.Variable(tf.zeros(64)),
+            "c2": _glorot((4, 4, 64, 128), next(k)),
+            "c2_b": tf.Variable(tf.zeros(128)),
+            "fc": _glorot((6272, 1024), next(k)),
+            "gamma": tf.Variable(tf.ones(1024)),
+            "beta": tf.Variable(tf.zeros(1024)),
+            "o": _glorot((1024, 1), next(k)),
+            "o_b": tf.Variable(tf.zeros(1)),
+        }
+        self.u = {
+            name: tf.Variable(
+                tf.random.stateless_normal(
+                    [int(tf.reduce_prod(self.d[name].shape[:-1])), 1], [0, i]
+                ),
+                trainable=False,
+            )
+            for i, name in enumerate(("c1", "c2", "fc", "o"))
+        }
         self.gen_opt = tf.keras.optimizers.Adam(1e-3, beta_1=0.5)
         self.dis_opt = tf.keras.optimizers.Adam(1e-4, beta_1=0.5)
         self.step = tf.function(self._step)
@@ -95,8 +112,11 @@ class PlainGan:
         self.gen_opt.apply_gradients(zip(tape.gradient(gen_loss, gen_vars), gen_vars, strict=True))
         with tf.GradientTape() as tape:
             fake = self._generator(z)
-            dis_loss = (tf.reduce_mean(self._critic(fake)) - tf.reduce_mean(self._critic(real))
-                        + self._decay(self.d))
+            dis_loss = (
+                tf.reduce_mean(self._critic(fake))
+                - tf.reduce_mean(self._critic(real))
+                + self._decay(self.d)
+            )
         self.dis_opt.apply_gradients(zip(tape.gradient(dis_loss, dis_vars), dis_vars, strict=True))
         return gen_loss, dis_loss
 

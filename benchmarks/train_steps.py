@@ -48,17 +48,30 @@ import time
 import tf_determinism
 from repro_app import ScheduleOptions
 
-VARIANTS = ("shipped", "tf_batchnorm", "tf_l2_normalize", "tf_log_gradients", "micro2",
-            "plain_tf2", "bare", "det_off", "onednn_flipped", "native",
-            "avx512", "pure_eigen")
+VARIANTS = (
+    "shipped",
+    "tf_batchnorm",
+    "tf_l2_normalize",
+    "tf_log_gradients",
+    "micro2",
+    "plain_tf2",
+    "bare",
+    "det_off",
+    "onednn_flipped",
+    "native",
+    "avx512",
+    "pure_eigen",
+)
 ISA_VARIANTS = ("shipped", "avx512", "pure_eigen")
 
 
 def _numerics(variant: str) -> tf_determinism.Numerics:
     default = tf_determinism.Numerics()
     per_variant: dict[str, dict[str, object]] = {
-        "det_off": {"deterministic": False}, "onednn_flipped": {"onednn": not default.onednn},
-        "native": {"cpu_isa": "native"}, "avx512": {"cpu_isa": "avx512_core"},
+        "det_off": {"deterministic": False},
+        "onednn_flipped": {"onednn": not default.onednn},
+        "native": {"cpu_isa": "native"},
+        "avx512": {"cpu_isa": "avx512_core"},
         "pure_eigen": {"onednn": False},
     }
     changes = per_variant.get(variant, {})
@@ -81,16 +94,19 @@ def _use_tf_approximation(variant: str) -> None:
     graph_audit.audit = graph_audit.op_census
     if variant == "tf_batchnorm":
         exact.batch_normalization = lambda x, *, mean, variance, offset, scale, epsilon: (
-            tf.nn.batch_normalization(x, mean, variance, offset, scale, epsilon))
+            tf.nn.batch_normalization(x, mean, variance, offset, scale, epsilon)
+        )
     elif variant == "tf_l2_normalize":
         exact.l2_normalize = lambda x, *, axis=None, epsilon=1e-12: tf.nn.l2_normalize(
-            x, axis=axis, epsilon=epsilon)
+            x, axis=axis, epsilon=epsilon
+        )
     else:
         exact.exact_gradients = contextlib.nullcontext  # type: ignore[assignment]
 
 
-def _child(variant: str, steps: int, data_dir: str, model_dir: str,
-           loss: str | None = None) -> list[float]:
+def _child(
+    variant: str, steps: int, data_dir: str, model_dir: str, loss: str | None = None
+) -> list[float]:
     """Trains `steps` steps; returns the wall time of every step (seconds)."""
     numerics = _numerics(variant)
     if variant != "bare":  # bare: TensorFlow's own defaults, nothing pinned
@@ -123,11 +139,20 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str,
             self.times.append(time.perf_counter())
 
     timer = Timer()
-    opts = repro_app.from_values(GanOptions, {
-        **repro_app.flat(GanOptions(numerics=numerics)), "model_dir": model_dir,
-        "data_dir": data_dir, "max_train_steps": steps, "save_checkpoints_steps": 10 * steps,
-        "keep_checkpoint_max": 1, "save_summary_steps": 10 * steps,
-        "micro_batches": 2 if variant == "micro2" else 1, "loss": loss})
+    opts = repro_app.from_values(
+        GanOptions,
+        {
+            **repro_app.flat(GanOptions(numerics=numerics)),
+            "model_dir": model_dir,
+            "data_dir": data_dir,
+            "max_train_steps": steps,
+            "save_checkpoints_steps": 10 * steps,
+            "keep_checkpoint_max": 1,
+            "save_summary_steps": 10 * steps,
+            "micro_batches": 2 if variant == "micro2" else 1,
+            "loss": loss,
+        },
+    )
     if variant != "bare":
         runner.train(train_lib.EXPERIMENT, opts, lambda _: None, extra_hooks=[timer])
     else:
@@ -148,12 +173,19 @@ def _child(variant: str, steps: int, data_dir: str, model_dir: str,
             discriminator_loss_fn=tfgan.losses.wasserstein_discriminator_loss,
             generator_optimizer=tf.compat.v1.train.AdamOptimizer(config.resolved_gen_lr, 0.5),
             discriminator_optimizer=tf.compat.v1.train.AdamOptimizer(config.resolved_crit_lr, 0.5),
-            config=tf.estimator.RunConfig(model_dir=model_dir,
-                                          save_checkpoints_steps=10 * steps,
-                                          save_summary_steps=10 * steps))
+            config=tf.estimator.RunConfig(
+                model_dir=model_dir,
+                save_checkpoints_steps=10 * steps,
+                save_summary_steps=10 * steps,
+            ),
+        )
         shipped_input = repro_app.data.train_input_fn(
-            prepared, data=opts.data, data_seed=ctx.seeds.data, start_batch=0,
-            batch_map_fn=train_lib.batch_map(ctx))
+            prepared,
+            data=opts.data,
+            data_seed=ctx.seeds.data,
+            start_batch=0,
+            batch_map_fn=train_lib.batch_map(ctx),
+        )
 
         def bare_input() -> tf.data.Dataset:  # GANEstimator takes the generator inputs alone.
             return shipped_input().map(lambda features, x: (features["generator_inputs"], x))
@@ -173,8 +205,11 @@ def _manifest_cost(model_dir: str) -> dict[str, float]:
     prefix = latest_checkpoint(model_dir)
     started = time.perf_counter()
     entry = checkpoint_entry(prefix, 0, {}, (-1, ""))
-    return {"seconds": time.perf_counter() - started, "tensors": len(entry.tensors),
-            "bytes": sum(os.path.getsize(p) for p in glob.glob(prefix + ".data-*"))}
+    return {
+        "seconds": time.perf_counter() - started,
+        "tensors": len(entry.tensors),
+        "bytes": sum(os.path.getsize(p) for p in glob.glob(prefix + ".data-*")),
+    }
 
 
 def main() -> None:
@@ -183,9 +218,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=30, help="untimed first steps")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--data_dir", default="data")
-    parser.add_argument("--loss", default=None,
-                        help="the GAN loss of every variant (default: the gan_type's; the Log "
-                             "gradients of tf_log_gradients are in minimax and modified only)")
+    parser.add_argument(
+        "--loss",
+        default=None,
+        help="the GAN loss of every variant (default: the gan_type's; the Log "
+        "gradients of tf_log_gradients are in minimax and modified only)",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--model_dir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -201,31 +239,48 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as model_dir:
             # A fresh interpreter importing what this one does (from a pex and from source).
             proc = subprocess.run(
-                [sys.executable, "-c", "import train_steps; train_steps.main()",
-                 f"--child={variant}", f"--steps={args.steps}", f"--data_dir={args.data_dir}",
-                 *([f"--loss={args.loss}"] if args.loss else []),
-                 f"--model_dir={model_dir}"],
+                [
+                    sys.executable,
+                    "-c",
+                    "import train_steps; train_steps.main()",
+                    f"--child={variant}",
+                    f"--steps={args.steps}",
+                    f"--data_dir={args.data_dir}",
+                    *([f"--loss={args.loss}"] if args.loss else []),
+                    f"--model_dir={model_dir}",
+                ],
                 env=tf_determinism.child_env(),
-                capture_output=True, text=True, check=False)
+                capture_output=True,
+                text=True,
+                check=False,
+            )
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("TIMES ")]
         if proc.returncode != 0 or not lines:
             sys.exit(f"variant {variant} failed:\n{proc.stderr[-3000:]}")
-        timed = json.loads(lines[-1][6:])[args.warmup:]
+        timed = json.loads(lines[-1][6:])[args.warmup :]
         results[variant] = 1.0 / statistics.median(timed)
-        print(f"{variant:>15}: {results[variant]:.2f} steps/s (median of {len(timed)} steps; "
-              f"load avg {os.getloadavg()[0]:.1f})", flush=True)
+        print(
+            f"{variant:>15}: {results[variant]:.2f} steps/s (median of {len(timed)} steps; "
+            f"load avg {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
         for line in (ln for ln in proc.stdout.splitlines() if ln.startswith("MANIFEST ")):
             cost = json.loads(line[9:])
             interval = ScheduleOptions().save_checkpoints_steps
             share = cost["seconds"] / (interval / results[variant])
-            print(f"manifest entry of one checkpoint ({cost['bytes'] / 1e6:.1f} MB, "
-                  f"{cost['tensors']} tensors): {cost['seconds']:.3f} s, {share:.4f} of the "
-                  f"{interval} steps between two checkpoints at the default interval "
-                  f"(ratio with / without the manifest: {1 / (1 + share):.4f})", flush=True)
+            print(
+                f"manifest entry of one checkpoint ({cost['bytes'] / 1e6:.1f} MB, "
+                f"{cost['tensors']} tensors): {cost['seconds']:.3f} s, {share:.4f} of the "
+                f"{interval} steps between two checkpoints at the default interval "
+                f"(ratio with / without the manifest: {1 / (1 + share):.4f})",
+                flush=True,
+            )
     if {"shipped", "plain_tf2"} <= results.keys():
         ratio = results["shipped"] / results["plain_tf2"]
-        print(f"shipped / plain_tf2 = {ratio:.3f} (target >= 0.9): "
-              f"{'met' if ratio >= 0.9 else 'NOT met'}")
+        print(
+            f"shipped / plain_tf2 = {ratio:.3f} (target >= 0.9): "
+            f"{'met' if ratio >= 0.9 else 'NOT met'}"
+        )
     if {"shipped", "micro2"} <= results.keys():
         print(f"micro_batches 2 / 1 = {results['micro2'] / results['shipped']:.3f}")
     if {"shipped", "bare"} <= results.keys():
@@ -233,15 +288,19 @@ def main() -> None:
         print(f"shipped / bare = {ratio:.3f} (target >= 1.0): {'met' if ratio >= 1 else 'NOT met'}")
     if {"shipped", "det_off"} <= results.keys():
         ratio = results["shipped"] / results["det_off"]
-        print(f"determinism on / off = {ratio:.3f} (target >= 0.97): "
-              f"{'met' if ratio >= 0.97 else 'NOT met'}")
+        print(
+            f"determinism on / off = {ratio:.3f} (target >= 0.97): "
+            f"{'met' if ratio >= 0.97 else 'NOT met'}"
+        )
     if "native" in results:
         for variant in (v for v in ISA_VARIANTS if v in results):
             label = "avx2 (shipped)" if variant == "shipped" else variant
             print(f"{label} / native = {results[variant] / results['native']:.3f}")
     if {"shipped", "onednn_flipped"} <= results.keys():
-        print(f"oneDNN {'on' if tf_determinism.Numerics().onednn else 'off'} (default) / flipped = "
-              f"{results['shipped'] / results['onednn_flipped']:.3f}")
+        print(
+            f"oneDNN {'on' if tf_determinism.Numerics().onednn else 'off'} (default) / flipped = "
+            f"{results['shipped'] / results['onednn_flipped']:.3f}"
+        )
 
 
 if __name__ == "__main__":

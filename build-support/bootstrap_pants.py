@@ -50,8 +50,23 @@ def _venv(cache: str, pants_version: str) -> str:
         # and runs on 3.11, so install that wheel without its tag/Requires-Python check and let
         # pip resolve its pure-Python dependencies for this interpreter.
         with tempfile.TemporaryDirectory() as tmp:
-            _run(pip + ["download", "--no-deps", "--only-binary=:all:", "--python-version", "3.9",
-                        "--implementation", "cp", "--abi", "cp39", "-d", tmp, req])
+            _run(
+                pip
+                + [
+                    "download",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--python-version",
+                    "3.9",
+                    "--implementation",
+                    "cp",
+                    "--abi",
+                    "cp39",
+                    "-d",
+                    tmp,
+                    req,
+                ]
+            )
             (whl,) = glob.glob(os.path.join(tmp, "pantsbuild.pants-*.whl"))
             tag = f"cp{py}-cp{py}"
             renamed = whl.replace("cp39-cp39", tag)
@@ -72,13 +87,37 @@ def _pex(cache: str, venv: str, pex_version: str) -> str:
     with tempfile.TemporaryDirectory(dir=os.path.dirname(out)) as tmp:
         wheels = os.path.join(tmp, "wheels")
         # The venv's pip honours the machine's pip settings (index, certificates) ...
-        _run([os.path.join(venv, "bin", "python"), "-m", "pip", "-q", "download", "--no-deps",
-              "-d", wheels, f"pex=={pex_version}"])
+        _run(
+            [
+                os.path.join(venv, "bin", "python"),
+                "-m",
+                "pip",
+                "-q",
+                "download",
+                "--no-deps",
+                "-d",
+                wheels,
+                f"pex=={pex_version}",
+            ]
+        )
         # ... and pex then builds offline from that wheel. A fixed shebang keeps the sha stable.
         built = os.path.join(tmp, "pex.pex")
-        _run([os.path.join(venv, "bin", "pex"), "--no-pypi", "-f", wheels, f"pex=={pex_version}",
-              "-c", "pex", "-o", built, "--python-shebang", "/usr/bin/env python3"],
-             env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
+        _run(
+            [
+                os.path.join(venv, "bin", "pex"),
+                "--no-pypi",
+                "-f",
+                wheels,
+                f"pex=={pex_version}",
+                "-c",
+                "pex",
+                "-o",
+                built,
+                "--python-shebang",
+                "/usr/bin/env python3",
+            ],
+            env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+        )
         os.replace(built, out)
     return out
 

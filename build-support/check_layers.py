@@ -1,9 +1,10 @@
-"""Checks the repo's layering and the ruff first-party list, from the sources themselves.
+"""Checks the repo's layering and isort's third-party list, from the sources themselves.
 
 * Imports only run downwards: a library (libs/*) never imports an app (apps/*/*), and never a
   library above it in LAYERS; apps never import each other.
-* Every package under a source root is in pyproject.toml's ruff `known-first-party` list (ruff
-  runs on batches of files under Pants, so it cannot discover them itself), and nothing else is.
+* Every module the sources import that is neither the standard library's nor a package of this
+  repo is in pyproject.toml's isort `known_third_party` list (isort runs in a sandbox of its own
+  under Pants, where a module it does not know counts as first-party), and nothing else is.
 
 Run by .ci/run: `python3.11 build-support/check_layers.py` (exit 1 naming each violation).
 """
@@ -52,8 +53,11 @@ def main() -> int:
     packages = _packages()
     layer = {name: i for i, names in enumerate(LAYERS) for name in names}
     apps = {name for name, path in packages.items() if path.parts[-3] == "apps"}
-    problems = [f"libs/{name}: not in build-support/check_layers.py LAYERS"
-                for name, path in packages.items() if name not in apps and name not in layer]
+    problems = [
+        f"libs/{name}: not in build-support/check_layers.py LAYERS"
+        for name, path in packages.items()
+        if name not in apps and name not in layer
+    ]
     for name, path in sorted(packages.items()):
         for source in sorted(path.glob("*.py")):
             if source.name.startswith("test_") or source.name == "conftest.py":
@@ -65,11 +69,21 @@ def main() -> int:
                 elif name in layer and layer.get(imported, -1) > layer[name]:
                     problems.append(f"{where}: imports {imported}, a library above it")
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    listed = set(config["tool"]["ruff"]["isort"]["known-first-party"])
-    for missing in sorted(set(packages) - listed):
-        problems.append(f"pyproject.toml: known-first-party lacks {missing}")
-    for extra in sorted(listed - set(packages)):
-        problems.append(f"pyproject.toml: known-first-party names {extra}, no such package")
+    listed = set(config["tool"]["isort"]["known_third_party"])
+    sources = [
+        p
+        for p in ROOT.glob("**/*.py")
+        if not {".git", "dist", "runs", "data"} & set(p.relative_to(ROOT).parts)
+    ]
+    local = set(packages) | {p.stem for p in sources}  # packages, and modules beside their importer
+    imported = set().union(*(_imports(p) for p in sources))
+    third_party = imported - local - set(sys.stdlib_module_names)
+    for missing in sorted(third_party - listed):
+        problems.append(f"pyproject.toml: isort's known_third_party lacks {missing}")
+    for extra in sorted(listed - third_party):
+        problems.append(
+            f"pyproject.toml: isort's known_third_party names {extra}, which nothing imports"
+        )
     for problem in problems:
         print(f"check_layers: {problem}", file=sys.stderr)
     if not problems:

@@ -27,20 +27,32 @@ def _fail(message: str) -> None:
 
 
 def _stream(record_dir: str, seed: int) -> list[dict[str, np.ndarray]]:
-    options = seeded_input.StreamOptions(split="train", record_dir=record_dir, batch_size=_BATCH,
-                                         buffer_size=32, num_parallel=2, compression="NONE",
-                                         random_seed=seed)
+    options = seeded_input.StreamOptions(
+        split="train",
+        record_dir=record_dir,
+        batch_size=_BATCH,
+        buffer_size=32,
+        num_parallel=2,
+        compression="NONE",
+        random_seed=seed,
+    )
     make = seeded_input.input_fn(options, parse_fn=None)
-    return [{name: value.numpy() for name, value in batch.items()}
-            for batch in make().take(_BATCHES)]
+    return [
+        {name: value.numpy() for name, value in batch.items()} for batch in make().take(_BATCHES)
+    ]
 
 
 def _same(a: list[dict[str, np.ndarray]], b: list[dict[str, np.ndarray]]) -> bool:
     return len(a) == len(b) and all(
-        x.keys() == y.keys() and all(
-            x[k].dtype == y[k].dtype and x[k].shape == y[k].shape
-            and x[k].tobytes() == y[k].tobytes() for k in x)
-        for x, y in zip(a, b, strict=True))
+        x.keys() == y.keys()
+        and all(
+            x[k].dtype == y[k].dtype
+            and x[k].shape == y[k].shape
+            and x[k].tobytes() == y[k].tobytes()
+            for k in x
+        )
+        for x, y in zip(a, b, strict=True)
+    )
 
 
 def main() -> None:
@@ -57,8 +69,11 @@ def main() -> None:
     labels = rng.integers(0, 10, _N).astype(np.int64)
     with tempfile.TemporaryDirectory() as record_dir:
         manifest = seeded_input.write_records(
-            "train", record_dir=record_dir, features={"image": images,
-                                                      "label": labels}, num_shards=4)
+            "train",
+            record_dir=record_dir,
+            features={"image": images, "label": labels},
+            num_shards=4,
+        )
         if manifest["total_count"] != _N:
             _fail(f"manifest total_count {manifest['total_count']}, wrote {_N}")
         first, second, other = (_stream(record_dir, seed) for seed in (123, 123, 124))
@@ -76,8 +91,10 @@ def main() -> None:
         _fail("the same seed gave two different streams")
     if _same(first, other):
         _fail("seeds 123 and 124 gave the same stream")
-    print(f"wheel_smoke: OK: {_BATCHES} batches of {_BATCH}, seed 123 twice bitwise equal, "
-          f"seed 124 differs")
+    print(
+        f"wheel_smoke: OK: {_BATCHES} batches of {_BATCH}, seed 123 twice bitwise equal, "
+        f"seed 124 differs"
+    )
 
 
 if __name__ == "__main__":

@@ -32,11 +32,7 @@ from gan_models.config import (  # noqa: E402
     SEED_NAMES,
     GANConfig,
 )
-from gan_models.estimator import (  # noqa: E402
-    add_image_summaries,
-    make_estimator,
-    predict_input_fn,
-)
+from gan_models.estimator import add_image_summaries, make_estimator, predict_input_fn  # noqa: E402
 from gan_models.losses import (  # noqa: E402
     discriminator_loss_terms,
     generator_loss_terms,
@@ -50,11 +46,7 @@ from gan_models.noise import (  # noqa: E402
     sample_generator_inputs,
     training_features,
 )
-from gan_models.step import (  # noqa: E402
-    BATCHES_PER_STEP,
-    MicroBatchShare,
-    build_train_step,
-)
+from gan_models.step import BATCHES_PER_STEP, MicroBatchShare, build_train_step  # noqa: E402
 
 __all__ = [
     "BATCHES_PER_STEP",

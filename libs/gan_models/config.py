@@ -83,13 +83,13 @@ class GANConfig:
     weight_decay: float = 2.5e-5
     width_divisor: int = 1
     micro_batches: int = 1
-    seeds: SeedTree = dataclasses.field(
-        default_factory=lambda: SeedTree.from_root(0, SEED_NAMES))
+    seeds: SeedTree = dataclasses.field(default_factory=lambda: SeedTree.from_root(0, SEED_NAMES))
 
     def __post_init__(self) -> None:
         if self.gan_type not in GAN_TYPES:
             raise ValueError(
-                f"unknown gan_type {self.gan_type!r}; valid names: {', '.join(GAN_TYPES)}")
+                f"unknown gan_type {self.gan_type!r}; valid names: {', '.join(GAN_TYPES)}"
+            )
         if self.loss is not None and self.loss not in LOSS_NAMES:
             raise ValueError(f"unknown loss {self.loss!r}; valid names: {', '.join(LOSS_NAMES)}")
         check_int("GANConfig.noise_dims", self.noise_dims, 1)
@@ -98,22 +98,32 @@ class GANConfig:
         check_int("GANConfig.continuous_dim", self.continuous_dim, 1)
         check_int("GANConfig.micro_batches", self.micro_batches, 1)
         if self.width_divisor not in WIDTH_DIVISORS:
-            raise ValueError(f"GANConfig.width_divisor must be one of {WIDTH_DIVISORS}, got "
-                             f"{self.width_divisor!r}")
+            raise ValueError(
+                f"GANConfig.width_divisor must be one of {WIDTH_DIVISORS}, got "
+                f"{self.width_divisor!r}"
+            )
         if not isinstance(self.seeds, SeedTree) or not self.seeds.has(*SEED_NAMES):
-            raise ValueError(f"GANConfig.seeds must be a SeedTree with the sub-seeds "
-                             f"{', '.join(SEED_NAMES)}, got {self.seeds!r}")
+            raise ValueError(
+                f"GANConfig.seeds must be a SeedTree with the sub-seeds "
+                f"{', '.join(SEED_NAMES)}, got {self.seeds!r}"
+            )
         _check_float("gen_lr", self.gen_lr, positive=True, optional=True)
         _check_float("crit_lr", self.crit_lr, positive=True, optional=True)
-        _check_float("gradient_penalty_weight", self.gradient_penalty_weight,
-                     positive=False, optional=True)
-        _check_float("mutual_information_penalty_weight", self.mutual_information_penalty_weight,
-                     positive=False, optional=False)
+        _check_float(
+            "gradient_penalty_weight", self.gradient_penalty_weight, positive=False, optional=True
+        )
+        _check_float(
+            "mutual_information_penalty_weight",
+            self.mutual_information_penalty_weight,
+            positive=False,
+            optional=False,
+        )
         _check_float("weight_decay", self.weight_decay, positive=False, optional=False)
         if self.gan_type == "infogan" and self.noise_dims <= self.continuous_dim:
             raise ValueError(
                 f"GANConfig.noise_dims ({self.noise_dims}) must exceed continuous_dim "
-                f"({self.continuous_dim}) for infogan")
+                f"({self.continuous_dim}) for infogan"
+            )
 
     @property
     def resolved_loss(self) -> str:
@@ -123,14 +133,16 @@ class GANConfig:
     @property
     def resolved_gen_lr(self) -> float:
         """The generator learning rate in effect."""
-        return float(self.gen_lr if self.gen_lr is not None
-                     else DEFAULT_LEARNING_RATES[self.gan_type][0])
+        return float(
+            self.gen_lr if self.gen_lr is not None else DEFAULT_LEARNING_RATES[self.gan_type][0]
+        )
 
     @property
     def resolved_crit_lr(self) -> float:
         """The critic learning rate in effect."""
-        return float(self.crit_lr if self.crit_lr is not None
-                     else DEFAULT_LEARNING_RATES[self.gan_type][1])
+        return float(
+            self.crit_lr if self.crit_lr is not None else DEFAULT_LEARNING_RATES[self.gan_type][1]
+        )
 
     @property
     def unstructured_noise_dims(self) -> int:

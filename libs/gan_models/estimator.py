@@ -33,11 +33,7 @@ import tensorflow_gan as tfgan
 
 from gan_models import networks
 from gan_models.config import GANConfig
-from gan_models.losses import (
-    discriminator_loss_terms,
-    generator_loss_terms,
-    publish_losses,
-)
+from gan_models.losses import discriminator_loss_terms, generator_loss_terms, publish_losses
 from gan_models.step import MicroBatchShare, build_train_step, gan_pass, micro_slices
 from tf_determinism import deterministic_run_config, exact, internals
 from tf_determinism.reduce import tree_mean
@@ -56,8 +52,9 @@ def add_image_summaries(real_data: tf.Tensor, generated_data: tf.Tensor) -> None
     side = min(_MAX_GRID, math.isqrt(int(batch))) if batch is not None else 0
     for name, images in (("real_data", real_data), ("generated_data", generated_data)):
         if side:
-            grid = tfgan.eval.image_grid(images[: side * side], grid_shape=(side, side),
-                                         image_shape=(28, 28), num_channels=1)
+            grid = tfgan.eval.image_grid(
+                images[: side * side], grid_shape=(side, side), image_shape=(28, 28), num_channels=1
+            )
             tf.compat.v1.summary.image(name, grid, max_outputs=1)
         else:  # Unknown static batch size: no grid, a few single images.
             tf.compat.v1.summary.image(name, images, max_outputs=4)
@@ -76,6 +73,7 @@ def predict_input_fn(inputs: Any) -> Any:
     Returns:
       A no-argument `input_fn` yielding the whole structure as one batch of N.
     """
+
     def input_fn() -> tf.data.Dataset:
         features = tf.nest.map_structure(tf.convert_to_tensor, inputs)
         num = tf.shape(tf.nest.flatten(features)[0])[0]
@@ -84,25 +82,40 @@ def predict_input_fn(inputs: Any) -> Any:
     return input_fn
 
 
-def _eval_spec(config: GANConfig, features: dict[str, Any],
-               labels: tf.Tensor) -> tf.estimator.EstimatorSpec:
+def _eval_spec(
+    config: GANConfig, features: dict[str, Any], labels: tf.Tensor
+) -> tf.estimator.EstimatorSpec:
     # The training passes' losses without the updates: per micro-batch, then the tree mean.
     per_micro = []
-    for micro, (inputs, real) in enumerate(zip(
+    for micro, (inputs, real) in enumerate(
+        zip(
             micro_slices(features["generator_inputs"], config.micro_batches),
-            micro_slices(labels, config.micro_batches), strict=True)):
+            micro_slices(labels, config.micro_batches),
+            strict=True,
+        )
+    ):
         model = gan_pass(config, inputs, real)
-        per_micro.append({**generator_loss_terms(config, model), **discriminator_loss_terms(
-            config, model, batch_index=features["batch_index"], micro_batch=micro)})
-    losses = publish_losses({key: tree_mean([terms[key] for terms in per_micro])
-                             for key in per_micro[0]}, add_summaries=False)
+        per_micro.append(
+            {
+                **generator_loss_terms(config, model),
+                **discriminator_loss_terms(
+                    config, model, batch_index=features["batch_index"], micro_batch=micro
+                ),
+            }
+        )
+    losses = publish_losses(
+        {key: tree_mean([terms[key] for terms in per_micro]) for key in per_micro[0]},
+        add_summaries=False,
+    )
     metrics = {key: tf.compat.v1.metrics.mean(value) for key, value in losses.items()}
-    return tf.estimator.EstimatorSpec(_ModeKeys.EVAL, loss=losses["generator_loss"],
-                                      eval_metric_ops=metrics)
+    return tf.estimator.EstimatorSpec(
+        _ModeKeys.EVAL, loss=losses["generator_loss"], eval_metric_ops=metrics
+    )
 
 
-def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig, *,
-                   share: MicroBatchShare | None = None) -> tf.estimator.Estimator:
+def make_estimator(
+    config: GANConfig, run_config: tf.estimator.RunConfig, *, share: MicroBatchShare | None = None
+) -> tf.estimator.Estimator:
     """Builds the Estimator for `config` (see the module docstring for the input contract).
 
     Args:
@@ -133,15 +146,17 @@ def make_estimator(config: GANConfig, run_config: tf.estimator.RunConfig, *,
     def build(features: Any, labels: Any, mode: str) -> tf.estimator.EstimatorSpec:
         if mode == _ModeKeys.PREDICT:
             return internals.tfgan_predict_spec(
-                features, lambda inputs: networks.generator(inputs, config, is_training=False),
-                "Generator")
+                features,
+                lambda inputs: networks.generator(inputs, config, is_training=False),
+                "Generator",
+            )
         if mode == _ModeKeys.EVAL:
             return _eval_spec(config, features, labels)
-        step = build_train_step(config, features, labels, share=share,
-                                add_summaries=add_summaries)
+        step = build_train_step(config, features, labels, share=share, add_summaries=add_summaries)
         if add_summaries:
             add_image_summaries(step.real_data, step.generated_data)
-        return tf.estimator.EstimatorSpec(_ModeKeys.TRAIN, loss=step.losses["generator_loss"],
-                                          train_op=step.train_op)
+        return tf.estimator.EstimatorSpec(
+            _ModeKeys.TRAIN, loss=step.losses["generator_loss"], train_op=step.train_op
+        )
 
     return tf.estimator.Estimator(model_fn=model_fn, config=run_config)

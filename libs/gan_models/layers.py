@@ -82,10 +82,13 @@ def moving_average_updates(stats: list[BatchStats]) -> list[tf.Operation]:
     """
     updates = []
     for record in stats:
-        for moving, stat in ((record.moving_mean, record.mean),
-                             (record.moving_variance, record.variance)):
-            updates.append(moving.assign_sub((moving - stat) * (1.0 - record.momentum),
-                                             read_value=False))
+        for moving, stat in (
+            (record.moving_mean, record.mean),
+            (record.moving_variance, record.variance),
+        ):
+            updates.append(
+                moving.assign_sub((moving - stat) * (1.0 - record.momentum), read_value=False)
+            )
     return updates
 
 
@@ -93,10 +96,10 @@ def _full_name(var_name: str) -> str:
     return f"{_v1.get_variable_scope().name}/{var_name}"
 
 
-def _kernel(name: str, shape: list[int], seed: int, decay: bool,
-            spectral_norm: bool) -> tf.Tensor:
+def _kernel(name: str, shape: list[int], seed: int, decay: bool, spectral_norm: bool) -> tf.Tensor:
     kernel = _v1.get_variable(
-        name, shape, dtype=tf.float32, initializer=StatelessGlorotUniform(seed, _full_name(name)))
+        name, shape, dtype=tf.float32, initializer=StatelessGlorotUniform(seed, _full_name(name))
+    )
     if decay and all(k is not kernel for k in _v1.get_collection(WEIGHT_DECAY_KERNELS)):
         _v1.add_to_collection(WEIGHT_DECAY_KERNELS, kernel)
     return spectral_normalize(kernel, seed=seed) if spectral_norm else kernel
@@ -116,12 +119,15 @@ def add_weight_decay_loss(weight_decay: float) -> None:
     if not weight_decay or scope in _v1.get_collection(_WEIGHT_DECAY_SCOPES):
         return
     _v1.add_to_collection(_WEIGHT_DECAY_SCOPES, scope)
-    kernels = [k for k in _v1.get_collection(WEIGHT_DECAY_KERNELS)
-               if k.op.name.startswith(scope + "/")]
+    kernels = [
+        k for k in _v1.get_collection(WEIGHT_DECAY_KERNELS) if k.op.name.startswith(scope + "/")
+    ]
     if kernels:
         total = functools.reduce(tf.add, [tf.reduce_sum(tf.square(k)) for k in kernels])
-        _v1.losses.add_loss(tf.multiply(weight_decay, total, name="weight_decay_loss"),
-                            _v1.GraphKeys.REGULARIZATION_LOSSES)
+        _v1.losses.add_loss(
+            tf.multiply(weight_decay, total, name="weight_decay_loss"),
+            _v1.GraphKeys.REGULARIZATION_LOSSES,
+        )
 
 
 def _bias(units: int) -> tf.Variable:
@@ -146,8 +152,12 @@ def spectral_normalize(kernel: tf.Variable, *, seed: int) -> tf.Tensor:
     """
     w_mat = tf.reshape(kernel, [-1, int(kernel.shape[-1])])
     u_var = _v1.get_variable(
-        "spectral_norm_u", [int(w_mat.shape[0]), 1], dtype=tf.float32,
-        initializer=StatelessNormal(seed, _full_name("spectral_norm_u")), trainable=False)
+        "spectral_norm_u",
+        [int(w_mat.shape[0]), 1],
+        dtype=tf.float32,
+        initializer=StatelessNormal(seed, _full_name("spectral_norm_u")),
+        trainable=False,
+    )
     if all(u is not u_var for u in _v1.get_collection(SPECTRAL_NORM_U)):
         _v1.add_to_collection(SPECTRAL_NORM_KERNELS, kernel)
         _v1.add_to_collection(SPECTRAL_NORM_U, u_var)
@@ -172,8 +182,16 @@ def spectral_norm_update_op() -> tf.Operation:
     return tf.group(*updates, name="spectral_norm_update")
 
 
-def dense(x: tf.Tensor, *, units: int, name: str, seed: int, use_bias: bool = True,
-          decay: bool = False, spectral_norm: bool = False) -> tf.Tensor:
+def dense(
+    x: tf.Tensor,
+    *,
+    units: int,
+    name: str,
+    seed: int,
+    use_bias: bool = True,
+    decay: bool = False,
+    spectral_norm: bool = False,
+) -> tf.Tensor:
     """Fully connected layer: [B, in] float32 -> [B, units] float32.
 
     `decay` marks the kernel for `add_weight_decay_loss`; `spectral_norm` normalizes it.
@@ -184,8 +202,17 @@ def dense(x: tf.Tensor, *, units: int, name: str, seed: int, use_bias: bool = Tr
         return tf.nn.bias_add(y, _bias(units)) if use_bias else y
 
 
-def conv2d(x: tf.Tensor, *, filters: int, kernel_size: int, stride: int, name: str,
-           seed: int, decay: bool = False, spectral_norm: bool = False) -> tf.Tensor:
+def conv2d(
+    x: tf.Tensor,
+    *,
+    filters: int,
+    kernel_size: int,
+    stride: int,
+    name: str,
+    seed: int,
+    decay: bool = False,
+    spectral_norm: bool = False,
+) -> tf.Tensor:
     """'SAME' convolution with bias: [B, H, W, C] -> [B, ceil(H/s), ceil(W/s), filters]."""
     with _v1.variable_scope(name):
         shape = [kernel_size, kernel_size, int(x.shape[-1]), filters]
@@ -194,22 +221,38 @@ def conv2d(x: tf.Tensor, *, filters: int, kernel_size: int, stride: int, name: s
         return tf.nn.bias_add(y, _bias(filters))
 
 
-def conv2d_transpose(x: tf.Tensor, *, filters: int, kernel_size: int, stride: int,
-                     name: str, seed: int, decay: bool = False) -> tf.Tensor:
+def conv2d_transpose(
+    x: tf.Tensor,
+    *,
+    filters: int,
+    kernel_size: int,
+    stride: int,
+    name: str,
+    seed: int,
+    decay: bool = False,
+) -> tf.Tensor:
     """'SAME' transposed convolution with bias: [B, H, W, C] -> [B, H*s, W*s, filters]."""
     with _v1.variable_scope(name):
         height, width = int(x.shape[1]), int(x.shape[2])
         shape = [kernel_size, kernel_size, filters, int(x.shape[-1])]
         kernel = _kernel("kernel", shape, seed, decay, spectral_norm=False)
         out_shape = tf.stack([tf.shape(x)[0], height * stride, width * stride, filters])
-        y = tf.nn.conv2d_transpose(x, kernel, out_shape, strides=[1, stride, stride, 1],
-                                   padding="SAME")
+        y = tf.nn.conv2d_transpose(
+            x, kernel, out_shape, strides=[1, stride, stride, 1], padding="SAME"
+        )
         y.set_shape([x.shape[0], height * stride, width * stride, filters])
         return tf.nn.bias_add(y, _bias(filters))
 
 
-def batch_norm(x: tf.Tensor, *, name: str, is_training: bool, track_moving_averages: bool = True,
-               momentum: float = 0.999, epsilon: float = 0.001) -> tf.Tensor:
+def batch_norm(
+    x: tf.Tensor,
+    *,
+    name: str,
+    is_training: bool,
+    track_moving_averages: bool = True,
+    momentum: float = 0.999,
+    epsilon: float = 0.001,
+) -> tf.Tensor:
     """Batch normalization over all but the last axis (TF-GAN example: momentum .999, eps 1e-3).
 
     Args:
@@ -231,26 +274,35 @@ def batch_norm(x: tf.Tensor, *, name: str, is_training: bool, track_moving_avera
         beta = _v1.get_variable("beta", [channels], initializer=_v1.zeros_initializer())
         if not track_moving_averages:
             mean, variance = tf.nn.moments(x, axes)
-            return exact.batch_normalization(x, mean=mean, variance=variance, offset=beta,
-                                             scale=gamma, epsilon=epsilon)
-        moving_mean = _v1.get_variable("moving_mean", [channels], trainable=False,
-                                       initializer=_v1.zeros_initializer())
-        moving_var = _v1.get_variable("moving_variance", [channels], trainable=False,
-                                      initializer=_v1.ones_initializer())
+            return exact.batch_normalization(
+                x, mean=mean, variance=variance, offset=beta, scale=gamma, epsilon=epsilon
+            )
+        moving_mean = _v1.get_variable(
+            "moving_mean", [channels], trainable=False, initializer=_v1.zeros_initializer()
+        )
+        moving_var = _v1.get_variable(
+            "moving_variance", [channels], trainable=False, initializer=_v1.ones_initializer()
+        )
         if is_training:
             mean, variance = tf.nn.moments(x, axes)
             if _RECORDERS:
-                _RECORDERS[-1].append(BatchStats(moving_mean, moving_var, mean, variance,
-                                                 momentum))
+                _RECORDERS[-1].append(BatchStats(moving_mean, moving_var, mean, variance, momentum))
         else:
             mean, variance = moving_mean, moving_var
-        return exact.batch_normalization(x, mean=mean, variance=variance, offset=beta,
-                                         scale=gamma, epsilon=epsilon)
+        return exact.batch_normalization(
+            x, mean=mean, variance=variance, offset=beta, scale=gamma, epsilon=epsilon
+        )
 
 
-def condition_on_onehot(x: tf.Tensor, *, one_hot_labels: tf.Tensor, seed: int,
-                        name: str = "condition", embedding_size: int = 256,
-                        spectral_norm: bool = False) -> tf.Tensor:
+def condition_on_onehot(
+    x: tf.Tensor,
+    *,
+    one_hot_labels: tf.Tensor,
+    seed: int,
+    name: str = "condition",
+    embedding_size: int = 256,
+    spectral_norm: bool = False,
+) -> tf.Tensor:
     """`tfgan.features.condition_tensor_from_onehot` with seeded initializers.
 
     Class embedding [num_classes, embedding_size] -> dense to x's feature count -> added to x.
@@ -273,9 +325,17 @@ def condition_on_onehot(x: tf.Tensor, *, one_hot_labels: tf.Tensor, seed: int,
     with _v1.variable_scope(name):
         num_classes = int(one_hot_labels.shape[1])
         embedding = _v1.get_variable(
-            "embedding", [num_classes, embedding_size], dtype=tf.float32,
-            initializer=StatelessGlorotUniform(seed, _full_name("embedding")))
+            "embedding",
+            [num_classes, embedding_size],
+            dtype=tf.float32,
+            initializer=StatelessGlorotUniform(seed, _full_name("embedding")),
+        )
         embedded = tf.matmul(tf.cast(one_hot_labels, tf.float32), embedding)
-        mapped = dense(embedded, units=x.shape[1:].num_elements(), name="dense", seed=seed,
-                       spectral_norm=spectral_norm)
+        mapped = dense(
+            embedded,
+            units=x.shape[1:].num_elements(),
+            name="dense",
+            seed=seed,
+            spectral_norm=spectral_norm,
+        )
         return x + tf.reshape(mapped, tf.shape(x))

@@ -28,13 +28,16 @@ from gan_models.config import GANConfig
 from tf_determinism import stateless_key
 
 LOSS_FUNCTIONS: dict[str, tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]] = {
-    "wasserstein": (tfgan.losses.wasserstein_generator_loss,
-                    tfgan.losses.wasserstein_discriminator_loss),
+    "wasserstein": (
+        tfgan.losses.wasserstein_generator_loss,
+        tfgan.losses.wasserstein_discriminator_loss,
+    ),
     "minimax": (tfgan.losses.minimax_generator_loss, tfgan.losses.minimax_discriminator_loss),
-    "modified": (tfgan.losses.modified_generator_loss,
-                 tfgan.losses.modified_discriminator_loss),
-    "least_squares": (tfgan.losses.least_squares_generator_loss,
-                      tfgan.losses.least_squares_discriminator_loss),
+    "modified": (tfgan.losses.modified_generator_loss, tfgan.losses.modified_discriminator_loss),
+    "least_squares": (
+        tfgan.losses.least_squares_generator_loss,
+        tfgan.losses.least_squares_discriminator_loss,
+    ),
 }
 LOSS_SCOPE = "gan_models"
 # With add_summaries, each published loss is also a TensorBoard scalar "losses/<key>".
@@ -86,8 +89,9 @@ def publish_losses(losses: dict[str, tf.Tensor], add_summaries: bool) -> dict[st
     return published
 
 
-def interpolation_weights(config: GANConfig, batch_size: Any, batch_index: Any,
-                          micro_batch: Any = 0) -> tf.Tensor:
+def interpolation_weights(
+    config: GANConfig, batch_size: Any, batch_index: Any, micro_batch: Any = 0
+) -> tf.Tensor:
     """Gradient-penalty interpolation weights, stateless in (seed, global batch, micro-batch).
 
     Args:
@@ -102,8 +106,15 @@ def interpolation_weights(config: GANConfig, batch_size: Any, batch_index: Any,
     seed = stateless_key(config.seeds.gradient_penalty, batch_index, micro_batch)
     return tf.random.stateless_uniform(tf.stack([batch_size, 1, 1, 1]), seed=seed)
 
-def gradient_penalty(gan_model: Any, *, alpha: tf.Tensor, epsilon: float = 1e-10,
-                     target: float = 1.0, one_sided: bool = False) -> tf.Tensor:
+
+def gradient_penalty(
+    gan_model: Any,
+    *,
+    alpha: tf.Tensor,
+    epsilon: float = 1e-10,
+    target: float = 1.0,
+    one_sided: bool = False,
+) -> tf.Tensor:
     """WGAN-GP penalty, the formula of `tfgan.losses.wasserstein_gradient_penalty`.
 
     Args:
@@ -119,22 +130,27 @@ def gradient_penalty(gan_model: Any, *, alpha: tf.Tensor, epsilon: float = 1e-10
         generated = tf.convert_to_tensor(gan_model.generated_data)
         interpolates = real + alpha * (generated - real)
     with tf.compat.v1.name_scope(""):  # As TF-GAN: clear the name scope for update ops.
-        with tf.compat.v1.variable_scope(gan_model.discriminator_scope,
-                                         reuse=tf.compat.v1.AUTO_REUSE):
+        with tf.compat.v1.variable_scope(
+            gan_model.discriminator_scope, reuse=tf.compat.v1.AUTO_REUSE
+        ):
             critic_out = gan_model.discriminator_fn(interpolates, gan_model.generator_inputs)
     if isinstance(critic_out, tuple):
         critic_out = critic_out[0]
     # Pairwise aggregation: a multi-input AddN's order depends on buffer reuse (see
     # tf_determinism/optimizers.py).
-    gradients = tf.gradients(ys=critic_out, xs=interpolates,
-                             aggregation_method=tf.AggregationMethod.EXPERIMENTAL_TREE)[0]
+    gradients = tf.gradients(
+        ys=critic_out, xs=interpolates, aggregation_method=tf.AggregationMethod.EXPERIMENTAL_TREE
+    )[0]
     squares = tf.reduce_sum(tf.square(gradients), axis=list(range(1, gradients.shape.ndims)))
     penalties = tf.sqrt(squares + epsilon) / target - 1.0
     if one_sided:
         penalties = tf.maximum(0.0, penalties)
     return tf.compat.v1.losses.compute_weighted_loss(
-        tf.square(penalties), 1.0, loss_collection=None,
-        reduction=tf.compat.v1.losses.Reduction.SUM_BY_NONZERO_WEIGHTS)
+        tf.square(penalties),
+        1.0,
+        loss_collection=None,
+        reduction=tf.compat.v1.losses.Reduction.SUM_BY_NONZERO_WEIGHTS,
+    )
 
 
 def _regularization(scope: Any) -> tf.Tensor:
@@ -158,8 +174,9 @@ def generator_loss_terms(config: GANConfig, gan_model: Any) -> dict[str, tf.Tens
     return {"generator_loss": loss + _regularization(gan_model.generator_scope), **terms}
 
 
-def discriminator_loss_terms(config: GANConfig, gan_model: Any, *, batch_index: Any = None,
-                             micro_batch: Any = 0) -> dict[str, tf.Tensor]:
+def discriminator_loss_terms(
+    config: GANConfig, gan_model: Any, *, batch_index: Any = None, micro_batch: Any = 0
+) -> dict[str, tf.Tensor]:
     """The discriminator's loss on one pass (see the module docstring).
 
     Args:
@@ -186,5 +203,6 @@ def discriminator_loss_terms(config: GANConfig, gan_model: Any, *, batch_index: 
         terms["gradient_penalty"] = penalty
     if config.gan_type == "infogan" and _uses(config.mutual_information_penalty_weight):
         loss += config.mutual_information_penalty_weight * (
-            tfgan.losses.mutual_information_penalty(gan_model))
+            tfgan.losses.mutual_information_penalty(gan_model)
+        )
     return {"discriminator_loss": loss + _regularization(gan_model.discriminator_scope), **terms}

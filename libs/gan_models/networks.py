@@ -39,28 +39,47 @@ def _width(config: GANConfig, units: int) -> int:
     return units // config.width_divisor
 
 
-def _generator_body(noise: tf.Tensor, one_hot_labels: tf.Tensor | None, config: GANConfig,
-                    is_training: bool) -> tf.Tensor:
+def _generator_body(
+    noise: tf.Tensor, one_hot_labels: tf.Tensor | None, config: GANConfig, is_training: bool
+) -> tf.Tensor:
     seed = config.seeds.init
-    net = layers.dense(noise, units=_width(config, 1024), name="fc1", seed=seed,
-                       use_bias=False, decay=True)
+    net = layers.dense(
+        noise, units=_width(config, 1024), name="fc1", seed=seed, use_bias=False, decay=True
+    )
     net = tf.nn.relu(layers.batch_norm(net, name="bn1", is_training=is_training))
     if one_hot_labels is not None:
-        net = layers.condition_on_onehot(net, one_hot_labels=one_hot_labels, seed=seed,
-                                         embedding_size=_width(config, 256))
+        net = layers.condition_on_onehot(
+            net, one_hot_labels=one_hot_labels, seed=seed, embedding_size=_width(config, 256)
+        )
     channels = _width(config, 128)
-    net = layers.dense(net, units=7 * 7 * channels, name="fc2", seed=seed, use_bias=False,
-                       decay=True)
+    net = layers.dense(
+        net, units=7 * 7 * channels, name="fc2", seed=seed, use_bias=False, decay=True
+    )
     net = tf.nn.relu(layers.batch_norm(net, name="bn2", is_training=is_training))
     net = tf.reshape(net, [-1, 7, 7, channels])
-    net = layers.conv2d_transpose(net, filters=_width(config, 64), kernel_size=4, stride=2,
-                                  name="deconv1", seed=seed, decay=True)
+    net = layers.conv2d_transpose(
+        net,
+        filters=_width(config, 64),
+        kernel_size=4,
+        stride=2,
+        name="deconv1",
+        seed=seed,
+        decay=True,
+    )
     net = tf.nn.relu(layers.batch_norm(net, name="bn3", is_training=is_training))
-    net = layers.conv2d_transpose(net, filters=_width(config, 32), kernel_size=4, stride=2,
-                                  name="deconv2", seed=seed, decay=True)
+    net = layers.conv2d_transpose(
+        net,
+        filters=_width(config, 32),
+        kernel_size=4,
+        stride=2,
+        name="deconv2",
+        seed=seed,
+        decay=True,
+    )
     net = tf.nn.relu(layers.batch_norm(net, name="bn4", is_training=is_training))
-    net = layers.conv2d(net, filters=1, kernel_size=4, stride=1, name="conv_out", seed=seed,
-                        decay=True)
+    net = layers.conv2d(
+        net, filters=1, kernel_size=4, stride=1, name="conv_out", seed=seed, decay=True
+    )
     layers.add_weight_decay_loss(config.weight_decay)
     # Same range as the real images: [-1, 1].
     return tf.tanh(net)
@@ -88,25 +107,55 @@ def generator(inputs: Any, config: GANConfig, is_training: bool) -> tf.Tensor:
         return _generator_body(noise, one_hot_labels, config, is_training)
     unstructured, categorical, continuous = inputs
     all_noise = tf.concat(
-        [unstructured, tf.one_hot(categorical, config.categorical_dim), continuous], axis=1)
+        [unstructured, tf.one_hot(categorical, config.categorical_dim), continuous], axis=1
+    )
     return _generator_body(all_noise, None, config, is_training)
 
 
-def _critic_body(images: tf.Tensor, one_hot_labels: tf.Tensor | None,
-                 config: GANConfig) -> tf.Tensor:
+def _critic_body(
+    images: tf.Tensor, one_hot_labels: tf.Tensor | None, config: GANConfig
+) -> tf.Tensor:
     seed = config.seeds.init
-    net = layers.conv2d(images, filters=_width(config, 64), kernel_size=4, stride=2,
-                        name="conv1", seed=seed, decay=True, spectral_norm=True)
+    net = layers.conv2d(
+        images,
+        filters=_width(config, 64),
+        kernel_size=4,
+        stride=2,
+        name="conv1",
+        seed=seed,
+        decay=True,
+        spectral_norm=True,
+    )
     net = _leaky_relu(net)
-    net = layers.conv2d(net, filters=_width(config, 128), kernel_size=4, stride=2, name="conv2",
-                        seed=seed, decay=True, spectral_norm=True)
+    net = layers.conv2d(
+        net,
+        filters=_width(config, 128),
+        kernel_size=4,
+        stride=2,
+        name="conv2",
+        seed=seed,
+        decay=True,
+        spectral_norm=True,
+    )
     net = _leaky_relu(net)
     net = tf.reshape(net, [-1, net.shape[1:].num_elements()])
     if one_hot_labels is not None:
-        net = layers.condition_on_onehot(net, one_hot_labels=one_hot_labels, seed=seed,
-                                         embedding_size=_width(config, 256), spectral_norm=True)
-    net = layers.dense(net, units=_width(config, 1024), name="fc", seed=seed, use_bias=False,
-                       decay=True, spectral_norm=True)
+        net = layers.condition_on_onehot(
+            net,
+            one_hot_labels=one_hot_labels,
+            seed=seed,
+            embedding_size=_width(config, 256),
+            spectral_norm=True,
+        )
+    net = layers.dense(
+        net,
+        units=_width(config, 1024),
+        name="fc",
+        seed=seed,
+        use_bias=False,
+        decay=True,
+        spectral_norm=True,
+    )
     # The example always runs the critic's BN with batch statistics (is_training=True).
     net = layers.batch_norm(net, name="bn", is_training=True, track_moving_averages=False)
     return _leaky_relu(net)
@@ -138,8 +187,9 @@ def critic(data: tf.Tensor, conditioning: Any, config: GANConfig) -> Any:
         return logits
     # As in the example, the infogan heads carry no weight decay.
     logits_real = layers.dense(net, units=1, name="logits", seed=seed)
-    logits_cat = layers.dense(net, units=config.categorical_dim, name="categorical_logits",
-                              seed=seed)
+    logits_cat = layers.dense(
+        net, units=config.categorical_dim, name="categorical_logits", seed=seed
+    )
     mu_cont = layers.dense(net, units=config.continuous_dim, name="continuous_mean", seed=seed)
     layers.add_weight_decay_loss(config.weight_decay)
     q_cat = tfp.distributions.Categorical(logits=logits_cat)

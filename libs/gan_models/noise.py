@@ -25,8 +25,9 @@ def _component_seed(seed: tf.Tensor, tag: int) -> tf.Tensor:
     return tf.random.experimental.stateless_fold_in(seed, tag)
 
 
-def generator_inputs(config: GANConfig, batch_size: int, seed: Any,
-                     one_hot_labels: Any = None) -> Any:
+def generator_inputs(
+    config: GANConfig, batch_size: int, seed: Any, one_hot_labels: Any = None
+) -> Any:
     """The generator input structure of one training batch (features for `make_estimator`).
 
     Args:
@@ -53,10 +54,13 @@ def generator_inputs(config: GANConfig, batch_size: int, seed: Any,
     if seed.dtype not in (tf.int32, tf.int64) or seed.shape.as_list() != [2]:
         raise ValueError(
             f"generator_inputs: seed must be an int32/int64 tensor of shape [2], got "
-            f"{seed.dtype.name} {seed.shape}")
+            f"{seed.dtype.name} {seed.shape}"
+        )
     if config.gan_type != "conditional" and one_hot_labels is not None:
-        raise ValueError(f"generator_inputs: one_hot_labels are only for gan_type 'conditional', "
-                         f"not {config.gan_type!r}")
+        raise ValueError(
+            f"generator_inputs: one_hot_labels are only for gan_type 'conditional', "
+            f"not {config.gan_type!r}"
+        )
     noise_shape = [batch_size, config.unstructured_noise_dims]
     noise = tf.random.stateless_normal(noise_shape, seed=_component_seed(seed, _NOISE_TAG))
     if config.gan_type == "unconditional":
@@ -68,17 +72,29 @@ def generator_inputs(config: GANConfig, batch_size: int, seed: Any,
         labels.shape.assert_is_compatible_with([batch_size, config.num_classes])
         return noise, labels
     categorical = tf.random.stateless_uniform(
-        [batch_size], seed=_component_seed(seed, _CATEGORICAL_TAG), minval=0,
-        maxval=config.categorical_dim, dtype=tf.int32)
+        [batch_size],
+        seed=_component_seed(seed, _CATEGORICAL_TAG),
+        minval=0,
+        maxval=config.categorical_dim,
+        dtype=tf.int32,
+    )
     continuous = tf.random.stateless_uniform(
-        [batch_size, config.continuous_dim], seed=_component_seed(seed, _CONTINUOUS_TAG),
-        minval=-1.0, maxval=1.0)
+        [batch_size, config.continuous_dim],
+        seed=_component_seed(seed, _CONTINUOUS_TAG),
+        minval=-1.0,
+        maxval=1.0,
+    )
     return noise, categorical, continuous
 
 
-def training_features(config: GANConfig, *, batch_size: int, batch_index: Any,
-                      one_hot_labels: Any = None,
-                      micro_range: tuple[int, int] | None = None) -> dict[str, Any]:
+def training_features(
+    config: GANConfig,
+    *,
+    batch_size: int,
+    batch_index: Any,
+    one_hot_labels: Any = None,
+    micro_range: tuple[int, int] | None = None,
+) -> dict[str, Any]:
     """The features of global batch `batch_index` for training (`make_estimator`'s contract).
 
     Args:
@@ -99,18 +115,18 @@ def training_features(config: GANConfig, *, batch_size: int, batch_index: Any,
     """
     micro = config.micro_batches
     if batch_size % micro:
-        raise ValueError(f"training_features: micro_batches {micro} must divide the batch "
-                         f"size {batch_size}")
+        raise ValueError(
+            f"training_features: micro_batches {micro} must divide the batch size {batch_size}"
+        )
     first, last = micro_range if micro_range is not None else (0, micro)
     if not 0 <= first < last <= micro:
-        raise ValueError(f"training_features: micro_range {micro_range} is not within "
-                         f"[0, {micro}]")
+        raise ValueError(f"training_features: micro_range {micro_range} is not within [0, {micro}]")
     rows = batch_size // micro
     parts = []
     for i in range(first, last):
         labels = None
         if one_hot_labels is not None:
-            labels = one_hot_labels[(i - first) * rows:(i - first + 1) * rows]
+            labels = one_hot_labels[(i - first) * rows : (i - first + 1) * rows]
         seed = stateless_key(config.seeds.noise, batch_index, i)
         parts.append(generator_inputs(config, rows, seed, labels))
     inputs = tf.nest.map_structure(lambda *xs: tf.concat(xs, axis=0), *parts)

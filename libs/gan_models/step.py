@@ -57,6 +57,7 @@ from tf_determinism.reduce import MicroBatchMean, MicroBatchShare, micro_batch_m
 # One global step consumes one input batch (GANEstimator's sequential hooks took three).
 BATCHES_PER_STEP = 1
 
+
 @dataclasses.dataclass(frozen=True)
 class TrainStep:
     """What `build_train_step` built.
@@ -77,13 +78,16 @@ class TrainStep:
 
 def optimizers(config: GANConfig) -> tuple[DeterministicAdam, DeterministicAdam]:
     """(generator, discriminator) Adam with beta1 = 0.5, as in the TF-GAN MNIST examples."""
-    return (DeterministicAdam(config.resolved_gen_lr, beta1=0.5, name="GeneratorAdam"),
-            DeterministicAdam(config.resolved_crit_lr, beta1=0.5, name="DiscriminatorAdam"))
+    return (
+        DeterministicAdam(config.resolved_gen_lr, beta1=0.5, name="GeneratorAdam"),
+        DeterministicAdam(config.resolved_crit_lr, beta1=0.5, name="DiscriminatorAdam"),
+    )
 
 
 def gan_pass(config: GANConfig, generator_inputs: Any, real_data: tf.Tensor) -> Any:
     """One forward pass: a `GANModel` (`InfoGANModel` for infogan) in the Generator and
     Discriminator variable scopes (variables are created by the first call, reused after)."""
+
     def generator_fn(inputs: Any) -> tf.Tensor:
         return networks.generator(inputs, config, is_training=True)
 
@@ -95,18 +99,25 @@ def gan_pass(config: GANConfig, generator_inputs: Any, real_data: tf.Tensor) -> 
     with tf.compat.v1.variable_scope(scope, reuse=tf.compat.v1.AUTO_REUSE):
         if config.gan_type == "infogan":
             unstructured, categorical, continuous = generator_inputs
-            return tfgan.infogan_model(generator_fn, discriminator_fn, real_data=real_data,
-                                       unstructured_generator_inputs=[unstructured],
-                                       structured_generator_inputs=[categorical, continuous])
-        return tfgan.gan_model(generator_fn, discriminator_fn, real_data=real_data,
-                               generator_inputs=generator_inputs)
+            return tfgan.infogan_model(
+                generator_fn,
+                discriminator_fn,
+                real_data=real_data,
+                unstructured_generator_inputs=[unstructured],
+                structured_generator_inputs=[categorical, continuous],
+            )
+        return tfgan.gan_model(
+            generator_fn, discriminator_fn, real_data=real_data, generator_inputs=generator_inputs
+        )
 
 
 def micro_slices(structure: Any, count: int) -> list[Any]:
     """`count` equal consecutive row slices of every tensor of `structure` (static rows)."""
     rows = int(tf.nest.flatten(structure)[0].shape[0]) // count
-    return [tf.nest.map_structure(lambda x, i=i: x[i * rows:(i + 1) * rows], structure)
-            for i in range(count)]
+    return [
+        tf.nest.map_structure(lambda x, i=i: x[i * rows : (i + 1) * rows], structure)
+        for i in range(count)
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,8 +136,11 @@ class PassValues:
 
     def tensors(self) -> Any:
         """The combined values as one nested structure (variables and momenta left out)."""
-        return (self.losses, [grad for grad, _ in self.grads],
-                [(record.mean, record.variance) for record in self.stats])
+        return (
+            self.losses,
+            [grad for grad, _ in self.grads],
+            [(record.mean, record.variance) for record in self.stats],
+        )
 
     def with_tensors(self, structure: Any) -> PassValues:
         """These values with `structure` (as from `tensors`) in place of the tensors."""
@@ -134,12 +148,16 @@ class PassValues:
         return PassValues(
             losses=losses,
             grads=list(zip(grads, [var for _, var in self.grads], strict=True)),
-            stats=[dataclasses.replace(record, mean=mean, variance=variance)
-                   for record, (mean, variance) in zip(self.stats, stats, strict=True)])
+            stats=[
+                dataclasses.replace(record, mean=mean, variance=variance)
+                for record, (mean, variance) in zip(self.stats, stats, strict=True)
+            ],
+        )
 
 
-def combine_passes(per_micro: Sequence[PassValues],
-                   micro_batch_mean: MicroBatchMean | None) -> PassValues:
+def combine_passes(
+    per_micro: Sequence[PassValues], micro_batch_mean: MicroBatchMean | None
+) -> PassValues:
     """Element-wise means over all M micro-batches of the local passes' values
     (`tf_determinism.reduce.micro_batch_means`), in the first pass's structure."""
     first = per_micro[0]
@@ -147,9 +165,14 @@ def combine_passes(per_micro: Sequence[PassValues],
     return first.with_tensors(means)
 
 
-def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.Tensor, *,
-                     share: MicroBatchShare | None = None,
-                     add_summaries: bool = False) -> TrainStep:
+def build_train_step(
+    config: GANConfig,
+    features: dict[str, Any],
+    real_data: tf.Tensor,
+    *,
+    share: MicroBatchShare | None = None,
+    add_summaries: bool = False,
+) -> TrainStep:
     """Builds one global step in the default graph (see the module docstring).
 
     Args:
@@ -171,21 +194,32 @@ def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.
     micro_batch_mean = share.mean if share else None
     local = last - first
     if not 0 <= first < last <= config.micro_batches:
-        raise ValueError(f"build_train_step: micro-batches [{first}, {last}) are not a share of "
-                         f"{config.micro_batches}")
+        raise ValueError(
+            f"build_train_step: micro-batches [{first}, {last}) are not a share of "
+            f"{config.micro_batches}"
+        )
     rows = int(real_data.shape[0])
     if rows % local:
-        raise ValueError(f"build_train_step: {rows} rows do not split into {local} "
-                         f"micro-batches")
-    inputs = list(zip(micro_slices(features["generator_inputs"], local),
-                      micro_slices(real_data, local), strict=True))
+        raise ValueError(f"build_train_step: {rows} rows do not split into {local} micro-batches")
+    inputs = list(
+        zip(
+            micro_slices(features["generator_inputs"], local),
+            micro_slices(real_data, local),
+            strict=True,
+        )
+    )
     gen_opt, dis_opt = optimizers(config)
     global_step = tf.compat.v1.train.get_or_create_global_step()
     gen_losses, gen_update = _generator_phase(config, inputs, gen_opt, micro_batch_mean)
     with tf.control_dependencies([gen_update]):
         dis_losses, dis_update, generated = _discriminator_phase(
-            config, inputs, dis_opt, micro_batch_mean, batch_index=features["batch_index"],
-            first=first)
+            config,
+            inputs,
+            dis_opt,
+            micro_batch_mean,
+            batch_index=features["batch_index"],
+            first=first,
+        )
 
     # 5: after every read of this step: spectral-norm vectors, then the step counter.
     losses = {**gen_losses, **dis_losses}
@@ -193,15 +227,23 @@ def build_train_step(config: GANConfig, features: dict[str, Any], real_data: tf.
         spectral = layers.spectral_norm_update_op()
     with tf.control_dependencies([spectral]):
         increment = global_step.assign_add(1, read_value=False)
-    published = publish_losses({key: losses[key] for key in loss_tensor_names(config)},
-                               add_summaries)
-    return TrainStep(train_op=tf.group(increment, name="gan_train_step"), losses=published,
-                     real_data=real_data, generated_data=generated)
+    published = publish_losses(
+        {key: losses[key] for key in loss_tensor_names(config)}, add_summaries
+    )
+    return TrainStep(
+        train_op=tf.group(increment, name="gan_train_step"),
+        losses=published,
+        real_data=real_data,
+        generated_data=generated,
+    )
 
 
-def _generator_phase(config: GANConfig, inputs: list[tuple[Any, tf.Tensor]],
-                     optimizer: DeterministicAdam, micro_batch_mean: MicroBatchMean | None
-                     ) -> tuple[dict[str, tf.Tensor], tf.Operation]:
+def _generator_phase(
+    config: GANConfig,
+    inputs: list[tuple[Any, tf.Tensor]],
+    optimizer: DeterministicAdam,
+    micro_batch_mean: MicroBatchMean | None,
+) -> tuple[dict[str, tf.Tensor], tf.Operation]:
     """1-2: the generator pass per micro-batch, then its update (Adam on the combined
     gradients, moving averages from the combined batch statistics)."""
     passes = []
@@ -209,23 +251,36 @@ def _generator_phase(config: GANConfig, inputs: list[tuple[Any, tf.Tensor]],
         with layers.recording_batch_stats() as stats:
             model = gan_pass(config, generator_inputs, real)
         terms = generator_loss_terms(config, model)
-        passes.append(PassValues(terms, optimizer.compute_gradients(
-            terms["generator_loss"], var_list=model.generator_variables), stats))
+        passes.append(
+            PassValues(
+                terms,
+                optimizer.compute_gradients(
+                    terms["generator_loss"], var_list=model.generator_variables
+                ),
+                stats,
+            )
+        )
     combined = combine_passes(passes, micro_batch_mean)
     # The update after the losses: their weight-decay terms read the variables it writes.
     losses = combined.losses
     with tf.control_dependencies(list(losses.values())):
-        update = tf.group(optimizer.apply_gradients(combined.grads),
-                          *layers.moving_average_updates(combined.stats),
-                          name="generator_update")
+        update = tf.group(
+            optimizer.apply_gradients(combined.grads),
+            *layers.moving_average_updates(combined.stats),
+            name="generator_update",
+        )
     return losses, update
 
 
-def _discriminator_phase(config: GANConfig, inputs: list[tuple[Any, tf.Tensor]],
-                         optimizer: DeterministicAdam,
-                         micro_batch_mean: MicroBatchMean | None, *,
-                         batch_index: tf.Tensor, first: int
-                         ) -> tuple[dict[str, tf.Tensor], tf.Operation, tf.Tensor]:
+def _discriminator_phase(
+    config: GANConfig,
+    inputs: list[tuple[Any, tf.Tensor]],
+    optimizer: DeterministicAdam,
+    micro_batch_mean: MicroBatchMean | None,
+    *,
+    batch_index: tf.Tensor,
+    first: int,
+) -> tuple[dict[str, tf.Tensor], tf.Operation, tf.Tensor]:
     """3-4, built under the caller's dependency on the generator update: the generator re-run
     and the discriminator pass per micro-batch (local micro-batch i is global `first` + i),
     then the discriminator update. Returns its losses, update and the generated rows."""
@@ -233,10 +288,15 @@ def _discriminator_phase(config: GANConfig, inputs: list[tuple[Any, tf.Tensor]],
     for micro, (generator_inputs, real) in enumerate(inputs, start=first):
         model = gan_pass(config, generator_inputs, real)
         generated.append(model.generated_data)
-        terms = discriminator_loss_terms(config, model, batch_index=batch_index,
-                                         micro_batch=micro)
-        passes.append(PassValues(terms, optimizer.compute_gradients(
-            terms["discriminator_loss"], var_list=model.discriminator_variables)))
+        terms = discriminator_loss_terms(config, model, batch_index=batch_index, micro_batch=micro)
+        passes.append(
+            PassValues(
+                terms,
+                optimizer.compute_gradients(
+                    terms["discriminator_loss"], var_list=model.discriminator_variables
+                ),
+            )
+        )
     combined = combine_passes(passes, micro_batch_mean)
     losses = combined.losses
     with tf.control_dependencies(list(losses.values())):

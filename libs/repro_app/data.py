@@ -36,9 +36,16 @@ class PreparedData:
     split: str = "train"
 
 
-def train_input_fn(prepared: PreparedData, *, data: DataOptions, data_seed: int,
-                   start_batch: int, batch_map_fn: Any, micro_batches: int = 1,
-                   micro_range: tuple[int, int] | None = None) -> Any:
+def train_input_fn(
+    prepared: PreparedData,
+    *,
+    data: DataOptions,
+    data_seed: int,
+    start_batch: int,
+    batch_map_fn: Any,
+    micro_batches: int = 1,
+    micro_range: tuple[int, int] | None = None,
+) -> Any:
     """seeded_input's input_fn over the prepared train records (see its docs for the stream).
 
     Args:
@@ -52,9 +59,16 @@ def train_input_fn(prepared: PreparedData, *, data: DataOptions, data_seed: int,
         computing micro-batches i..j-1 of every global batch).
     """
     options = seeded_input.StreamOptions(
-        split=prepared.split, record_dir=prepared.record_dir,
+        split=prepared.split,
+        record_dir=prepared.record_dir,
         record_pattern=prepared.record_pattern,
-        batch_size=data.batch_size, random_seed=data_seed, buffer_size=data.buffer_size,
-        num_parallel=data.num_parallel, compression=data.compression, start_batch=start_batch,
-        micro_batches=micro_batches, micro_range=micro_range)
+        batch_size=data.batch_size,
+        random_seed=data_seed,
+        buffer_size=data.buffer_size,
+        num_parallel=data.num_parallel,
+        compression=data.compression,
+        start_batch=start_batch,
+        micro_batches=micro_batches,
+        micro_range=micro_range,
+    )
     return seeded_input.input_fn(options, batch_map_fn=batch_map_fn)

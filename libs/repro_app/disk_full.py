@@ -75,8 +75,9 @@ def is_no_space(error: BaseException, directory: str) -> bool:
 
 
 @contextlib.contextmanager
-def no_space_errors(directory: str, watch: CheckpointWatch | None = None,
-                    what: str = "a file") -> Iterator[None]:
+def no_space_errors(
+    directory: str, watch: CheckpointWatch | None = None, what: str = "a file"
+) -> Iterator[None]:
     """Turns a full file system inside the block into NoSpaceError naming `directory` and
     `what` (or "checkpoint N" when `watch` says one was being written, whose partial files are
     removed)."""
@@ -89,6 +90,5 @@ def no_space_errors(directory: str, watch: CheckpointWatch | None = None,
             step = watch.writing
             remove_partial_checkpoint(directory, step)
             what = f"checkpoint {step}, its partial files removed"
-        detail = (os.strerror(e.errno) if isinstance(e, OSError) and e.errno
-                  else type(e).__name__)
+        detail = os.strerror(e.errno) if isinstance(e, OSError) and e.errno else type(e).__name__
         raise NoSpaceError(directory, what, detail) from None

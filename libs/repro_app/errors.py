@@ -27,8 +27,9 @@ class NonFiniteLossError(RunError):
     exit_status = EXIT_NON_FINITE
 
     def __init__(self, step: int, loss: str, kind: str, checkpoint: str | None) -> None:
-        super().__init__(f"step {step}: {loss} is {kind}; last good checkpoint: "
-                         f"{checkpoint or 'none'}")
+        super().__init__(
+            f"step {step}: {loss} is {kind}; last good checkpoint: {checkpoint or 'none'}"
+        )
         self.step, self.loss, self.kind, self.checkpoint = step, loss, kind, checkpoint
 
 
@@ -52,8 +53,10 @@ class PreemptedError(RunError):
     exit_status = EXIT_PREEMPTED
 
     def __init__(self, signal_name: str, step: int, checkpoint: str | None) -> None:
-        super().__init__(f"{signal_name}: stopped after step {step}, checkpoint "
-                         f"{checkpoint or 'none'}; the same command resumes from it")
+        super().__init__(
+            f"{signal_name}: stopped after step {step}, checkpoint "
+            f"{checkpoint or 'none'}; the same command resumes from it"
+        )
         self.signal_name, self.step, self.checkpoint = signal_name, step, checkpoint
 
 
@@ -68,6 +71,8 @@ class NoSpaceError(RunError):
     exit_status = EXIT_NO_SPACE
 
     def __init__(self, directory: str, what: str, detail: str) -> None:
-        super().__init__(f"no space left in {directory} ({detail}) writing {what}; free room "
-                         "there and rerun the same command to resume from the last checkpoint")
+        super().__init__(
+            f"no space left in {directory} ({detail}) writing {what}; free room "
+            "there and rerun the same command to resume from the last checkpoint"
+        )
         self.directory, self.what = directory, what

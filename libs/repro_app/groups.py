@@ -24,16 +24,30 @@ COMPRESSIONS = ("NONE", "GZIP", "ZLIB")
 class DataOptions(Checked):
     """Where the training records are kept and how the seeded stream is cut."""
 
-    data_dir: str = option("data", "Where the training TFRecords are kept (one directory per "
-                           "data source and compression).", nonempty=True, resumable=True)
-    batch_size: int = option(32, "Examples per batch (a global batch: all micro-batches and "
-                             "processes together).", lower_bound=1)
+    data_dir: str = option(
+        "data",
+        "Where the training TFRecords are kept (one directory per data source and compression).",
+        nonempty=True,
+        resumable=True,
+    )
+    batch_size: int = option(
+        32,
+        "Examples per batch (a global batch: all micro-batches and processes together).",
+        lower_bound=1,
+    )
     buffer_size: int = option(10000, "Shuffle window (records).", lower_bound=1)
     num_parallel: int = option(
-        2, "Parallel record reads/parses (does not change the stream).", lower_bound=1,
-        resumable=True)
-    compression: str = option("NONE", "TFRecord compression (does not change the stream).",
-                              choices=COMPRESSIONS, resumable=True)
+        2,
+        "Parallel record reads/parses (does not change the stream).",
+        lower_bound=1,
+        resumable=True,
+    )
+    compression: str = option(
+        "NONE",
+        "TFRecord compression (does not change the stream).",
+        choices=COMPRESSIONS,
+        resumable=True,
+    )
 
     def record_dir(self, source: str) -> str:
         """`<data_dir>/<source>/<compression>`: where a data source's records are kept; another
@@ -46,25 +60,34 @@ class DataOptions(Checked):
 class ScheduleOptions(Checked):
     """How long to train and how often to save and log (none of it changes a number)."""
 
-    max_train_steps: int = option(1000, "Train until this global step.", lower_bound=1,
-                                  resumable=True)
-    save_checkpoints_steps: int = option(500, "Checkpoint interval.", lower_bound=1,
-                                         resumable=True)
-    keep_checkpoint_max: int = option(2, "Checkpoints kept (older ones are deleted).",
-                                      lower_bound=1, resumable=True)
+    max_train_steps: int = option(
+        1000, "Train until this global step.", lower_bound=1, resumable=True
+    )
+    save_checkpoints_steps: int = option(500, "Checkpoint interval.", lower_bound=1, resumable=True)
+    keep_checkpoint_max: int = option(
+        2, "Checkpoints kept (older ones are deleted).", lower_bound=1, resumable=True
+    )
     keep_checkpoints_every: int = option(
-        0, "Also keep every checkpoint whose step is a multiple of this (hard links in "
+        0,
+        "Also keep every checkpoint whose step is a multiple of this (hard links in "
         "<model_dir>/archive/, which --keep_checkpoint_max does not delete): the starting points "
         "of every segment `repro verify` may re-execute, for runs meant to be published. 0: "
-        "none.", lower_bound=0, resumable=True)
+        "none.",
+        lower_bound=0,
+        resumable=True,
+    )
     train_until: int | None = option(
-        None, "Stop at this global step, checkpointed, without the end-of-run results "
+        None,
+        "Stop at this global step, checkpointed, without the end-of-run results "
         "(--max_train_steps stays the schedule's length, e.g. a learning-rate decay's): how "
-        "`repro verify` re-executes one segment of a run.", lower_bound=1, resumable=True)
-    save_summary_steps: int = option(100, "TensorBoard summary interval.", lower_bound=1,
-                                     resumable=True)
-    log_step_count_steps: int = option(100, "Progress log interval.", lower_bound=1,
-                                       resumable=True)
+        "`repro verify` re-executes one segment of a run.",
+        lower_bound=1,
+        resumable=True,
+    )
+    save_summary_steps: int = option(
+        100, "TensorBoard summary interval.", lower_bound=1, resumable=True
+    )
+    log_step_count_steps: int = option(100, "Progress log interval.", lower_bound=1, resumable=True)
 
     @property
     def stop_step(self) -> int:
@@ -78,10 +101,13 @@ class ModelOptions(Checked):
     group subclasses it and adds its own hyperparameters."""
 
     micro_batches: int = option(
-        1, "Cut each global batch (--batch_size) into this many fixed micro-batches, each its "
+        1,
+        "Cut each global batch (--batch_size) into this many fixed micro-batches, each its "
         "own forward pass; their gradients are averaged in a fixed order (a pairwise tree). "
         "Must divide --batch_size; --local_workers must divide it. Part of the model: it "
-        "changes the numbers.", lower_bound=1)
+        "changes the numbers.",
+        lower_bound=1,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,12 +126,19 @@ class RunOptions(Checked):
     IDENTITY_TOO: ClassVar[frozenset[str]] = frozenset()
 
     random_seed: int = option(
-        123, "Root of the run's seed tree (data order and the sub-seeds the app names: "
-        "initial weights, noise, dropout, ...; run.json lists them).", lower_bound=0)
+        123,
+        "Root of the run's seed tree (data order and the sub-seeds the app names: "
+        "initial weights, noise, dropout, ...; run.json lists them).",
+        lower_bound=0,
+    )
     model_dir: str | None = option(
-        None, "Run directory (checkpoints, events, run.json, losses.csv, results). Default: "
+        None,
+        "Run directory (checkpoints, events, run.json, losses.csv, results). Default: "
         "runs/<app>/<the run's name>. An existing one is resumed (one made by another run is "
-        "refused).", nonempty=True, resumable=True)
+        "refused).",
+        nonempty=True,
+        resumable=True,
+    )
     data: DataOptions = DataOptions()
     model: ModelOptions = ModelOptions()
     schedule: ScheduleOptions = ScheduleOptions()
@@ -114,8 +147,10 @@ class RunOptions(Checked):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.data.batch_size % self.model.micro_batches:
-            raise ValueError(f"--micro_batches={self.model.micro_batches} must divide "
-                             f"--batch_size={self.data.batch_size}")
+            raise ValueError(
+                f"--micro_batches={self.model.micro_batches} must divide "
+                f"--batch_size={self.data.batch_size}"
+            )
 
     @classmethod
     def with_defaults(cls, **values: Any) -> Any:

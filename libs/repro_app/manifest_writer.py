@@ -39,13 +39,15 @@ def csv_lines(model_dir: str) -> tuple[str, dict[int, str]]:
     return header, {int(row.split(",", 1)[0]): row for row in rows}
 
 
-def checkpoint_entry(prefix: str, step: int, rows: dict[int, str],
-                     previous: tuple[int, str]) -> manifest.Entry:
+def checkpoint_entry(
+    prefix: str, step: int, rows: dict[int, str], previous: tuple[int, str]
+) -> manifest.Entry:
     """The entry of the checkpoint at `prefix`: its tensors, and the rows after the previous
     entry's step (`previous`: its step and chain) up to `step`."""
     digests = [manifest.sha256(rows[s]) for s in sorted(rows) if previous[0] < s <= step]
-    return manifest.Entry(step, tensor_digests(prefix), digests,
-                          manifest.chain(previous[1], digests))
+    return manifest.Entry(
+        step, tensor_digests(prefix), digests, manifest.chain(previous[1], digests)
+    )
 
 
 def record_checkpoint(model_dir: str, step: int, keep_every: int = 0) -> None:

@@ -28,9 +28,17 @@ from typing import Any
 from absl import flags
 
 
-def option(default: Any, help_text: str, *, lower_bound: float | None = None,
-           upper_bound: float | None = None, choices: typing.Sequence[Any] | None = None,
-           positive: bool = False, nonempty: bool = False, resumable: bool = False) -> Any:
+def option(
+    default: Any,
+    help_text: str,
+    *,
+    lower_bound: float | None = None,
+    upper_bound: float | None = None,
+    choices: typing.Sequence[Any] | None = None,
+    positive: bool = False,
+    nonempty: bool = False,
+    resumable: bool = False,
+) -> Any:
     """A leaf field with its flag's help, bounds and validation.
 
     Args:
@@ -42,9 +50,15 @@ def option(default: Any, help_text: str, *, lower_bound: float | None = None,
       nonempty: a str value must not be empty.
       resumable: may differ between a run and its resume (not part of the run identity).
     """
-    metadata = {"help": help_text, "lower_bound": lower_bound, "upper_bound": upper_bound,
-                "choices": tuple(choices) if choices else None, "positive": positive,
-                "nonempty": nonempty, "resumable": resumable}
+    metadata = {
+        "help": help_text,
+        "lower_bound": lower_bound,
+        "upper_bound": upper_bound,
+        "choices": tuple(choices) if choices else None,
+        "positive": positive,
+        "nonempty": nonempty,
+        "resumable": resumable,
+    }
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -64,8 +78,9 @@ class Checked:
             value = getattr(self, field.name)
             problem = _leaf_problem(value, *_leaf_type(hint), field.metadata)
             if problem:
-                raise ValueError(f"{type(self).__name__}.{field.name} must be {problem}, got "
-                                 f"{value!r}")
+                raise ValueError(
+                    f"{type(self).__name__}.{field.name} must be {problem}, got {value!r}"
+                )
 
 
 _KINDS = {int: "an int", float: "a number", str: "a string", bool: "a bool"}
@@ -122,9 +137,12 @@ def leaves(cls: type) -> list[tuple[dataclasses.Field, type, bool]]:
     return found
 
 
-def define_flags(cls: type, overrides: Mapping[str, Any] | None = None,
-                 flag_values: flags.FlagValues = flags.FLAGS,
-                 module_name: str | None = None) -> dict[str, flags.FlagHolder]:
+def define_flags(
+    cls: type,
+    overrides: Mapping[str, Any] | None = None,
+    flag_values: flags.FlagValues = flags.FLAGS,
+    module_name: str | None = None,
+) -> dict[str, flags.FlagHolder]:
     """Defines one flag per leaf of `cls` (default: the field's, or `overrides[name]`).
 
     Args:
@@ -151,13 +169,22 @@ def define_flags(cls: type, overrides: Mapping[str, Any] | None = None,
             holder = define(name, default, meta["help"], **kwargs)
         elif base in (int, float):
             define = flags.DEFINE_integer if base is int else flags.DEFINE_float
-            holder = define(name, default, meta["help"], lower_bound=meta.get("lower_bound"),
-                            upper_bound=meta.get("upper_bound"), **kwargs)
+            holder = define(
+                name,
+                default,
+                meta["help"],
+                lower_bound=meta.get("lower_bound"),
+                upper_bound=meta.get("upper_bound"),
+                **kwargs,
+            )
             if meta.get("choices"):
                 allowed = meta["choices"]
                 flags.register_validator(
-                    name, lambda v, allowed=allowed: v in allowed, flag_values=flag_values,
-                    message=f"--{name} must be one of {', '.join(map(str, allowed))}")
+                    name,
+                    lambda v, allowed=allowed: v in allowed,
+                    flag_values=flag_values,
+                    message=f"--{name} must be one of {', '.join(map(str, allowed))}",
+                )
         elif meta.get("choices"):
             define = flags.DEFINE_enum
             holder = define(name, default, list(meta["choices"]), meta["help"], **kwargs)
@@ -165,12 +192,19 @@ def define_flags(cls: type, overrides: Mapping[str, Any] | None = None,
             define = flags.DEFINE_string
             holder = define(name, default, meta["help"], **kwargs)
         if meta.get("positive"):
-            flags.register_validator(name, lambda v: v is None or v > 0,
-                                     message=f"--{name} must be > 0", flag_values=flag_values)
+            flags.register_validator(
+                name,
+                lambda v: v is None or v > 0,
+                message=f"--{name} must be > 0",
+                flag_values=flag_values,
+            )
         if meta.get("nonempty"):
-            flags.register_validator(name, lambda v: v is None or bool(v),
-                                     message=f"--{name} must not be empty",
-                                     flag_values=flag_values)
+            flags.register_validator(
+                name,
+                lambda v: v is None or bool(v),
+                message=f"--{name} must not be empty",
+                flag_values=flag_values,
+            )
         holders[name] = holder
     if overrides:
         raise ValueError(f"{cls.__name__}: no option fields {sorted(overrides)}")

@@ -63,8 +63,10 @@ class Preemption:
         time (here, not in the handler: the signal may have interrupted a log call)."""
         if self.signal_name is not None and not self._announced:
             self._announced = True
-            self._log(f"{self.signal_name} (pid {os.getpid()}): finishing this step, then a "
-                      "checkpoint; a second signal ends the process at once")
+            self._log(
+                f"{self.signal_name} (pid {os.getpid()}): finishing this step, then a "
+                "checkpoint; a second signal ends the process at once"
+            )
         return self.signal_name is not None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -92,8 +94,9 @@ class PreemptionHook(tf.estimator.SessionRunHook):
       stopped_at: the global step after which it stopped training, None while it has not.
     """
 
-    def __init__(self, requested: Callable[[], bool],
-                 agree: Callable[[tf.Tensor], tf.Tensor] | None = None) -> None:
+    def __init__(
+        self, requested: Callable[[], bool], agree: Callable[[tf.Tensor], tf.Tensor] | None = None
+    ) -> None:
         self._requested, self._agree = requested, agree
         self.stopped_at: int | None = None
 
@@ -111,7 +114,8 @@ class PreemptionHook(tf.estimator.SessionRunHook):
         if self._any is None:
             return None
         return tf.estimator.SessionRunArgs(
-            self._any, feed_dict={self._flag: 1.0 if self._requested() else 0.0})
+            self._any, feed_dict={self._flag: 1.0 if self._requested() else 0.0}
+        )
 
     def after_run(self, run_context, run_values) -> None:
         # One run = one global-step increment (the apps' train ops), so count it.

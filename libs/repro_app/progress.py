@@ -22,7 +22,7 @@ from run_record import LossesWriter
 
 
 def format_duration(seconds: float) -> str:
-    """"1h02m03s" or "2m03s"."""
+    """ "1h02m03s" or "2m03s"."""
     minutes, seconds = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
@@ -45,9 +45,16 @@ class StepScalarsHook(tf.estimator.SessionRunHook):
       step: the last global step finished (the restored one before the first).
     """
 
-    def __init__(self, scalars: Mapping[str, str], *, model_dir: str, max_steps: int,
-                 log_every: int, log: Callable[[str], None],
-                 writer: LossesWriter | None = None) -> None:
+    def __init__(
+        self,
+        scalars: Mapping[str, str],
+        *,
+        model_dir: str,
+        max_steps: int,
+        log_every: int,
+        log: Callable[[str], None],
+        writer: LossesWriter | None = None,
+    ) -> None:
         self._names = dict(scalars)
         self._model_dir, self._max_steps = model_dir, max_steps
         self._log_every, self._log, self._writer = max(1, log_every), log, writer
@@ -61,8 +68,10 @@ class StepScalarsHook(tf.estimator.SessionRunHook):
     def after_create_session(self, session, coord) -> None:
         self.step = int(session.run(self._global_step))
         if self._writer is not None and self.step != self._writer.last_step:
-            raise RuntimeError(f"losses.csv ends at step {self._writer.last_step} but the model "
-                               f"is at step {self.step}")
+            raise RuntimeError(
+                f"losses.csv ends at step {self._writer.last_step} but the model "
+                f"is at step {self.step}"
+            )
         # Time from here: graph building and checkpoint restore are not training throughput.
         self._window = (self.step, time.perf_counter())
 
@@ -76,8 +85,12 @@ class StepScalarsHook(tf.estimator.SessionRunHook):
         values = {n: float(v) for n, v in run_values.results.items()}
         for name, value in values.items():
             if not math.isfinite(value):
-                raise NonFiniteLossError(self.step, name, "NaN" if math.isnan(value) else "Inf",
-                                         tf.train.latest_checkpoint(self._model_dir))
+                raise NonFiniteLossError(
+                    self.step,
+                    name,
+                    "NaN" if math.isnan(value) else "Inf",
+                    tf.train.latest_checkpoint(self._model_dir),
+                )
         if self._writer is None:
             return
         self._writer.write(self.step, list(values.values()))
@@ -90,8 +103,10 @@ class StepScalarsHook(tf.estimator.SessionRunHook):
         rate = (self.step - first_step) / max(now - first_time, 1e-9)
         eta = (self._max_steps - self.step) / rate if rate > 0 else float("inf")
         scalars = "  ".join(f"{n}={v:.4f}" for n, v in values.items())
-        self._log(f"step {self.step}/{self._max_steps}  {scalars}  {rate:.2f} steps/s  "
-                  f"ETA {format_duration(eta) if math.isfinite(eta) else '?'}")
+        self._log(
+            f"step {self.step}/{self._max_steps}  {scalars}  {rate:.2f} steps/s  "
+            f"ETA {format_duration(eta) if math.isfinite(eta) else '?'}"
+        )
         self._window = (self.step, now)
 
     def end(self, session) -> None:

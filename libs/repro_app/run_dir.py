@@ -61,8 +61,10 @@ def check_writable(directory: str, flag: str) -> None:
             os.close(fd)
             os.unlink(probe)
     except OSError as e:
-        raise RunError(f"{flag}={directory} is not writable by this user (uid {os.getuid()}): "
-                       f"{e.strerror or type(e).__name__}") from None
+        raise RunError(
+            f"{flag}={directory} is not writable by this user (uid {os.getuid()}): "
+            f"{e.strerror or type(e).__name__}"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -79,8 +81,10 @@ def locked(model_dir: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunError(f"{model_dir} is in use by {_holder(path)}; wait for it to end or "
-                           "use another --model_dir") from None
+            raise RunError(
+                f"{model_dir} is in use by {_holder(path)}; wait for it to end or "
+                "use another --model_dir"
+            ) from None
         os.ftruncate(fd, 0)
         with no_space_errors(model_dir, what=LOCK_FILE):
             os.write(fd, f"{os.getpid()}\n".encode())
@@ -97,9 +101,14 @@ def restored_step(model_dir: str) -> int:
     return int(tf.train.load_variable(checkpoint, "global_step")) if checkpoint else 0
 
 
-def run_json_content(opts: Any, data: PreparedData, seeds: tf_determinism.SeedTree, *,
-                     keep_identity: frozenset[str] = frozenset(),
-                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_json_content(
+    opts: Any,
+    data: PreparedData,
+    seeds: tf_determinism.SeedTree,
+    *,
+    keep_identity: frozenset[str] = frozenset(),
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The run.json content (a "record", as run_record and run_compare call it): options,
     identity (what a resume must match), seed tree, provenance (with the CPU fingerprint and
     the ISA oneDNN dispatches to) and what TF ran with.
@@ -117,9 +126,13 @@ def run_json_content(opts: Any, data: PreparedData, seeds: tf_determinism.SeedTr
     identity["data"] = data.identity
     origin: dict[str, Any] = provenance()
     onednn = machine.onednn_probe()
-    origin["host"] = {**origin["host"], "cpu": machine.fingerprint(),
-                      "onednn_isa": onednn["isa"], "onednn_threads": onednn["threads"],
-                      "tf_build_info": dict(tf.sysconfig.get_build_info())}
+    origin["host"] = {
+        **origin["host"],
+        "cpu": machine.fingerprint(),
+        "onednn_isa": onednn["isa"],
+        "onednn_threads": onednn["threads"],
+        "tf_build_info": dict(tf.sysconfig.get_build_info()),
+    }
     return {
         "seed": opts.random_seed,
         "seeds": seeds.as_dict(),
@@ -127,8 +140,11 @@ def run_json_content(opts: Any, data: PreparedData, seeds: tf_determinism.SeedTr
         "identity": identity,
         "flags": options_lib.flat(opts),
         "argv": sys.argv,
-        "data": {"identity": data.identity, "manifest_digest": data.manifest.get("digest"),
-                 "count": data.manifest.get("total_count")},
+        "data": {
+            "identity": data.identity,
+            "manifest_digest": data.manifest.get("digest"),
+            "count": data.manifest.get("total_count"),
+        },
         **origin,
         "determinism": tf_determinism.numerics_record(opts.numerics),
         **(extra or {}),
@@ -136,8 +152,9 @@ def run_json_content(opts: Any, data: PreparedData, seeds: tf_determinism.SeedTr
 
 
 @contextlib.contextmanager
-def open_run_dir(model_dir: str, record: dict[str, Any],
-                 log: Callable[[str], None]) -> Iterator[int]:
+def open_run_dir(
+    model_dir: str, record: dict[str, Any], log: Callable[[str], None]
+) -> Iterator[int]:
     """Locks model_dir, refuses it if it holds another run, falls back from a torn newest
     checkpoint to the newest intact one (checkpoint_check), writes `record` (see
     `run_json_content`) as its run.json; yields the restored global step.

@@ -38,19 +38,26 @@ def _parse(argv: list[str], **overrides: object) -> _Options:
 
 
 def test_one_flag_per_leaf_with_types_defaults_and_overrides() -> None:
-    opts = _parse(["--kind=b", "--rate=0.5", "--verbose", "--batch_size=7", "--onednn=false"],
-                  width=2)
+    opts = _parse(
+        ["--kind=b", "--rate=0.5", "--verbose", "--batch_size=7", "--onednn=false"], width=2
+    )
     assert opts.model == _Model(kind="b", rate=0.5, width=2, verbose=True)
     assert opts.data.batch_size == 7 and opts.numerics.onednn is False
     assert opts.schedule == ScheduleOptions() and opts.model_dir is None
     assert set(repro_app.flat(opts)) == {f.name for f, *_ in repro_app.options.leaves(_Options)}
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--kind=c"], "kind"), (["--rate=0"], "--rate must be > 0"), (["--width=9"], "width"),
-    (["--model_dir="], "--model_dir must not be empty"), (["--random_seed=-1"], "random_seed"),
-    (["--intra_op_threads=0"], "intra_op_threads"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--kind=c"], "kind"),
+        (["--rate=0"], "--rate must be > 0"),
+        (["--width=9"], "width"),
+        (["--model_dir="], "--model_dir must not be empty"),
+        (["--random_seed=-1"], "random_seed"),
+        (["--intra_op_threads=0"], "intra_op_threads"),
+    ],
+)
 def test_bad_flag_values_are_refused_at_parse_time(argv: list[str], message: str) -> None:
     with pytest.raises(flags.Error, match=message):
         _parse(argv)
@@ -96,16 +103,20 @@ def test_identity_leaves_out_resumable_leaves_unless_kept() -> None:
     assert kept["schedule"] == {"max_train_steps": 1000}
 
 
-@pytest.mark.parametrize("build, message", [
-    (lambda: _Model(width=0), "_Model.width must be an int >= 1, got 0"),
-    (lambda: _Model(width=2.0),  # type: ignore[arg-type]
-     "_Model.width must be an int, got 2.0"),
-    (lambda: _Model(rate=float("nan")), "_Model.rate must be a finite number"),
-    (lambda: _Model(kind="x"), "_Model.kind must be one of a, b"),
-    (lambda: _Model(verbose=1),  # type: ignore[arg-type]
-     "_Model.verbose must be a bool"),
-    (lambda: DataOptions(data_dir=""), "DataOptions.data_dir must be non-empty"),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: _Model(width=0), "_Model.width must be an int >= 1, got 0"),
+        (
+            lambda: _Model(width=2.0),  # type: ignore[arg-type]
+            "_Model.width must be an int, got 2.0",
+        ),
+        (lambda: _Model(rate=float("nan")), "_Model.rate must be a finite number"),
+        (lambda: _Model(kind="x"), "_Model.kind must be one of a, b"),
+        (lambda: _Model(verbose=1), "_Model.verbose must be a bool"),  # type: ignore[arg-type]
+        (lambda: DataOptions(data_dir=""), "DataOptions.data_dir must be non-empty"),
+    ],
+)
 def test_leaves_are_checked_on_construction(build, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()

@@ -29,8 +29,14 @@ def _run(hook: StepScalarsHook, steps: int) -> None:
 def test_rows_and_progress_then_inf_stops_before_its_row(tmp_path) -> None:
     writer = LossesWriter(str(tmp_path / "losses.csv"), ["x"])
     lines: list[str] = []
-    hook = StepScalarsHook({"x": "scalar:0"}, model_dir=str(tmp_path), max_steps=4, log_every=1,
-                           log=lines.append, writer=writer)
+    hook = StepScalarsHook(
+        {"x": "scalar:0"},
+        model_dir=str(tmp_path),
+        max_steps=4,
+        log_every=1,
+        log=lines.append,
+        writer=writer,
+    )
     with pytest.raises(repro_app.NonFiniteLossError) as stopped:
         _run(hook, 4)
     writer.close()

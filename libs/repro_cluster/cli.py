@@ -31,12 +31,15 @@ def define_local_workers_flag(module_name: str | None = None) -> flags.FlagHolde
         module = sys._getframe(1).f_globals.get("__name__", "")
         module_name = sys.argv[0] if module == "__main__" else module
     return flags.DEFINE_integer(
-        "local_workers", 0,
+        "local_workers",
+        0,
         "Train as this many processes on this machine (a chief and N-1 workers on free "
         "127.0.0.1 ports, each with its TF_CONFIG; logs prefixed by process). Each computes "
         "--micro_batches / N micro-batches of every batch; the bits depend on "
         "--micro_batches, not on N. 0: one process (a cluster member if TF_CONFIG is set).",
-        lower_bound=0, module_name=module_name)
+        lower_bound=0,
+        module_name=module_name,
+    )
 
 
 def cluster_or_launch(local_workers: int, module: str, micro_batches: int) -> Cluster | None:

@@ -86,26 +86,36 @@ class MicroBatchMean:
       traffic: What the collectives built so far move per step.
     """
 
-    def __init__(self, processes: int, micro_batches: int, *, timeout_seconds: float,
-                 method: str | None = None) -> None:
+    def __init__(
+        self,
+        processes: int,
+        micro_batches: int,
+        *,
+        timeout_seconds: float,
+        method: str | None = None,
+    ) -> None:
         if micro_batches % processes:
-            raise ValueError(f"MicroBatchMean: {processes} processes do not divide "
-                             f"{micro_batches} micro-batches")
+            raise ValueError(
+                f"MicroBatchMean: {processes} processes do not divide "
+                f"{micro_batches} micro-batches"
+            )
         self.processes, self.micro_batches = processes, micro_batches
         self.local = micro_batches // processes
-        best = ("local" if processes == 1 else
-                "subtree" if _is_power_of_two(self.local) else "gather")
+        best = (
+            "local" if processes == 1 else "subtree" if _is_power_of_two(self.local) else "gather"
+        )
         if method not in (None, best, "gather") or (method == "gather" and processes == 1):
-            raise ValueError(f"MicroBatchMean: method {method!r} cannot serve {processes} "
-                             f"processes with {self.local} micro-batches each")
+            raise ValueError(
+                f"MicroBatchMean: method {method!r} cannot serve {processes} "
+                f"processes with {self.local} micro-batches each"
+            )
         self.method = method or best
         self.traffic = Traffic()
         self._timeout = timeout_seconds
 
     def __call__(self, local: list[tf.Tensor]) -> tf.Tensor:
         if len(local) != self.local:
-            raise ValueError(f"MicroBatchMean: {len(local)} local vectors, expected "
-                             f"{self.local}")
+            raise ValueError(f"MicroBatchMean: {len(local)} local vectors, expected {self.local}")
         if self.method == "local":
             return tree_mean(local)
         if self.method == "gather":
@@ -115,8 +125,12 @@ class MicroBatchMean:
     def _all_gather_rows(self, rows: tf.Tensor) -> list[tf.Tensor]:
         """[L, N] here -> the W*L rows of every process, rank-major."""
         gathered = internals.collective_ops().all_gather(
-            rows, group_size=self.processes, group_key=_GROUP_KEY,
-            instance_key=_instance_key(), timeout=self._timeout)
+            rows,
+            group_size=self.processes,
+            group_key=_GROUP_KEY,
+            instance_key=_instance_key(),
+            timeout=self._timeout,
+        )
         self.traffic.add(self.processes - 1, rows.shape.num_elements())
         return tf.unstack(tf.reshape(gathered, [self.processes * self.local, -1]))
 
@@ -126,16 +140,25 @@ class MicroBatchMean:
         own = tree_sum(local)
         size = own.shape.num_elements()
         chunk = -(-size // self.processes)  # ceil: zeros pad the last chunk
-        chunks = tf.reshape(tf.pad(own, [[0, chunk * self.processes - size]]),
-                            [self.processes, chunk])
-        received = ops.all_to_all_v2(chunks, group_size=self.processes, group_key=_GROUP_KEY,
-                                     instance_key=_instance_key(),
-                                     timeout=self._timeout)
+        chunks = tf.reshape(
+            tf.pad(own, [[0, chunk * self.processes - size]]), [self.processes, chunk]
+        )
+        received = ops.all_to_all_v2(
+            chunks,
+            group_size=self.processes,
+            group_key=_GROUP_KEY,
+            instance_key=_instance_key(),
+            timeout=self._timeout,
+        )
         self.traffic.add(self.processes - 1, chunk)
         summed = tree_sum(tf.unstack(tf.reshape(received, [self.processes, chunk])))
-        gathered = ops.all_gather_v2(summed, group_size=self.processes, group_key=_GROUP_KEY,
-                                     instance_key=_instance_key(),
-                                     timeout=self._timeout)
+        gathered = ops.all_gather_v2(
+            summed,
+            group_size=self.processes,
+            group_key=_GROUP_KEY,
+            instance_key=_instance_key(),
+            timeout=self._timeout,
+        )
         self.traffic.add(self.processes - 1, chunk)
         return tf.reshape(gathered, [-1])[:size]
 
@@ -144,6 +167,10 @@ def any_process(flag: tf.Tensor, processes: int, *, timeout_seconds: float) -> t
     """float32 scalar: 1 when `flag` (a float32 scalar, 0 or 1) is 1 in any of the W processes
     that run this op in the same step (one float gathered from each), else 0."""
     gathered = internals.collective_ops().all_gather(
-        tf.reshape(flag, [1]), group_size=processes, group_key=_GROUP_KEY,
-        instance_key=_instance_key(), timeout=timeout_seconds)
+        tf.reshape(flag, [1]),
+        group_size=processes,
+        group_key=_GROUP_KEY,
+        instance_key=_instance_key(),
+        timeout=timeout_seconds,
+    )
     return tf.reduce_max(gathered)

@@ -35,7 +35,7 @@ def task_of(rank: int) -> tuple[str, int]:
 
 
 def label(rank: int) -> str:
-    """"chief" or "worker i": a rank as messages and log prefixes name it."""
+    """ "chief" or "worker i": a rank as messages and log prefixes name it."""
     job, index = task_of(rank)
     return job if rank == 0 else f"{job} {index}"
 
@@ -72,7 +72,7 @@ class Cluster:
         return f"/job:{job}/replica:0/task:{index}/device:CPU:0"
 
     def name(self, rank: int) -> str:
-        """"chief (host:port)" or "worker i (host:port)" for messages."""
+        """ "chief (host:port)" or "worker i (host:port)" for messages."""
         return f"{label(rank)} ({self.addresses[rank]})"
 
     def cluster_spec(self) -> dict[str, list[str]]:
@@ -102,25 +102,33 @@ def from_tf_config(text: str) -> Cluster:
     cluster = config["cluster"]
     other = sorted(set(cluster) - set(_JOBS))
     if other:
-        raise ClusterError(f"{ENV} names job(s) {', '.join(other)}: collective training has "
-                           f"only a chief and workers")
+        raise ClusterError(
+            f"{ENV} names job(s) {', '.join(other)}: collective training has "
+            f"only a chief and workers"
+        )
     chief = cluster.get("chief")
     if not isinstance(chief, list) or len(chief) != 1:
-        raise ClusterError(f'{ENV} must name exactly one chief ("cluster": {{"chief": '
-                           f'["host:port"], ...}}), got {json.dumps(cluster)[:200]}')
+        raise ClusterError(
+            f'{ENV} must name exactly one chief ("cluster": {{"chief": '
+            f'["host:port"], ...}}), got {json.dumps(cluster)[:200]}'
+        )
     workers = cluster.get("worker", [])
     addresses = [*chief, *workers] if isinstance(workers, list) else None
     if addresses is None or not all(isinstance(a, str) and ":" in a for a in addresses):
-        raise ClusterError(f"{ENV}: every address must be a 'host:port' string, got "
-                           f"{json.dumps(cluster)[:200]}")
+        raise ClusterError(
+            f"{ENV}: every address must be a 'host:port' string, got "
+            f"{json.dumps(cluster)[:200]}"
+        )
     if len(set(addresses)) != len(addresses):
         raise ClusterError(f"{ENV}: an address appears twice: {', '.join(addresses)}")
     task = config.get("task")
     kind = task.get("type") if isinstance(task, Mapping) else None
     index = task.get("index") if isinstance(task, Mapping) else None
     if kind not in _JOBS or isinstance(index, bool) or not isinstance(index, int):
-        raise ClusterError(f'{ENV} needs "task": {{"type": "chief" or "worker", "index": N}}, '
-                           f"got {json.dumps(task)}")
+        raise ClusterError(
+            f'{ENV} needs "task": {{"type": "chief" or "worker", "index": N}}, '
+            f"got {json.dumps(task)}"
+        )
     count = 1 if kind == "chief" else len(workers)
     if not 0 <= index < count:
         raise ClusterError(f"{ENV}: task {kind} {index} is not in the cluster ({count} {kind})")
@@ -148,8 +156,10 @@ def from_environment(micro_batches: int, log: Any = None) -> Cluster | None:
 def check_micro_batches(processes: int, micro_batches: int) -> None:
     """Raises ClusterError unless `processes` (W) share the M micro-batches evenly."""
     if micro_batches % processes:
-        raise ClusterError(f"--micro_batches={micro_batches} must be divisible by the number of "
-                           f"processes ({processes}: the chief and {processes - 1} worker(s))")
+        raise ClusterError(
+            f"--micro_batches={micro_batches} must be divisible by the number of "
+            f"processes ({processes}: the chief and {processes - 1} worker(s))"
+        )
 
 
 def check_own_port_free(cluster: Cluster) -> None:
@@ -162,8 +172,10 @@ def check_own_port_free(cluster: Cluster) -> None:
         try:
             probe.bind(("" if host not in ("localhost", "127.0.0.1") else host, int(port)))
         except (OSError, ValueError) as e:
-            raise ClusterError(f"{ENV}: cannot listen on {cluster.name(cluster.rank)}: "
-                               f"{e.strerror if isinstance(e, OSError) else e}") from None
+            raise ClusterError(
+                f"{ENV}: cannot listen on {cluster.name(cluster.rank)}: "
+                f"{e.strerror if isinstance(e, OSError) else e}"
+            ) from None
 
 
 def free_local_addresses(count: int) -> list[str]:
@@ -183,5 +195,9 @@ def free_local_addresses(count: int) -> list[str]:
 def tf_config(addresses: list[str], rank: int) -> str:
     """The TF_CONFIG JSON of rank `rank` in a cluster of `addresses` (chief first)."""
     job, index = task_of(rank)
-    return json.dumps({"cluster": Cluster(tuple(addresses), rank).cluster_spec(),
-                       "task": {"type": job, "index": index}})
+    return json.dumps(
+        {
+            "cluster": Cluster(tuple(addresses), rank).cluster_spec(),
+            "task": {"type": job, "index": index},
+        }
+    )

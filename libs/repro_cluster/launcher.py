@@ -79,12 +79,13 @@ class _Signals:
         """Says once that a signal was passed on (not in the handler: no I/O there)."""
         if self.count and not self._announced:
             self._announced = True
-            self._log(f"{signal.Signals(self.last).name}: every process stops after the same "
-                      "step (a second signal kills them)")
+            self._log(
+                f"{signal.Signals(self.last).name}: every process stops after the same "
+                "step (a second signal kills them)"
+            )
 
 
-def _wait(procs: Sequence[subprocess.Popen], addresses: Sequence[str],
-          signals: _Signals) -> int:
+def _wait(procs: Sequence[subprocess.Popen], addresses: Sequence[str], signals: _Signals) -> int:
     """Waits for the chief; the exit status of the whole run."""
     while True:
         signals.announce()
@@ -100,15 +101,21 @@ def _wait(procs: Sequence[subprocess.Popen], addresses: Sequence[str],
                 if code not in (0, EXIT_PREEMPTED):
                     _stop(procs)
                 return code
-            logging.error("%s (%s) exited with status %d%s; stopping the others",
-                          _label(rank), addresses[rank], code, " (killed)" if code < 0 else "")
+            logging.error(
+                "%s (%s) exited with status %d%s; stopping the others",
+                _label(rank),
+                addresses[rank],
+                code,
+                " (killed)" if code < 0 else "",
+            )
             _stop(procs)
             return EXIT_LOST_WORKER
         time.sleep(0.2)
 
 
-def run_local_workers(count: int, module: str, args: Sequence[str],
-                      log: Callable[[str], None]) -> int:
+def run_local_workers(
+    count: int, module: str, args: Sequence[str], log: Callable[[str], None]
+) -> int:
     """Runs `python -m module *args --local_workers=0` as `count` cluster processes.
 
     Args:
@@ -134,13 +141,20 @@ def run_local_workers(count: int, module: str, args: Sequence[str],
         # The last --local_workers wins in absl: the children train instead of launching.
         # Its own session: a terminal's Ctrl-C reaches the launcher only, which passes on one
         # SIGTERM (a second one to a process would end it at once, mid-step).
-        proc = subprocess.Popen([sys.executable, "-m", module, *args, "--local_workers=0"],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, bufsize=1, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args, "--local_workers=0"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
         procs.append(proc)
         log(f"{_label(rank)}: pid {proc.pid}, {addresses[rank]}")
-        thread = threading.Thread(target=_forward, args=(proc.stdout, f"[{_label(rank)}] ",
-                                                          sys.stderr), daemon=True)
+        thread = threading.Thread(
+            target=_forward, args=(proc.stdout, f"[{_label(rank)}] ", sys.stderr), daemon=True
+        )
         thread.start()
         threads.append(thread)
     with _Signals(procs, log) as signals:

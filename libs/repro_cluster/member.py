@@ -49,8 +49,9 @@ from tf_determinism.reduce import MicroBatchShare
 TIMEOUT_SECONDS = 45.0
 
 
-def _session_config(numerics: tf_determinism.Numerics,
-                    cluster: Cluster) -> tf.compat.v1.ConfigProto:
+def _session_config(
+    numerics: tf_determinism.Numerics, cluster: Cluster
+) -> tf.compat.v1.ConfigProto:
     """The pinned session config plus what collectives need; also the server's config (the
     group leader must be in the server's config, or every collective hangs)."""
     config = tf_determinism.session_config(numerics)
@@ -78,7 +79,7 @@ class Member:
 
     @property
     def name(self) -> str:
-        """"chief (host:port)" or "worker i (host:port)"."""
+        """ "chief (host:port)" or "worker i (host:port)"."""
         return self.cluster.name(self.cluster.rank)
 
     def micro_range(self, micro_batches: int) -> tuple[int, int]:
@@ -119,8 +120,13 @@ def join(cluster: Cluster, numerics: tf_determinism.Numerics) -> Member:
     check_own_port_free(cluster)
     job, index = cluster.job
     config = _session_config(numerics, cluster)
-    server = tf.distribute.Server(tf.train.ClusterSpec(cluster.cluster_spec()), job_name=job,
-                                  task_index=index, protocol="grpc", config=config)
+    server = tf.distribute.Server(
+        tf.train.ClusterSpec(cluster.cluster_spec()),
+        job_name=job,
+        task_index=index,
+        protocol="grpc",
+        config=config,
+    )
     return Member(cluster, server)
 
 
@@ -147,16 +153,22 @@ class Watchdog(tf.estimator.SessionRunHook):
     def _watch(self) -> None:
         while not self._done.wait(1.0):
             if self._last is not None and time.monotonic() - self._last > self._timeout:
-                logging.error("%s", lost_peer_message(
-                    self._member, f"no step finished for {self._timeout:.0f} s"))
+                logging.error(
+                    "%s",
+                    lost_peer_message(self._member, f"no step finished for {self._timeout:.0f} s"),
+                )
                 sys.stderr.flush()
                 os._exit(LostPeerError.exit_status)
 
 
-def run_process(cluster: Cluster | None, numerics: tf_determinism.Numerics,
-                log: Callable[[str], None], prepare: Callable[[], Any],
-                chief: Callable[[Any, Member | None, Preemption], Any],
-                worker: Callable[[Any, Member, Preemption], Any]) -> Any:
+def run_process(
+    cluster: Cluster | None,
+    numerics: tf_determinism.Numerics,
+    log: Callable[[str], None],
+    prepare: Callable[[], Any],
+    chief: Callable[[Any, Member | None, Preemption], Any],
+    worker: Callable[[Any, Member, Preemption], Any],
+) -> Any:
     """A training app's process: TensorFlow pinned, this member's server (with a cluster), the
     app's data prepared (`prepare()`; every process needs its records), then, with signals
     turned into a graceful stop (repro_app.preemption), `chief(prepared, member or None,
@@ -200,8 +212,10 @@ def lost_peer_message(member: Member, what: str) -> str:
     cluster = member.cluster
     peers = [cluster.name(r) for r in range(cluster.size) if r != cluster.rank]
     lost = peers[0] if len(peers) == 1 else "one of " + ", ".join(peers)
-    return (f"{member.name}: lost {lost} ({what}); rerun the same command on every task to "
-            f"resume from the chief's last checkpoint")
+    return (
+        f"{member.name}: lost {lost} ({what}); rerun the same command on every task to "
+        f"resume from the chief's last checkpoint"
+    )
 
 
 @contextlib.contextmanager
@@ -209,13 +223,19 @@ def lost_peer_errors(member: Member | None) -> Iterator[None]:
     """Within a cluster, TF's errors of a lost peer become one-line `LostPeerError`s."""
     try:
         yield
-    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
-            tf.errors.AbortedError, tf.errors.CancelledError) as e:
+    except (
+        tf.errors.UnavailableError,
+        tf.errors.DeadlineExceededError,
+        tf.errors.AbortedError,
+        tf.errors.CancelledError,
+    ) as e:
         if member is None:
             raise
-        what = (f"no answer in a collective for {TIMEOUT_SECONDS:.0f} s"
-                if isinstance(e, tf.errors.DeadlineExceededError)
-                else f"{type(e).__name__} in a collective: the process died or is unreachable")
+        what = (
+            f"no answer in a collective for {TIMEOUT_SECONDS:.0f} s"
+            if isinstance(e, tf.errors.DeadlineExceededError)
+            else f"{type(e).__name__} in a collective: the process died or is unreachable"
+        )
         raise LostPeerError(lost_peer_message(member, what)) from None
 
 
@@ -248,8 +268,12 @@ def _wait_for_chief_exit(cluster: Cluster, timeout: float = 120.0) -> None:
         time.sleep(0.5)
 
 
-def run_worker(member: Member, chief_model_dir: str,
-               train: Callable[[str, int], None], log: Callable[[str], None]) -> int:
+def run_worker(
+    member: Member,
+    chief_model_dir: str,
+    train: Callable[[str, int], None],
+    log: Callable[[str], None],
+) -> int:
     """A non-chief member's run: trains from the chief's latest checkpoint in a scratch
     model_dir (nothing is written to the run directory), then waits for the chief to end.
 

@@ -49,16 +49,23 @@ print("RESULT " + json.dumps({
 
 def test_four_processes_compute_the_one_process_tree_mean() -> None:
     addresses = free_local_addresses(_W)
-    procs = [subprocess.Popen([sys.executable, "-c", _CHILD], text=True,
-                              env=child_env({"TF_CONFIG": tf_config(addresses, rank)}),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for rank in range(_W)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD],
+            text=True,
+            env=child_env({"TF_CONFIG": tf_config(addresses, rank)}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for rank in range(_W)
+    ]
     outputs = [proc.communicate(timeout=300) for proc in procs]
     results = []
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-3000:]
-        results.append(json.loads(next(line for line in out.splitlines()
-                                       if line.startswith("RESULT "))[7:]))
+        results.append(
+            json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+        )
     keys = {"4-subtree", "8-subtree", "12-gather", "8-gather"}
     for result in results:
         assert set(result["equal"]) == keys and all(result["equal"].values()), result["equal"]

@@ -15,7 +15,8 @@ import pytest
 
 from repro_cluster import launcher
 
-_APP = textwrap.dedent("""
+_APP = textwrap.dedent(
+    """
     import json, os, signal, sys, time
     task = json.loads(os.environ["TF_CONFIG"])["task"]
     print("args", " ".join(sys.argv[1:]), "task", task["type"], task["index"], flush=True)
@@ -34,11 +35,13 @@ _APP = textwrap.dedent("""
         time.sleep(1.0)  # then the chief, at the same step
         sys.exit(5)
     sys.exit(3 if "--chief_fails" in sys.argv and task["type"] == "chief" else 0)
-""")
+"""
+)
 
 
-def _run(tmp_path: Any, monkeypatch: Any, capsys: Any,
-         *args: str) -> tuple[int, float, str, list[str]]:
+def _run(
+    tmp_path: Any, monkeypatch: Any, capsys: Any, *args: str
+) -> tuple[int, float, str, list[str]]:
     (tmp_path / "fake_app.py").write_text(_APP)
     monkeypatch.syspath_prepend(str(tmp_path))
     lines: list[str] = []
@@ -89,5 +92,6 @@ def test_a_signal_to_the_launcher_reaches_every_process_once(tmp_path, monkeypat
     status, seconds, err, lines = _run(tmp_path, monkeypatch, capsys, "--preempted")
     assert err.count("ready") == 3
     assert status == 0 and seconds < 30  # the chief's own exit (0 here), not 60 s of sleep
-    assert lines[-1] == ("SIGTERM: every process stops after the same step (a second signal "
-                         "kills them)")
+    assert lines[-1] == (
+        "SIGTERM: every process stops after the same step (a second signal kills them)"
+    )

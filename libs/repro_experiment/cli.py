@@ -30,8 +30,12 @@ import repro_cluster
 Command = Callable[[Any, Callable[[str], None]], Any]
 
 
-def main(name: str, options: type[repro_app.RunOptions], experiment: Callable[[], Any],
-         instead: Callable[[], Command | None] | None = None) -> None:
+def main(
+    name: str,
+    options: type[repro_app.RunOptions],
+    experiment: Callable[[], Any],
+    instead: Callable[[], Command | None] | None = None,
+) -> None:
     """Defines the flags of `options` (one per leaf, with its FLAG_DEFAULTS) and
     --local_workers in the app's main module, then runs absl's app: parses them, pins the
     numerics, launches N local processes or joins TF_CONFIG's cluster, and trains.
@@ -49,8 +53,9 @@ def main(name: str, options: type[repro_app.RunOptions], experiment: Callable[[]
 
     def run(argv: list[str]) -> None:
         opts = repro_app.parse_options(argv, options, {n: h.value for n, h in holders.items()})
-        cluster = repro_cluster.cluster_or_launch(local_workers.value, f"{name}.train",
-                                                  opts.model.micro_batches)
+        cluster = repro_cluster.cluster_or_launch(
+            local_workers.value, f"{name}.train", opts.model.micro_batches
+        )
         declared = experiment()  # imports TensorFlow: only now
         from repro_experiment import runner
 

@@ -53,12 +53,14 @@ def resolved(experiment: Experiment, opts: Any) -> Any:
     opts = experiment.resolve(opts)
     if opts.model_dir:
         return opts
-    return dataclasses.replace(opts, model_dir=os.path.join(
-        "runs", experiment.name, experiment.run_name(opts)))
+    return dataclasses.replace(
+        opts, model_dir=os.path.join("runs", experiment.name, experiment.run_name(opts))
+    )
 
 
-def run_config(opts: Any, *, model_dir: str | None = None, writes: bool = True,
-               member: Member | None = None) -> tf.estimator.RunConfig:
+def run_config(
+    opts: Any, *, model_dir: str | None = None, writes: bool = True, member: Member | None = None
+) -> tf.estimator.RunConfig:
     """The reference page's seeded RunConfig, plus the pinned session config.
 
     `tf_random_seed` is the page's; it reaches only unseeded stateful ops, and every draw here
@@ -68,21 +70,30 @@ def run_config(opts: Any, *, model_dir: str | None = None, writes: bool = True,
     """
     schedule = opts.schedule
     config = tf.estimator.RunConfig(
-        model_dir=model_dir or opts.model_dir, tf_random_seed=opts.random_seed,
+        model_dir=model_dir or opts.model_dir,
+        tf_random_seed=opts.random_seed,
         save_summary_steps=schedule.save_summary_steps if writes else None,
         save_checkpoints_steps=schedule.save_checkpoints_steps if writes else None,
-        save_checkpoints_secs=None, keep_checkpoint_max=schedule.keep_checkpoint_max,
+        save_checkpoints_secs=None,
+        keep_checkpoint_max=schedule.keep_checkpoint_max,
         # The scalars hook logs progress (losses, steps/s, ETA); Estimator's would repeat it.
-        log_step_count_steps=None, session_config=tf_determinism.session_config(opts.numerics))
+        log_step_count_steps=None,
+        session_config=tf_determinism.session_config(opts.numerics),
+    )
     return member.run_config(config) if member is not None else config
 
 
-def context(experiment: Experiment, opts: Any, prepared: Any = None,
-            member: Member | None = None) -> Context:
+def context(
+    experiment: Experiment, opts: Any, prepared: Any = None, member: Member | None = None
+) -> Context:
     """This process's Context: the seed tree, the prepared data and its share of the
     micro-batches."""
-    return Context(opts, experiment.seeds(opts.random_seed), prepared,
-                   member_lib.micro_batch_share(member, opts.model.micro_batches))
+    return Context(
+        opts,
+        experiment.seeds(opts.random_seed),
+        prepared,
+        member_lib.micro_batch_share(member, opts.model.micro_batches),
+    )
 
 
 class AuditedEstimator:
@@ -99,8 +110,13 @@ class AuditedEstimator:
         return getattr(self._estimator, name)
 
 
-def train(experiment: Experiment, opts: Any, log: Log, cluster: Cluster | None = None,
-          extra_hooks: Hooks = ()) -> dict[str, Any]:
+def train(
+    experiment: Experiment,
+    opts: Any,
+    log: Log,
+    cluster: Cluster | None = None,
+    extra_hooks: Hooks = (),
+) -> dict[str, Any]:
     """Trains (or resumes) the experiment to max_train_steps; writes the run directory.
 
     Args:
@@ -120,42 +136,77 @@ def train(experiment: Experiment, opts: Any, log: Log, cluster: Cluster | None =
     """
     opts = resolved(experiment, opts)
     return member_lib.run_process(
-        cluster, opts.numerics, log, lambda: experiment.prepare(opts, log),
+        cluster,
+        opts.numerics,
+        log,
+        lambda: experiment.prepare(opts, log),
         chief=functools.partial(_run_chief, experiment, opts, cluster, log, extra_hooks),
-        worker=functools.partial(_run_worker, experiment, opts, log))
+        worker=functools.partial(_run_worker, experiment, opts, log),
+    )
 
 
-def _fit(experiment: Experiment, ctx: Context, step: int, *,
-         model_dir: str, writes: bool, hooks: Hooks, member: Member | None,
-         preemption: Preemption, listeners: Sequence[Any] = ()) -> int | None:
+def _fit(
+    experiment: Experiment,
+    ctx: Context,
+    step: int,
+    *,
+    model_dir: str,
+    writes: bool,
+    hooks: Hooks,
+    member: Member | None,
+    preemption: Preemption,
+    listeners: Sequence[Any] = (),
+) -> int | None:
     """estimator.train from global step `step` (the input skips the batches trained on) to
     the schedule's stop step. Returns the step after which a signal stopped it, else None."""
     opts = ctx.opts
-    estimator = experiment.estimator(ctx, run_config(opts, model_dir=model_dir, writes=writes,
-                                                     member=member))
+    estimator = experiment.estimator(
+        ctx, run_config(opts, model_dir=model_dir, writes=writes, member=member)
+    )
     input_fn = data.train_input_fn(
-        ctx.prepared, data=opts.data, data_seed=ctx.seeds.data, start_batch=step,
-        batch_map_fn=experiment.batch_map(ctx), micro_batches=ctx.micro_batches,
-        micro_range=ctx.micro_range if ctx.share else None)
+        ctx.prepared,
+        data=opts.data,
+        data_seed=ctx.seeds.data,
+        start_batch=step,
+        batch_map_fn=experiment.batch_map(ctx),
+        micro_batches=ctx.micro_batches,
+        micro_range=ctx.micro_range if ctx.share else None,
+    )
     stop = member_lib.preemption_hook(member, preemption)
     watchdog = [member.watchdog()] if member is not None else []
     with member_lib.lost_peer_errors(member):
-        estimator.train(input_fn, max_steps=opts.schedule.stop_step,
-                        hooks=[*hooks, *watchdog, stop], saving_listeners=list(listeners))
+        estimator.train(
+            input_fn,
+            max_steps=opts.schedule.stop_step,
+            hooks=[*hooks, *watchdog, stop],
+            saving_listeners=list(listeners),
+        )
     return stop.stopped_at
 
 
-def _scalars_hook(scalars: Mapping[str, str], ctx: Context, log: Log,
-                  writer: LossesWriter | None = None) -> StepScalarsHook:
+def _scalars_hook(
+    scalars: Mapping[str, str], ctx: Context, log: Log, writer: LossesWriter | None = None
+) -> StepScalarsHook:
     schedule = ctx.opts.schedule
-    return StepScalarsHook(scalars, model_dir=str(ctx.opts.model_dir),
-                           max_steps=schedule.stop_step,
-                           log_every=schedule.log_step_count_steps, log=log, writer=writer)
+    return StepScalarsHook(
+        scalars,
+        model_dir=str(ctx.opts.model_dir),
+        max_steps=schedule.stop_step,
+        log_every=schedule.log_step_count_steps,
+        log=log,
+        writer=writer,
+    )
 
 
-def _train_chief(experiment: Experiment, ctx: Context, step: int, log: Log,
-                 extra_hooks: Hooks, member: Member | None,
-                 preemption: Preemption) -> int | None:
+def _train_chief(
+    experiment: Experiment,
+    ctx: Context,
+    step: int,
+    log: Log,
+    extra_hooks: Hooks,
+    member: Member | None,
+    preemption: Preemption,
+) -> int | None:
     """_fit with losses.csv, progress, the NaN/Inf stop, the audit, the disk watch and the
     manifest."""
     model_dir = str(ctx.opts.model_dir)
@@ -166,28 +217,49 @@ def _train_chief(experiment: Experiment, ctx: Context, step: int, log: Log,
         writer = LossesWriter(os.path.join(model_dir, LOSSES_CSV), list(names))
         scalars = _scalars_hook(names, ctx, log, writer)
         try:
-            return _fit(experiment, ctx, step, model_dir=model_dir, writes=True,
-                        hooks=[GraphAuditHook("train", model_dir), scalars, manifest,
-                               *extra_hooks], member=member, preemption=preemption,
-                        listeners=[watch, manifest.listener])
+            return _fit(
+                experiment,
+                ctx,
+                step,
+                model_dir=model_dir,
+                writes=True,
+                hooks=[GraphAuditHook("train", model_dir), scalars, manifest, *extra_hooks],
+                member=member,
+                preemption=preemption,
+                listeners=[watch, manifest.listener],
+            )
         except tf.compat.v1.train.NanLossDuringTrainingError:
             # Estimator's own check of the spec's loss, when the app does not log it.
-            raise NonFiniteLossError(scalars.step + 1, "loss", "NaN",
-                                     tf.train.latest_checkpoint(model_dir)) from None
+            raise NonFiniteLossError(
+                scalars.step + 1, "loss", "NaN", tf.train.latest_checkpoint(model_dir)
+            ) from None
         finally:
             writer.close()
 
 
-def _run_chief(experiment: Experiment, opts: Any, cluster: Cluster | None, log: Log,
-               extra_hooks: Hooks, prepared: data.PreparedData, member: Member | None,
-               preemption: Preemption) -> dict[str, Any]:
+def _run_chief(
+    experiment: Experiment,
+    opts: Any,
+    cluster: Cluster | None,
+    log: Log,
+    extra_hooks: Hooks,
+    prepared: data.PreparedData,
+    member: Member | None,
+    preemption: Preemption,
+) -> dict[str, Any]:
     """The process that writes the run directory."""
     model_dir, max_steps = str(opts.model_dir), opts.schedule.stop_step
     ctx = context(experiment, opts, prepared, member)
     record = run_dir.run_json_content(
-        opts, prepared, ctx.seeds, keep_identity=type(opts).IDENTITY_TOO,
-        extra={"app": experiment.name,
-               "cluster": cluster.run_json_entry() if cluster else {"workers": 1}})
+        opts,
+        prepared,
+        ctx.seeds,
+        keep_identity=type(opts).IDENTITY_TOO,
+        extra={
+            "app": experiment.name,
+            "cluster": cluster.run_json_entry() if cluster else {"workers": 1},
+        },
+    )
     with run_dir.open_run_dir(model_dir, record, log) as step:
         # Rows written after the last checkpoint (a crash) are recomputed now: drop them first.
         with no_space_errors(model_dir, what=LOSSES_CSV):
@@ -195,11 +267,14 @@ def _run_chief(experiment: Experiment, opts: Any, cluster: Cluster | None, log: 
         with no_space_errors(model_dir, what="manifest.json"), _manifest_errors():
             record_missing(model_dir)  # a crash between a checkpoint and its entry
         if step < max_steps:
-            log(f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in "
-                f"{model_dir}")
+            log(
+                f"{'resuming at' if step else 'starting'} step {step} of {max_steps} in "
+                f"{model_dir}"
+            )
             with _manifest_errors():
-                stopped_at = _train_chief(experiment, ctx, step, log, extra_hooks, member,
-                                          preemption)
+                stopped_at = _train_chief(
+                    experiment, ctx, step, log, extra_hooks, member, preemption
+                )
             _record_traffic(ctx, model_dir)
             if stopped_at is not None:
                 raise preemption.error(stopped_at, tf.train.latest_checkpoint(model_dir))
@@ -207,8 +282,11 @@ def _run_chief(experiment: Experiment, opts: Any, cluster: Cluster | None, log: 
             log(f"{model_dir} is already at step {step}; nothing to train")
         if max_steps == opts.schedule.max_train_steps:  # not a segment (--train_until)
             _write_results(experiment, dataclasses.replace(ctx, share=None), log)
-        return {"model_dir": model_dir, "start_step": step,
-                "end_step": run_dir.restored_step(model_dir)}
+        return {
+            "model_dir": model_dir,
+            "start_step": step,
+            "end_step": run_dir.restored_step(model_dir),
+        }
 
 
 @contextlib.contextmanager
@@ -224,8 +302,11 @@ def _record_traffic(ctx: Context, model_dir: str) -> None:
     if ctx.share is None or not isinstance(ctx.share.mean, MicroBatchMean):
         return
     with no_space_errors(model_dir, what="run.json"):
-        update_run_json(model_dir, ("cluster", "per_step"), {
-            "method": ctx.share.mean.method, **dataclasses.asdict(ctx.share.mean.traffic)})
+        update_run_json(
+            model_dir,
+            ("cluster", "per_step"),
+            {"method": ctx.share.mean.method, **dataclasses.asdict(ctx.share.mean.traffic)},
+        )
 
 
 def _write_results(experiment: Experiment, ctx: Context, log: Log) -> None:
@@ -249,17 +330,32 @@ def _write_results(experiment: Experiment, ctx: Context, log: Log) -> None:
         update_run_json(model_dir, ("results",), sorted(results))
 
 
-def _run_worker(experiment: Experiment, opts: Any, log: Log, prepared: data.PreparedData,
-                member: Member, preemption: Preemption) -> dict[str, Any]:
+def _run_worker(
+    experiment: Experiment,
+    opts: Any,
+    log: Log,
+    prepared: data.PreparedData,
+    member: Member,
+    preemption: Preemption,
+) -> dict[str, Any]:
     """A non-chief member: trains its micro-batches, writing nothing to the run directory."""
     ctx = context(experiment, opts, prepared, member)
     stopped: list[int | None] = []
 
     def fit(scratch: str, step: int) -> None:
-        hooks = [GraphAuditHook("train", None),
-                 _scalars_hook(experiment.scalars(ctx), ctx, log)]
-        stopped.append(_fit(experiment, ctx, step, model_dir=scratch, writes=False,
-                            hooks=hooks, member=member, preemption=preemption))
+        hooks = [GraphAuditHook("train", None), _scalars_hook(experiment.scalars(ctx), ctx, log)]
+        stopped.append(
+            _fit(
+                experiment,
+                ctx,
+                step,
+                model_dir=scratch,
+                writes=False,
+                hooks=hooks,
+                member=member,
+                preemption=preemption,
+            )
+        )
 
     model_dir = str(opts.model_dir)
     step = member_lib.run_worker(member, model_dir, fit, log)

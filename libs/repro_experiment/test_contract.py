@@ -30,18 +30,49 @@ from run_record import read_losses, read_run_json
 from tf_determinism import child_env, graph_audit
 
 STEPS = 40
-COMMON = ("--micro_batches=2", f"--max_train_steps={STEPS}", "--save_checkpoints_steps=1000",
-          "--keep_checkpoint_max=1", "--log_step_count_steps=1", "--save_summary_steps=1000",
-          "--buffer_size=256")
+COMMON = (
+    "--micro_batches=2",
+    f"--max_train_steps={STEPS}",
+    "--save_checkpoints_steps=1000",
+    "--keep_checkpoint_max=1",
+    "--log_step_count_steps=1",
+    "--save_summary_steps=1000",
+    "--buffer_size=256",
+)
 # Each app's options class and its smallest settings that still build every op of its graph.
 APPS = {
     "mnist_gan": ("GanOptions", "--width_divisor=16", "--batch_size=8"),
     "mnist_classifier": ("ClassifierOptions", "--batch_size=8"),
-    "text_lm": ("TextLmOptions", "--batch_size=8", "--seq_len=16", "--width=16", "--heads=2",
-                "--layers=1"),
+    "text_lm": (
+        "TextLmOptions",
+        "--batch_size=8",
+        "--seq_len=16",
+        "--width=16",
+        "--heads=2",
+        "--layers=1",
+    ),
 }
-_WORDS = ("the", "a", "cat", "sat", "on", "mat", "and", "dog", "ran", "far", "away", "home",
-          "why", "not", "today", "is", "was", "fine", "\n")
+_WORDS = (
+    "the",
+    "a",
+    "cat",
+    "sat",
+    "on",
+    "mat",
+    "and",
+    "dog",
+    "ran",
+    "far",
+    "away",
+    "home",
+    "why",
+    "not",
+    "today",
+    "is",
+    "was",
+    "fine",
+    "\n",
+)
 
 
 class _Crash(Exception):
@@ -106,10 +137,15 @@ def app(request, tiny_idx_dir, tiny_text_dir, tmp_path_factory, run_here):
         return run_here(name, options, flags_of(model_dir, *extra), hooks)
 
     def fresh(model_dir, *extra: str, **kwargs) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", f"{name}.train",
-                                 *flags_of(model_dir, *extra)], env=child_env(),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, **kwargs)
+        return subprocess.Popen(
+            [sys.executable, "-m", f"{name}.train", *flags_of(model_dir, *extra)],
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            **kwargs,
+        )
 
     return {"name": name, "here": here, "fresh": fresh}
 
@@ -129,8 +165,9 @@ def _finish(proc: subprocess.Popen) -> tuple[int, str]:
     return proc.returncode, stderr
 
 
-def test_twice_in_a_fresh_process_identical_another_seed_differs(app, straight, identical_runs,
-                                                                tmp_path):
+def test_twice_in_a_fresh_process_identical_another_seed_differs(
+    app, straight, identical_runs, tmp_path
+):
     again = str(tmp_path / "again")
     code, stderr = _finish(app["fresh"](again))
     assert code == 0, stderr[-3000:]
@@ -162,15 +199,18 @@ def test_two_local_workers_equal_one_process(app, straight, identical_runs, tmp_
 
 
 def test_sigterm_stops_after_a_checkpointed_step_and_the_same_command_resumes(
-        app, straight, identical_runs, tmp_path):
+    app, straight, identical_runs, tmp_path
+):
     """The signal arrives during step 3 (sent by this process to itself: the handler and the
     stop are the same as for a kill from outside, mnist_gan/test_signals.py)."""
     model_dir = str(tmp_path / "preempted")
     with pytest.raises(repro_app.PreemptedError) as stopped:
         app["here"](model_dir, hooks=[_SignalAt(3)])
     assert stopped.value.exit_status == repro_app.EXIT_PREEMPTED == 5
-    assert str(stopped.value) == (f"SIGTERM: stopped after step 3, checkpoint "
-                                  f"{model_dir}/model.ckpt-3; the same command resumes from it")
+    assert str(stopped.value) == (
+        f"SIGTERM: stopped after step 3, checkpoint "
+        f"{model_dir}/model.ckpt-3; the same command resumes from it"
+    )
     assert list(read_losses(model_dir)[1]) == [1, 2, 3]
     assert f"resuming at step 3 of {STEPS} in {model_dir}" in app["here"](model_dir)
     assert identical_runs(straight, model_dir)

@@ -22,13 +22,7 @@ from run_compare.checkpoints import (
     same_tensors,
 )
 from run_compare.compare import BadRunError, RunComparison, compare_runs, identical_runs
-from run_compare.loss_diff import (
-    LossDiff,
-    LossesComparison,
-    LossTable,
-    compare_losses,
-    load_losses,
-)
+from run_compare.loss_diff import LossDiff, LossesComparison, LossTable, compare_losses, load_losses
 from run_compare.plot import render_comparison_png, write_comparison_png
 from run_compare.reference import (
     ReferenceCheck,

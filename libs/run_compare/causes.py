@@ -16,16 +16,18 @@ from run_compare.run_json_diff import FieldDiff
 _CAUSES: tuple[tuple[str, str], ...] = (
     # Measured (README "Where the same bits hold"): x86-64 and aarch64 round matmuls, conv
     # gradients, inner-axis sums and transcendentals differently, so it outranks everything.
-    ("host.machine", "the machine architecture (x86-64 and aarch64 kernels round "
-                     "differently)"),
+    ("host.machine", "the machine architecture (x86-64 and aarch64 kernels round differently)"),
     ("identity.random_seed", "the seed"),
     ("identity.numerics.cpu_isa", "the cpu_isa pin (instruction set oneDNN may use)"),
     ("identity.numerics", "a numerics pin"),
     ("identity.model", "the model options"),
     ("identity.data", "the data or its stream"),
     ("identity", "the run identity"),
-    ("graph_ops", "the ops in the graph (one whose kernel is approximate follows the CPU "
-                  "vendor: tf_determinism.graph_audit)"),
+    (
+        "graph_ops",
+        "the ops in the graph (one whose kernel is approximate follows the CPU "
+        "vendor: tf_determinism.graph_audit)",
+    ),
     ("host.onednn_isa", "the instruction set oneDNN dispatched to"),
     ("host.onednn_threads", "the thread pool oneDNN ran on"),
     ("determinism.environment", "the numerics environment TF saw"),
@@ -37,8 +39,10 @@ _CAUSES: tuple[tuple[str, str], ...] = (
     ("host.cpu.caches", "the CPU's cache sizes (oneDNN/Eigen blocking)"),
     ("host.cpu.model_name", "the CPU model"),
     ("host.cpu.family_model_stepping", "the CPU model"),
-    ("host.cpu.vendor", "the CPU vendor (its rcpps/rsqrtps tables, for a graph with an "
-                        "approximate kernel)"),
+    (
+        "host.cpu.vendor",
+        "the CPU vendor (its rcpps/rsqrtps tables, for a graph with an approximate kernel)",
+    ),
     ("host.cpu.emulated_on", "an emulated CPU (qemu)"),
     ("host.cpu.sve_vector_bits", "the SVE vector length (aarch64 kernels block by it)"),
     ("host.cpu.midr", "the CPU model"),
@@ -56,6 +60,7 @@ def _rank(path: str) -> int | None:
 def likely_causes(fields: list[FieldDiff]) -> list[tuple[str, FieldDiff]]:
     """The differing run.json fields that can change bits, as (meaning, field), most likely
     first (paths, argv, host names and timings are left out: they change no number)."""
-    ranked = [(rank, field.path, field) for field in fields
-              if (rank := _rank(field.path)) is not None]
+    ranked = [
+        (rank, field.path, field) for field in fields if (rank := _rank(field.path)) is not None
+    ]
     return [(_CAUSES[rank][1], field) for rank, _, field in sorted(ranked, key=lambda r: r[:2])]

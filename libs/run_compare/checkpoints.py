@@ -119,8 +119,7 @@ def _max_abs_diff(a: np.ndarray, b: np.ndarray) -> float | None:
     if a.dtype.kind in "biuf":
         return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)), initial=0.0))
     if a.dtype.kind == "c":
-        return float(np.max(np.abs(a.astype(np.complex128) - b.astype(np.complex128)),
-                            initial=0.0))
+        return float(np.max(np.abs(a.astype(np.complex128) - b.astype(np.complex128)), initial=0.0))
     return None  # strings, and extension types such as bfloat16 are not summarized
 
 
@@ -132,8 +131,9 @@ def compare_tensors(name: str, a: np.ndarray, b: np.ndarray) -> TensorDiff | Non
     differing = _differing_elements(a, b)
     if differing == 0:
         return None
-    return TensorDiff(name, str(a.dtype), str(b.dtype), a.shape, b.shape, differing, a.size,
-                      _max_abs_diff(a, b))
+    return TensorDiff(
+        name, str(a.dtype), str(b.dtype), a.shape, b.shape, differing, a.size, _max_abs_diff(a, b)
+    )
 
 
 def same_tensors(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
@@ -172,8 +172,10 @@ def read_tensor(reader, prefix: str, name: str) -> np.ndarray:
     try:
         return np.asarray(reader.get_tensor(name))
     except (tf.errors.OpError, *_UNREADABLE) as e:
-        raise ValueError(f"{prefix}: unreadable checkpoint, tensor {name!r} "
-                         f"({type(e).__name__}: {_first_line(e)})") from None
+        raise ValueError(
+            f"{prefix}: unreadable checkpoint, tensor {name!r} "
+            f"({type(e).__name__}: {_first_line(e)})"
+        ) from None
 
 
 def tensor_digest(value: np.ndarray) -> str:
@@ -190,8 +192,10 @@ def tensor_digests(prefix: str) -> dict[str, str]:
       ValueError: a torn or damaged checkpoint (one line naming it and the tensor).
     """
     reader = open_checkpoint(prefix)
-    return {name: tensor_digest(read_tensor(reader, prefix, name))
-            for name in sorted(reader.get_variable_to_shape_map())}
+    return {
+        name: tensor_digest(read_tensor(reader, prefix, name))
+        for name in sorted(reader.get_variable_to_shape_map())
+    }
 
 
 def compare_checkpoints(path_a: str, path_b: str) -> CheckpointComparison:
@@ -215,11 +219,16 @@ def compare_checkpoints(path_a: str, path_b: str) -> CheckpointComparison:
         if diff is not None:
             differing.append(diff)
     return CheckpointComparison(
-        path_a=path_a, path_b=path_b,
+        path_a=path_a,
+        path_b=path_b,
         step_a=_global_step(reader_a, path_a, names_a),
         step_b=_global_step(reader_b, path_b, names_b),
-        tensors_compared=len(common), tensors_equal=len(common) - len(differing),
-        differing=differing, only_a=sorted(names_a - names_b), only_b=sorted(names_b - names_a))
+        tensors_compared=len(common),
+        tensors_equal=len(common) - len(differing),
+        differing=differing,
+        only_a=sorted(names_a - names_b),
+        only_b=sorted(names_b - names_a),
+    )
 
 
 def _global_step(reader, prefix: str, names: set[str]) -> int | None:

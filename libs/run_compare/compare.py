@@ -76,9 +76,12 @@ class RunComparison:
         """Losses, every common checkpoint (the latest of the same step) and every result
         bitwise equal (run.json provenance may differ; checkpoints one run deleted and the
         other kept are not compared)."""
-        return (self.losses.identical and all(c.identical for c in self.checkpoints)
-                and self.latest.step_a == self.latest.step_b
-                and all(r.equal for r in self.results))
+        return (
+            self.losses.identical
+            and all(c.identical for c in self.checkpoints)
+            and self.latest.step_a == self.latest.step_b
+            and all(r.equal for r in self.results)
+        )
 
 
 def _one_line(error: BaseException) -> str:
@@ -94,8 +97,9 @@ def _read(model_dir: str) -> tuple[dict[str, Any], Any, dict[int, str]]:
         raise BadRunError(_one_line(e)) from None
 
 
-def _results(dir_a: str, dir_b: str, record_a: dict[str, Any],
-             record_b: dict[str, Any]) -> list[ResultDiff]:
+def _results(
+    dir_a: str, dir_b: str, record_a: dict[str, Any], record_b: dict[str, Any]
+) -> list[ResultDiff]:
     names = sorted(set(record_a.get(RESULTS_KEY, [])) | set(record_b.get(RESULTS_KEY, [])))
     diffs = []
     for name in names:
@@ -122,8 +126,9 @@ def compare_runs(dir_a: str, dir_b: str) -> RunComparison:
     (record_a, table_a, kept_a), (record_b, table_b, kept_b) = _read(dir_a), _read(dir_b)
     apps = (record_a.get("app"), record_b.get("app"))
     if None not in apps and apps[0] != apps[1]:
-        raise BadRunError(f"{dir_a} is a run of {apps[0]}, {dir_b} of {apps[1]}: compare runs "
-                          "of one app")
+        raise BadRunError(
+            f"{dir_a} is a run of {apps[0]}, {dir_b} of {apps[1]}: compare runs of one app"
+        )
     common = sorted(set(kept_a) & set(kept_b))
     pairs = [(kept_a[s], kept_b[s]) for s in common]
     if not common or common[-1] != max(kept_a) or common[-1] != max(kept_b):
@@ -133,10 +138,17 @@ def compare_runs(dir_a: str, dir_b: str) -> RunComparison:
     except ValueError as e:
         raise BadRunError(_one_line(e)) from None
     return RunComparison(
-        dir_a=dir_a, dir_b=dir_b, record_a=record_a, record_b=record_b,
-        fields=diff_records(record_a, record_b), losses=compare_losses(table_a, table_b),
-        checkpoints=checkpoints, steps_a=sorted(kept_a), steps_b=sorted(kept_b),
-        results=_results(dir_a, dir_b, record_a, record_b))
+        dir_a=dir_a,
+        dir_b=dir_b,
+        record_a=record_a,
+        record_b=record_b,
+        fields=diff_records(record_a, record_b),
+        losses=compare_losses(table_a, table_b),
+        checkpoints=checkpoints,
+        steps_a=sorted(kept_a),
+        steps_b=sorted(kept_b),
+        results=_results(dir_a, dir_b, record_a, record_b),
+    )
 
 
 def identical_runs(dir_a: str, dir_b: str) -> bool:
@@ -149,6 +161,7 @@ def identical_runs(dir_a: str, dir_b: str) -> bool:
     """
     result = compare_runs(dir_a, dir_b)
     with open(os.path.join(dir_a, "losses.csv"), "rb") as fa, open(
-            os.path.join(dir_b, "losses.csv"), "rb") as fb:
+        os.path.join(dir_b, "losses.csv"), "rb"
+    ) as fb:
         same_losses = fa.read() == fb.read()
     return same_losses and result.identical

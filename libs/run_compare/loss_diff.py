@@ -78,8 +78,12 @@ class LossesComparison:
     @property
     def identical(self) -> bool:
         """Same loss names, same steps, every value bitwise equal."""
-        return (self.same_steps and not self.only_a and not self.only_b
-                and all(d.identical for d in self.losses))
+        return (
+            self.same_steps
+            and not self.only_a
+            and not self.only_b
+            and all(d.identical for d in self.losses)
+        )
 
 
 def load_losses(path: str) -> LossTable:
@@ -104,20 +108,30 @@ def bits(values: np.ndarray) -> np.ndarray:
 
 def compare_losses(a: LossTable, b: LossTable) -> LossesComparison:
     """Compares every loss both tables have, on the steps both tables have."""
-    common, index_a, index_b = np.intersect1d(a.steps, b.steps, assume_unique=True,
-                                              return_indices=True)
+    common, index_a, index_b = np.intersect1d(
+        a.steps, b.steps, assume_unique=True, return_indices=True
+    )
     diffs = []
     for name in (n for n in a.names if n in b.names):
         va, vb = a.values[name][index_a], b.values[name][index_b]
         equal = bits(va) == bits(vb)
         divergent = np.flatnonzero(~equal)
         first = int(divergent[0]) if divergent.size else None
-        diffs.append(LossDiff(
-            name=name, steps_compared=int(common.size), steps_equal=int(equal.sum()),
-            first_divergent_step=None if first is None else int(common[first]),
-            value_a=None if first is None else va[first],
-            value_b=None if first is None else vb[first]))
+        diffs.append(
+            LossDiff(
+                name=name,
+                steps_compared=int(common.size),
+                steps_equal=int(equal.sum()),
+                first_divergent_step=None if first is None else int(common[first]),
+                value_a=None if first is None else va[first],
+                value_b=None if first is None else vb[first],
+            )
+        )
     return LossesComparison(
-        a=a, b=b, common_steps=common, losses=diffs,
+        a=a,
+        b=b,
+        common_steps=common,
+        losses=diffs,
         only_a=[n for n in a.names if n not in b.names],
-        only_b=[n for n in b.names if n not in a.names])
+        only_b=[n for n in b.names if n not in a.names],
+    )

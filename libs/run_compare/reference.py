@@ -19,15 +19,23 @@ from run_record import flatten, read_run_json
 
 FORMAT = "reproducible-reference/1"
 # The run.json fields that describe the machine and stack (compared field by field).
-_FINGERPRINT_KEYS = ("host.cpu", "host.onednn_isa", "host.onednn_threads", "host.machine",
-                     "versions",
-                     "determinism.environment")
+_FINGERPRINT_KEYS = (
+    "host.cpu",
+    "host.onednn_isa",
+    "host.onednn_threads",
+    "host.machine",
+    "versions",
+    "determinism.environment",
+)
 
 
 def _fingerprint(record: dict[str, Any]) -> dict[str, Any]:
     flat = flatten(record)
-    return {path: value for path, value in sorted(flat.items())
-            if any(path == key or path.startswith(key + ".") for key in _FINGERPRINT_KEYS)}
+    return {
+        path: value
+        for path, value in sorted(flat.items())
+        if any(path == key or path.startswith(key + ".") for key in _FINGERPRINT_KEYS)
+    }
 
 
 def make_reference(model_dir: str, flags: Sequence[str], reason: str) -> dict[str, Any]:
@@ -40,9 +48,13 @@ def make_reference(model_dir: str, flags: Sequence[str], reason: str) -> dict[st
         "reason": reason,
         "flags": list(flags),
         "git_commit": record.get("git_commit"),
-        "losses": {name: {str(int(step)): f"{int(b):08x}" for step, b in
-                          zip(table.steps, bits(table.values[name]), strict=True)}
-                   for name in table.names},
+        "losses": {
+            name: {
+                str(int(step)): f"{int(b):08x}"
+                for step, b in zip(table.steps, bits(table.values[name]), strict=True)
+            }
+            for name in table.names
+        },
         "tensors": tensor_digests(latest_checkpoint(model_dir)),
         "fingerprint": _fingerprint(record),
     }
@@ -94,8 +106,12 @@ class ReferenceCheck:
 
     @property
     def reproduces(self) -> bool:
-        return (self.first_divergent_step is None and not self.missing_steps
-                and not self.tensors_differing and self.tensors_compared > 0)
+        return (
+            self.first_divergent_step is None
+            and not self.missing_steps
+            and not self.tensors_differing
+            and self.tensors_compared > 0
+        )
 
 
 def check_against(reference: dict[str, Any], model_dir: str) -> ReferenceCheck:
@@ -119,7 +135,17 @@ def check_against(reference: dict[str, Any], model_dir: str) -> ReferenceCheck:
     names = set(ref_tensors) | set(our_tensors)
     differing = sum(ref_tensors.get(n) != our_tensors.get(n) for n in names)
     ref_fp, our_fp = reference.get("fingerprint", {}), ours["fingerprint"]
-    fp_diffs = [(k, ref_fp.get(k), our_fp.get(k)) for k in sorted(set(ref_fp) | set(our_fp))
-                if ref_fp.get(k) != our_fp.get(k)]
-    return ReferenceCheck(first, which, compared // max(len(reference["losses"]), 1), missing,
-                          len(names), differing, fp_diffs)
+    fp_diffs = [
+        (k, ref_fp.get(k), our_fp.get(k))
+        for k in sorted(set(ref_fp) | set(our_fp))
+        if ref_fp.get(k) != our_fp.get(k)
+    ]
+    return ReferenceCheck(
+        first,
+        which,
+        compared // max(len(reference["losses"]), 1),
+        missing,
+        len(names),
+        differing,
+        fp_diffs,
+    )

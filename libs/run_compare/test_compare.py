@@ -26,20 +26,26 @@ from run_compare import (
 
 
 def _table(steps, **values) -> LossTable:
-    return LossTable("mem", list(values), np.asarray(steps, np.int64),
-                     {k: np.asarray(v, np.float32) for k, v in values.items()})
+    return LossTable(
+        "mem",
+        list(values),
+        np.asarray(steps, np.int64),
+        {k: np.asarray(v, np.float32) for k, v in values.items()},
+    )
 
 
 def test_losses_compared_by_bits_with_first_divergent_step():
     nan_a = np.uint32(0x7FC00000).view(np.float32)
     nan_b = np.uint32(0x7FC00001).view(np.float32)  # another NaN payload: other bits
     a = _table([1, 2, 3, 4], g=[0.5, nan_a, 0.0, 1.0], d=[1.0, 2.0, 3.0, 4.0])
-    same = compare_losses(a, _table([1, 2, 3, 4], g=[0.5, nan_a, 0.0, 1.0],
-                                    d=[1.0, 2.0, 3.0, 4.0]))
+    same = compare_losses(a, _table([1, 2, 3, 4], g=[0.5, nan_a, 0.0, 1.0], d=[1.0, 2.0, 3.0, 4.0]))
     assert same.identical and [d.first_divergent_step for d in same.losses] == [None, None]
 
-    b = _table([1, 2, 3, 4], g=[0.5, nan_a, -0.0, 1.0],  # -0.0 == 0.0, but not bitwise
-               d=[1.0, np.nextafter(np.float32(2), np.float32(3)), 3.0, 5.0])
+    b = _table(
+        [1, 2, 3, 4],
+        g=[0.5, nan_a, -0.0, 1.0],  # -0.0 == 0.0, but not bitwise
+        d=[1.0, np.nextafter(np.float32(2), np.float32(3)), 3.0, 5.0],
+    )
     result = compare_losses(a, b)
     assert not result.identical and result.same_steps
     g, d = result.losses
@@ -49,8 +55,9 @@ def test_losses_compared_by_bits_with_first_divergent_step():
     assert (d.steps_equal, d.first_divergent_step) == (2, 2)
     assert format_value(d.value_a) == "2.0 (0x40000000)"
     assert format_value(d.value_b) == "2.000000238418579 (0x40000001)"
-    assert not compare_losses(a, _table([1, 2, 3, 4], g=[0.5, nan_b, 0.0, 1.0],
-                                        d=[1.0, 2.0, 3.0, 4.0])).identical
+    assert not compare_losses(
+        a, _table([1, 2, 3, 4], g=[0.5, nan_b, 0.0, 1.0], d=[1.0, 2.0, 3.0, 4.0])
+    ).identical
 
     # Different step sets or columns: compared where both exist, never "identical".
     short = compare_losses(a, _table([1, 2], g=[0.5, nan_a], e=[0.0, 0.0]))
@@ -60,13 +67,31 @@ def test_losses_compared_by_bits_with_first_divergent_step():
 
 
 def test_run_json_fields_flattened_and_tagged():
-    a = {"seed": 1, "identity": {"random_seed": 1, "lr": 1.0}, "flags": {"model_dir": "x"},
-         "host": {"cpu_count": 2}, "argv": ["a"], "git_commit": None}
-    b = {"seed": 2, "identity": {"random_seed": 2, "lr": 1}, "flags": {"model_dir": "y"},
-         "host": {"cpu_count": 2}, "argv": ["a"], "versions": {"tf": "2.15.1"}}
+    a = {
+        "seed": 1,
+        "identity": {"random_seed": 1, "lr": 1.0},
+        "flags": {"model_dir": "x"},
+        "host": {"cpu_count": 2},
+        "argv": ["a"],
+        "git_commit": None,
+    }
+    b = {
+        "seed": 2,
+        "identity": {"random_seed": 2, "lr": 1},
+        "flags": {"model_dir": "y"},
+        "host": {"cpu_count": 2},
+        "argv": ["a"],
+        "versions": {"tf": "2.15.1"},
+    }
     diffs = {d.path: d for d in diff_records(a, b)}
-    assert sorted(diffs) == ["flags.model_dir", "git_commit", "identity.lr",
-                             "identity.random_seed", "seed", "versions.tf"]
+    assert sorted(diffs) == [
+        "flags.model_dir",
+        "git_commit",
+        "identity.lr",
+        "identity.random_seed",
+        "seed",
+        "versions.tf",
+    ]
     assert diffs["identity.lr"].identity and diffs["seed"].identity  # 1.0 vs 1: a type change
     assert not diffs["flags.model_dir"].identity
     assert diffs["versions.tf"].value_a is run_compare.MISSING
@@ -98,8 +123,9 @@ def test_identical_runs_on_fake_run_dirs(tmp_path, fake_run):
 
     # One loss value one ulp off: a changed losses.csv byte, and a changed value.
     ulp = float(np.nextafter(np.float32(1.5), np.float32(2)))
-    assert not identical_runs(a, fake_run(tmp_path / "loss", losses=((1, 0.5, 0.25),
-                                                                       (2, 0.125, ulp))))
+    assert not identical_runs(
+        a, fake_run(tmp_path / "loss", losses=((1, 0.5, 0.25), (2, 0.125, ulp)))
+    )
     # One byte of losses.csv changed, same float32 values ("0.5" -> "5e-1"): the bytes decide.
     text = fake_run(tmp_path / "text")
     csv_path = os.path.join(text, "losses.csv")
@@ -141,7 +167,8 @@ def test_a_torn_checkpoint_is_one_line_for_compare_and_check(tmp_path, fake_run)
         run_compare.check_against(reference, torn)
     for error in (compared.value, checked.value):
         message = str(error)
-        assert message.startswith(os.path.join(torn, "model.ckpt-2") + ": unreadable "
-                                  "checkpoint, tensor "), message
+        assert message.startswith(
+            os.path.join(torn, "model.ckpt-2") + ": unreadable checkpoint, tensor "
+        ), message
         assert "IndexError" in message and "\n" not in message
     assert run_compare.check_against(reference, a).reproduces  # the intact one still does

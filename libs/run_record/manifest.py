@@ -73,8 +73,13 @@ class Entry:
         return tensors_root(self.tensors)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "root": self.root, "chain": self.chain,
-                "rows": list(self.rows), "tensors": dict(self.tensors)}
+        return {
+            "step": self.step,
+            "root": self.root,
+            "chain": self.chain,
+            "rows": list(self.rows),
+            "tensors": dict(self.tensors),
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,8 +104,7 @@ class Manifest:
     @property
     def root(self) -> str:
         """The overall root: every entry's step, root and chain, chained in step order."""
-        return chain(self.identity, [sha256(f"{e.step} {e.root} {e.chain}")
-                                     for e in self.entries])
+        return chain(self.identity, [sha256(f"{e.step} {e.root} {e.chain}") for e in self.entries])
 
     def row_digests(self) -> dict[int, str]:
         """{step: row digest} of every row the manifest covers."""
@@ -123,10 +127,13 @@ def read_manifest(model_dir: str) -> Manifest | None:
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        entries = [Entry(int(e["step"]), dict(e["tensors"]), list(e["rows"]), str(e["chain"]))
-                   for e in data["entries"]]
-        manifest = Manifest(str(data["identity"]), str(data["header"]), entries,
-                            dict(data.get("run", {})))
+        entries = [
+            Entry(int(e["step"]), dict(e["tensors"]), list(e["rows"]), str(e["chain"]))
+            for e in data["entries"]
+        ]
+        manifest = Manifest(
+            str(data["identity"]), str(data["header"]), entries, dict(data.get("run", {}))
+        )
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ManifestError(f"{path}: not a {FORMAT} manifest ({type(e).__name__}: {e})") from None
     if data.get("format") != FORMAT:
@@ -136,10 +143,17 @@ def read_manifest(model_dir: str) -> Manifest | None:
 
 def write_manifest(model_dir: str, manifest: Manifest) -> None:
     """Writes the whole manifest atomically (the old one or the new one, never a mix)."""
-    write_json_atomic(os.path.join(model_dir, MANIFEST_JSON), {
-        "format": FORMAT, "identity": manifest.identity, "run": manifest.run,
-        "header": manifest.header, "root": manifest.root,
-        "entries": [e.as_dict() for e in manifest.entries]})
+    write_json_atomic(
+        os.path.join(model_dir, MANIFEST_JSON),
+        {
+            "format": FORMAT,
+            "identity": manifest.identity,
+            "run": manifest.run,
+            "header": manifest.header,
+            "root": manifest.root,
+            "entries": [e.as_dict() for e in manifest.entries],
+        },
+    )
 
 
 def add_entry(model_dir: str, record: Mapping[str, Any], header: str, entry: Entry) -> bool:
@@ -158,14 +172,18 @@ def add_entry(model_dir: str, record: Mapping[str, Any], header: str, entry: Ent
     identity = identity_digest(record)
     manifest = read_manifest(model_dir) or Manifest(identity, header, [], run_identity(record))
     if manifest.identity != identity:
-        raise ManifestError(f"{model_dir}/{MANIFEST_JSON} is the manifest of another run "
-                            "(its identity differs from run.json's)")
+        raise ManifestError(
+            f"{model_dir}/{MANIFEST_JSON} is the manifest of another run "
+            "(its identity differs from run.json's)"
+        )
     old = manifest.entry(entry.step)
     if old is not None:
         if old != entry:
-            raise ManifestError(f"{model_dir}: checkpoint {entry.step} differs from its manifest "
-                                f"entry of an earlier session (root {old.root[:16]}, now "
-                                f"{entry.root[:16]}): the run did not reproduce itself")
+            raise ManifestError(
+                f"{model_dir}: checkpoint {entry.step} differs from its manifest "
+                f"entry of an earlier session (root {old.root[:16]}, now "
+                f"{entry.root[:16]}): the run did not reproduce itself"
+            )
         return False
     entries = sorted([*manifest.entries, entry], key=lambda e: e.step)
     write_manifest(model_dir, dataclasses.replace(manifest, entries=entries))

@@ -11,9 +11,15 @@ from importlib import metadata
 # Linux x86-64, "tensorflow" on macOS, and "tensorflow" with "tensorflow-cpu-aws" (the build
 # with the Arm Compute Library) on Linux aarch64 (see 3rdparty/python/BUILD); whichever are
 # installed are reported, so run.json names the wheel that computed.
-DEFAULT_DISTRIBUTIONS = ("tensorflow-cpu", "tensorflow", "tensorflow-cpu-aws",
-                         "tensorflow-estimator", "tensorflow-gan", "tensorflow-probability",
-                         "numpy")
+DEFAULT_DISTRIBUTIONS = (
+    "tensorflow-cpu",
+    "tensorflow",
+    "tensorflow-cpu-aws",
+    "tensorflow-estimator",
+    "tensorflow-gan",
+    "tensorflow-probability",
+    "numpy",
+)
 
 
 def versions(distributions: Sequence[str] = DEFAULT_DISTRIBUTIONS) -> dict[str, str]:
@@ -33,8 +39,13 @@ def git_commit() -> str | None:
     while the code itself sits in a pex venv), else of this file's checkout; None outside git."""
     for where in (os.getcwd(), os.path.dirname(os.path.abspath(__file__))):
         try:
-            out = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True,
-                                 text=True, timeout=10, check=True)
+            out = subprocess.run(
+                ["git", "-C", where, "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
         except (OSError, subprocess.SubprocessError):
             continue
         if out.stdout.strip():
@@ -44,9 +55,13 @@ def git_commit() -> str | None:
 
 def host() -> dict[str, object]:
     """The machine: name, platform, CPU and core count."""
-    return {"hostname": socket.gethostname(), "platform": platform.platform(),
-            "machine": platform.machine(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count()}
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+    }
 
 
 def provenance() -> dict[str, object]:

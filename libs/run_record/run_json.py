@@ -80,15 +80,21 @@ def check_resumable(model_dir: str, identity: dict[str, Any]) -> None:
         # `checkpoint` is the index file tf.train.Saver keeps beside its checkpoints.
         if os.path.exists(os.path.join(model_dir, "checkpoint")):
             raise RunMismatchError(
-                f"{model_dir}: has checkpoints but no run.json; refusing to resume it")
+                f"{model_dir}: has checkpoints but no run.json; refusing to resume it"
+            )
         return
     try:
         old = read_run_json(model_dir).get("identity", {})
     except ValueError as e:
         raise RunMismatchError(str(e)) from None
     old, new = flatten(old), flatten(identity)
-    diffs = [f"{k}: {old.get(k)!r} there, {new.get(k)!r} now"
-             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    diffs = [
+        f"{k}: {old.get(k)!r} there, {new.get(k)!r} now"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+    ]
     if diffs:
-        raise RunMismatchError(f"{model_dir} was made by a different run ({'; '.join(diffs)}); "
-                               "use another --model_dir")
+        raise RunMismatchError(
+            f"{model_dir} was made by a different run ({'; '.join(diffs)}); "
+            "use another --model_dir"
+        )

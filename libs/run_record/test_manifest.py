@@ -11,8 +11,9 @@ RECORD = {"app": "a", "identity": {"random_seed": 1}}
 
 def _entry(step: int, rows: list[str], previous: str, w: str = "w1") -> manifest.Entry:
     digests = [manifest.sha256(r) for r in rows]
-    return manifest.Entry(step, {"w": manifest.sha256(w)}, digests,
-                          manifest.chain(previous, digests))
+    return manifest.Entry(
+        step, {"w": manifest.sha256(w)}, digests, manifest.chain(previous, digests)
+    )
 
 
 def test_entries_chain_the_rows_and_the_root_changes_with_any_bit(tmp_path) -> None:
@@ -27,17 +28,21 @@ def test_entries_chain_the_rows_and_the_root_changes_with_any_bit(tmp_path) -> N
     assert read.row_digests() == {1: manifest.sha256("1,0.5"), 2: manifest.sha256("2,0.25")}
     assert read.last_chain(2) == (0, first.chain) and read.last_chain(0) == (-1, header)
     assert first.chain == header and second.chain == manifest.chain(
-        manifest.chain(header, [manifest.sha256("1,0.5")]), [manifest.sha256("2,0.25")])
-    other = manifest.Manifest(read.identity, header, [first, _entry(2, ["1,0.5", "2,0.25"],
-                                                                     first.chain, "w2")])
+        manifest.chain(header, [manifest.sha256("1,0.5")]), [manifest.sha256("2,0.25")]
+    )
+    other = manifest.Manifest(
+        read.identity, header, [first, _entry(2, ["1,0.5", "2,0.25"], first.chain, "w2")]
+    )
     assert other.root != read.root
 
 
 def test_no_entry_is_rewritten_and_another_runs_manifest_is_refused(tmp_path) -> None:
     header = manifest.sha256("step,loss")
     manifest.add_entry(str(tmp_path), RECORD, header, _entry(0, [], header))
-    with pytest.raises(manifest.ManifestError, match="checkpoint 0 differs from its manifest "
-                       "entry of an earlier session"):
+    with pytest.raises(
+        manifest.ManifestError,
+        match="checkpoint 0 differs from its manifest entry of an earlier session",
+    ):
         manifest.add_entry(str(tmp_path), RECORD, header, _entry(0, [], header, "w2"))
     other = {"app": "a", "identity": {"random_seed": 2}}
     with pytest.raises(manifest.ManifestError, match="the manifest of another run"):

@@ -68,8 +68,9 @@ def test_check_resumable(tmp_path):
         check_resumable(str(tmp_path), {"seed": 1})
     write_run_json(str(tmp_path), {"identity": {"seed": 1, "gan_type": "infogan"}})
     check_resumable(str(tmp_path), {"seed": 1, "gan_type": "infogan"})  # same run: fine
-    with pytest.raises(RunMismatchError,
-                       match=r"made by a different run \(seed: 1 there, 2 now\); use another"):
+    with pytest.raises(
+        RunMismatchError, match=r"made by a different run \(seed: 1 there, 2 now\); use another"
+    ):
         check_resumable(str(tmp_path), {"seed": 2, "gan_type": "infogan"})
 
 
@@ -78,8 +79,10 @@ def test_check_resumable_names_nested_fields_by_dotted_path(tmp_path):
 
     write_run_json(str(tmp_path), {"identity": {"seed": 1, "model": {"kind": "a", "width": 2}}})
     check_resumable(str(tmp_path), {"seed": 1, "model": {"kind": "a", "width": 2}})
-    with pytest.raises(RunMismatchError, match=(
-            r"\(model\.kind: 'a' there, 'b' now; model\.width: 2 there, None now\)")):
+    with pytest.raises(
+        RunMismatchError,
+        match=(r"\(model\.kind: 'a' there, 'b' now; model\.width: 2 there, None now\)"),
+    ):
         check_resumable(str(tmp_path), {"seed": 1, "model": {"kind": "b"}})
 
 
@@ -88,12 +91,19 @@ def test_copy_checkpoint_takes_that_checkpoints_data_and_index_only(tmp_path) ->
 
     source = tmp_path / "run"
     source.mkdir()
-    for name in ("model.ckpt-1.index", "model.ckpt-1.data-00000-of-00001", "model.ckpt-1.meta",
-                 "model.ckpt-10.index", "model.ckpt-12.index"):
+    for name in (
+        "model.ckpt-1.index",
+        "model.ckpt-1.data-00000-of-00001",
+        "model.ckpt-1.meta",
+        "model.ckpt-10.index",
+        "model.ckpt-12.index",
+    ):
         (source / name).write_bytes(name.encode())
     copied = copy_checkpoint(str(source / "model.ckpt-1"), str(tmp_path / "copy"))
     assert sorted(os.listdir(tmp_path / "copy")) == [
-        "model.ckpt-1.data-00000-of-00001", "model.ckpt-1.index"]
+        "model.ckpt-1.data-00000-of-00001",
+        "model.ckpt-1.index",
+    ]
     assert all(open(path, "rb").read() == os.path.basename(path).encode() for path in copied)
     assert os.stat(copied[0]).st_ino != os.stat(source / os.path.basename(copied[0])).st_ino
 

@@ -37,9 +37,15 @@ def check_n_epochs(n_epochs: int | None) -> None:
         check_int("n_epochs", n_epochs, 1)
 
 
-def records_from_paths(paths: list[str], *, random_seed: int, compression: str,
-                       num_parallel: int, cycle_length: int | None,
-                       deterministic: bool) -> tf.data.Dataset:
+def records_from_paths(
+    paths: list[str],
+    *,
+    random_seed: int,
+    compression: str,
+    num_parallel: int,
+    cycle_length: int | None,
+    deterministic: bool,
+) -> tf.data.Dataset:
     """One epoch of serialized records from ``paths`` (already sorted)."""
     order = np.random.default_rng(derive_seed(random_seed, "files")).permutation(len(paths))
     files = tf.data.Dataset.from_tensor_slices([paths[i] for i in order])
@@ -95,12 +101,21 @@ def dataset_from_records(
     check_int("random_seed", random_seed, 0)
     if cycle_length is not None:
         check_int("cycle_length", cycle_length, 1)
-    paths, _ = shards_lib.resolve_shards(split, record_dir=record_dir,
-                                         record_pattern=record_pattern,
-                                         compression=compression, verify=verify)
-    return records_from_paths(paths, random_seed=random_seed, compression=compression,
-                              num_parallel=num_parallel, cycle_length=cycle_length,
-                              deterministic=deterministic)
+    paths, _ = shards_lib.resolve_shards(
+        split,
+        record_dir=record_dir,
+        record_pattern=record_pattern,
+        compression=compression,
+        verify=verify,
+    )
+    return records_from_paths(
+        paths,
+        random_seed=random_seed,
+        compression=compression,
+        num_parallel=num_parallel,
+        cycle_length=cycle_length,
+        deterministic=deterministic,
+    )
 
 
 def _window_order(size: tf.Tensor, epoch_seed: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
@@ -160,7 +175,7 @@ def shuffled_windows(
             size = tf.shape(tf.nest.flatten(window)[0], out_type=tf.int64)[0]
             order = _window_order(size, epoch_seed, index)
             if skip:
-                order = order[tf.where(tf.equal(index, start), drop, 0):]
+                order = order[tf.where(tf.equal(index, start), drop, 0) :]
             return tf.nest.map_structure(lambda t: tf.gather(t, order), window)
 
         return windows.map(permute)
@@ -210,6 +225,11 @@ def shuffle_repeat_prefetch(
     check_n_epochs(n_epochs)
     check_int("random_seed", random_seed, 0)
     check_int("first_epoch", first_epoch, 0)
-    shuffled = shuffled_windows(dataset, buffer_size=buffer_size, n_epochs=n_epochs,
-                                random_seed=random_seed, first_epoch=first_epoch).unbatch()
+    shuffled = shuffled_windows(
+        dataset,
+        buffer_size=buffer_size,
+        n_epochs=n_epochs,
+        random_seed=random_seed,
+        first_epoch=first_epoch,
+    ).unbatch()
     return shuffled.prefetch(prefetch_size) if prefetch_size else shuffled

@@ -169,8 +169,9 @@ def make_parse_fn(
             if encoding == "bytes":
                 # decode_raw of a [B] batch gives [B, n]: one C++ call for the whole batch.
                 if dtype == tf.uint64:  # decode_raw has no uint64: same bits via int64
-                    value = tf.bitcast(tf.io.decode_raw(value, tf.int64, little_endian=True),
-                                       tf.uint64)
+                    value = tf.bitcast(
+                        tf.io.decode_raw(value, tf.int64, little_endian=True), tf.uint64
+                    )
                 else:
                     value = tf.io.decode_raw(value, dtype, little_endian=True)
                 if rank == 0:

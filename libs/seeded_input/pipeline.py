@@ -21,12 +21,7 @@ import tensorflow as tf
 
 from seeded_input import features as features_lib
 from seeded_input import shards as shards_lib
-from seeded_input.dataset import (
-    check_int,
-    check_n_epochs,
-    records_from_paths,
-    shuffled_windows,
-)
+from seeded_input.dataset import check_int, check_n_epochs, records_from_paths, shuffled_windows
 
 # Records per parse call: one vectorised parse of 1024 records, not one per batch, cut the
 # CPU per example by ~40% (28x28 uint8 examples, batch_size 128). Only performance: parse
@@ -111,20 +106,24 @@ class StreamOptions:
         return self.micro_range[0] * size, self.micro_range[1] * size
 
 
-def _check_micro_batches(batch_size: int, micro_batches: int,
-                         micro_range: tuple[int, int] | None) -> None:
+def _check_micro_batches(
+    batch_size: int, micro_batches: int, micro_range: tuple[int, int] | None
+) -> None:
     """Raises ValueError unless micro_batches divides batch_size and micro_range is None or
     (i, j) with 0 <= i < j <= micro_batches."""
     check_int("micro_batches", micro_batches, 1)
     if batch_size % micro_batches:
-        raise ValueError(f"micro_batches ({micro_batches}) must divide batch_size "
-                         f"({batch_size})")
+        raise ValueError(f"micro_batches ({micro_batches}) must divide batch_size ({batch_size})")
     if micro_range is not None and (
-            not isinstance(micro_range, tuple) or len(micro_range) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in micro_range)
-            or not 0 <= micro_range[0] < micro_range[1] <= micro_batches):
-        raise ValueError(f"micro_range must be (i, j) with 0 <= i < j <= micro_batches "
-                         f"({micro_batches}), got {micro_range!r}")
+        not isinstance(micro_range, tuple)
+        or len(micro_range) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in micro_range)
+        or not 0 <= micro_range[0] < micro_range[1] <= micro_batches
+    ):
+        raise ValueError(
+            f"micro_range must be (i, j) with 0 <= i < j <= micro_batches "
+            f"({micro_batches}), got {micro_range!r}"
+        )
 
 
 def input_fn(
@@ -160,8 +159,9 @@ def input_fn(
     """
     paths, manifest = _shards_and_manifest(options)
     parse = parse_fn if parse_fn is not None else features_lib.make_parse_fn(manifest)
-    first_epoch, offset = divmod(int(options.start_batch) * int(options.batch_size),
-                                 manifest["total_count"])
+    first_epoch, offset = divmod(
+        int(options.start_batch) * int(options.batch_size), manifest["total_count"]
+    )
 
     def fn() -> tf.data.Dataset:
         # Built when called: under tf.estimator, inside the Estimator's graph.
@@ -174,8 +174,12 @@ def input_fn(
 def _shards_and_manifest(options: StreamOptions) -> tuple[list[str], dict[str, Any]]:
     """The split's checked shard paths (sorted) and its manifest, which must exist."""
     paths, manifest = shards_lib.resolve_shards(
-        options.split, record_dir=options.record_dir, record_pattern=options.record_pattern,
-        compression=options.compression, verify=options.verify)
+        options.split,
+        record_dir=options.record_dir,
+        record_pattern=options.record_pattern,
+        compression=options.compression,
+        verify=options.verify,
+    )
     if manifest is None:
         raise FileNotFoundError(
             f"no manifest {shards_lib.manifest_path(options.record_dir, options.split)!r}: "
@@ -184,28 +188,46 @@ def _shards_and_manifest(options: StreamOptions) -> tuple[list[str], dict[str, A
     return paths, manifest
 
 
-def _parsed_windows(paths: list[str], options: StreamOptions,
-                    parse: Callable[[tf.Tensor], Any], *, first_epoch: int,
-                    skip: int) -> tf.data.Dataset:
+def _parsed_windows(
+    paths: list[str],
+    options: StreamOptions,
+    parse: Callable[[tf.Tensor], Any],
+    *,
+    first_epoch: int,
+    skip: int,
+) -> tf.data.Dataset:
     """Parsed records of each epoch from ``first_epoch`` on (its first ``skip`` dropped), in
     windows of buffer_size permuted statelessly."""
-    records = records_from_paths(paths, random_seed=options.random_seed,
-                                 compression=options.compression,
-                                 num_parallel=options.num_parallel_reads,
-                                 cycle_length=options.cycle_length,
-                                 deterministic=options.deterministic)
+    records = records_from_paths(
+        paths,
+        random_seed=options.random_seed,
+        compression=options.compression,
+        num_parallel=options.num_parallel_reads,
+        cycle_length=options.cycle_length,
+        deterministic=options.deterministic,
+    )
 
     def parse_chunks(epoch_records: tf.data.Dataset) -> tf.data.Dataset:
         return epoch_records.batch(_PARSE_CHUNK).map(
-            parse, num_parallel_calls=options.num_parallel, deterministic=options.deterministic)
+            parse, num_parallel_calls=options.num_parallel, deterministic=options.deterministic
+        )
 
-    return shuffled_windows(records, buffer_size=options.buffer_size, n_epochs=options.n_epochs,
-                            random_seed=options.random_seed, first_epoch=first_epoch,
-                            skip=skip, to_batches=parse_chunks)
+    return shuffled_windows(
+        records,
+        buffer_size=options.buffer_size,
+        n_epochs=options.n_epochs,
+        random_seed=options.random_seed,
+        first_epoch=first_epoch,
+        skip=skip,
+        to_batches=parse_chunks,
+    )
 
 
-def _batches(windows: tf.data.Dataset, options: StreamOptions,
-             batch_map_fn: Callable[[Any, tf.Tensor], Any] | None) -> tf.data.Dataset:
+def _batches(
+    windows: tf.data.Dataset,
+    options: StreamOptions,
+    batch_map_fn: Callable[[Any, tf.Tensor], Any] | None,
+) -> tf.data.Dataset:
     """The windows as batches of batch_size (or their micro_range rows), mapped by
     batch_map_fn with their global index, prefetched."""
     # drop_remainder=True: a static batch dimension (noise of shape [batch_size, dims],
@@ -217,9 +239,11 @@ def _batches(windows: tf.data.Dataset, options: StreamOptions,
     rows = options.micro_rows()
     if rows:
         lo, hi = rows
-        dataset = dataset.map(lambda batch: tf.nest.map_structure(lambda t: t[lo:hi], batch),
-                              num_parallel_calls=options.num_parallel,
-                              deterministic=options.deterministic)
+        dataset = dataset.map(
+            lambda batch: tf.nest.map_structure(lambda t: t[lo:hi], batch),
+            num_parallel_calls=options.num_parallel,
+            deterministic=options.deterministic,
+        )
     if batch_map_fn is not None:
         dataset = dataset.enumerate(start=options.start_batch).map(
             lambda index, batch: batch_map_fn(batch, index),

@@ -29,8 +29,14 @@ from tf_determinism import write_text_atomic
 # Manifest fields that must agree for an existing set to be reused (shard hashes are then
 # checked against the files themselves).
 _IDENTITY_FIELDS = (
-    "format", "split", "record_pattern", "compression", "num_shards", "total_count",
-    "features", "content_sha256",
+    "format",
+    "split",
+    "record_pattern",
+    "compression",
+    "num_shards",
+    "total_count",
+    "features",
+    "content_sha256",
 )
 
 
@@ -64,8 +70,9 @@ def _existing_files(record_dir: str, record_pattern: str, split: str) -> list[st
     return sorted(found)
 
 
-def _reuse_problem(record_dir: str, existing: dict[str, Any], expected: dict[str, Any],
-                   on_disk: list[str]) -> str | None:
+def _reuse_problem(
+    record_dir: str, existing: dict[str, Any], expected: dict[str, Any], on_disk: list[str]
+) -> str | None:
     """Why an existing manifest + shards cannot be reused for ``expected``, or None."""
     for field in _IDENTITY_FIELDS:
         if existing.get(field) != expected[field]:
@@ -117,11 +124,22 @@ def write_records(
         ValueError: bad arguments, or (without overwrite) an existing set that differs, is
             half-written (shards without manifest) or has a missing/corrupt shard.
     """
-    spec = _checked_spec(features, num_shards=num_shards, record_pattern=record_pattern,
-                         split=split, compression=compression)
+    spec = _checked_spec(
+        features,
+        num_shards=num_shards,
+        record_pattern=record_pattern,
+        split=split,
+        compression=compression,
+    )
     serialized = features_lib.serialize_examples(features, spec)
-    expected = _planned_manifest(split, spec=spec, serialized=serialized, num_shards=num_shards,
-                                 record_pattern=record_pattern, compression=compression)
+    expected = _planned_manifest(
+        split,
+        spec=spec,
+        serialized=serialized,
+        num_shards=num_shards,
+        record_pattern=record_pattern,
+        compression=compression,
+    )
     os.makedirs(record_dir, exist_ok=True)
     with _locked(os.path.join(record_dir, f".{split}.lock")):
         on_disk = _existing_files(record_dir, record_pattern, split)
@@ -131,13 +149,21 @@ def write_records(
         _remove_stale(record_dir, split, on_disk)
         _write_shards(record_dir, expected, serialized, compression)
         expected["digest"] = shards_lib.manifest_digest(expected)
-        write_text_atomic(shards_lib.manifest_path(record_dir, split),
-                          json.dumps(expected, sort_keys=True, indent=2) + "\n")
+        write_text_atomic(
+            shards_lib.manifest_path(record_dir, split),
+            json.dumps(expected, sort_keys=True, indent=2) + "\n",
+        )
     return expected
 
 
-def _checked_spec(features: Mapping[str, np.ndarray], *, num_shards: int, record_pattern: str,
-                  split: str, compression: str) -> features_lib.FeatureSpec:
+def _checked_spec(
+    features: Mapping[str, np.ndarray],
+    *,
+    num_shards: int,
+    record_pattern: str,
+    split: str,
+    compression: str,
+) -> features_lib.FeatureSpec:
     """The features' spec, once every argument is checked (before any file is touched).
 
     Raises:
@@ -158,9 +184,15 @@ def _shard_bounds(total: int, num_shards: int) -> list[int]:
     return [i * total // num_shards for i in range(num_shards + 1)]
 
 
-def _planned_manifest(split: str, *, spec: features_lib.FeatureSpec, serialized: list[bytes],
-                      num_shards: int, record_pattern: str,
-                      compression: str) -> dict[str, Any]:
+def _planned_manifest(
+    split: str,
+    *,
+    spec: features_lib.FeatureSpec,
+    serialized: list[bytes],
+    num_shards: int,
+    record_pattern: str,
+    compression: str,
+) -> dict[str, Any]:
     """The manifest of the set to write, without what only the written files tell (each
     shard's size and sha256, the digest)."""
     bounds = _shard_bounds(len(serialized), num_shards)
@@ -174,16 +206,24 @@ def _planned_manifest(split: str, *, spec: features_lib.FeatureSpec, serialized:
         "features": spec,
         "content_sha256": _content_sha256(spec, serialized),
         "shards": [
-            {"file": shards_lib.shard_name(record_pattern, split=split, idx=i,
-                                           num_shards=num_shards, compression=compression),
-             "count": bounds[i + 1] - bounds[i]}
+            {
+                "file": shards_lib.shard_name(
+                    record_pattern,
+                    split=split,
+                    idx=i,
+                    num_shards=num_shards,
+                    compression=compression,
+                ),
+                "count": bounds[i + 1] - bounds[i],
+            }
             for i in range(num_shards)
         ],
     }
 
 
-def _reusable_set(record_dir: str, split: str, expected: dict[str, Any], on_disk: list[str],
-                  *, overwrite: bool) -> dict[str, Any] | None:
+def _reusable_set(
+    record_dir: str, split: str, expected: dict[str, Any], on_disk: list[str], *, overwrite: bool
+) -> dict[str, Any] | None:
     """The existing manifest when the set on disk is ``expected`` and intact; None when it may
     be (re)written: nothing is there, or overwrite allows replacing what is.
 
@@ -200,8 +240,10 @@ def _reusable_set(record_dir: str, split: str, expected: dict[str, Any], on_disk
         if problem is None:
             return existing
         if not overwrite:
-            raise ValueError(f"{path!r}: existing {split!r} set does not match ({problem}); "
-                             "pass overwrite=True to replace it")
+            raise ValueError(
+                f"{path!r}: existing {split!r} set does not match ({problem}); "
+                "pass overwrite=True to replace it"
+            )
     elif on_disk and not overwrite:
         raise ValueError(
             f"{record_dir!r} holds {len(on_disk)} {split!r} shard file(s) but no manifest "
@@ -218,20 +260,20 @@ def _remove_stale(record_dir: str, split: str, on_disk: list[str]) -> None:
         os.remove(stale)
 
 
-def _write_shards(record_dir: str, expected: dict[str, Any], serialized: list[bytes],
-                  compression: str) -> None:
+def _write_shards(
+    record_dir: str, expected: dict[str, Any], serialized: list[bytes], compression: str
+) -> None:
     """Writes each shard of ``expected`` and records its size and sha256 in its entry."""
-    options = tf.io.TFRecordOptions(
-        compression_type=shards_lib.tf_compression_type(compression)
-    )
+    options = tf.io.TFRecordOptions(compression_type=shards_lib.tf_compression_type(compression))
     bounds = _shard_bounds(len(serialized), expected["num_shards"])
     for entry, start, stop in zip(expected["shards"], bounds[:-1], bounds[1:], strict=True):
         final = os.path.join(record_dir, entry["file"])
         entry["size"], entry["sha256"] = _write_shard(final, serialized[start:stop], options)
 
 
-def _write_shard(final: str, records: list[bytes],
-                 options: tf.io.TFRecordOptions) -> tuple[int, str]:
+def _write_shard(
+    final: str, records: list[bytes], options: tf.io.TFRecordOptions
+) -> tuple[int, str]:
     """Writes one shard to a temporary name, syncs it and renames it to ``final``, so a shard
     under its final name is always complete.
 

@@ -46,8 +46,10 @@ def _pattern_fields(record_pattern: str) -> list[tuple[str, str | None, str]]:
     if os.sep in record_pattern or not record_pattern:
         raise ValueError(f"record_pattern {record_pattern!r} must be a non-empty file name")
     try:
-        parsed = [(lit, field, spec or "") for lit, field, spec, _ in
-                  string.Formatter().parse(record_pattern)]
+        parsed = [
+            (lit, field, spec or "")
+            for lit, field, spec, _ in string.Formatter().parse(record_pattern)
+        ]
     except ValueError as exc:
         raise ValueError(f"record_pattern {record_pattern!r} is malformed: {exc}") from exc
     fields = {field for _, field, _ in parsed if field is not None}
@@ -59,14 +61,15 @@ def _pattern_fields(record_pattern: str) -> list[tuple[str, str | None, str]]:
     return parsed
 
 
-def shard_name(record_pattern: str, *, split: str, idx: int, num_shards: int,
-               compression: str) -> str:
+def shard_name(
+    record_pattern: str, *, split: str, idx: int, num_shards: int, compression: str
+) -> str:
     """File name of shard ``idx`` of ``num_shards``, compression suffix included."""
     _pattern_fields(record_pattern)
     check_compression(compression)
-    return record_pattern.format(split=split, idx=idx, num_shards=num_shards) + SUFFIXES[
-        compression
-    ]
+    return (
+        record_pattern.format(split=split, idx=idx, num_shards=num_shards) + SUFFIXES[compression]
+    )
 
 
 def shard_glob(record_pattern: str, split: str, compression: str) -> str:
@@ -84,8 +87,9 @@ def shard_glob(record_pattern: str, split: str, compression: str) -> str:
 
 def list_shards(record_dir: str, record_pattern: str, split: str, compression: str) -> list[str]:
     """Sorted full paths of the shards matching the pattern (order on disk cannot matter)."""
-    return sorted(tf.io.gfile.glob(os.path.join(record_dir, shard_glob(record_pattern, split,
-                                                                        compression))))
+    return sorted(
+        tf.io.gfile.glob(os.path.join(record_dir, shard_glob(record_pattern, split, compression)))
+    )
 
 
 def _crc32c_table() -> list[int]:
@@ -188,8 +192,7 @@ def check_shard(path: str, entry: dict[str, Any], verify: str) -> str | None:
 
 
 def resolve_shards(
-    split: str, *, record_dir: str, record_pattern: str, compression: str,
-    verify: str = "sha256"
+    split: str, *, record_dir: str, record_pattern: str, compression: str, verify: str = "sha256"
 ) -> tuple[list[str], dict[str, Any] | None]:
     """Lists a split's shards and checks them before any TF reader opens them.
 

@@ -53,9 +53,15 @@ def noise_adder(seed: int):
 def pipeline(record_dir: str, seed: int = SEED, compression: str = "NONE", **kwargs):
     kwargs.setdefault("num_parallel", 2)
     batch_map_fn = kwargs.pop("batch_map_fn", noise_adder(seed))
-    options = si.StreamOptions(split="train", record_dir=record_dir, batch_size=BATCH,
-                               buffer_size=BUFFER, compression=compression, random_seed=seed,
-                               **kwargs)
+    options = si.StreamOptions(
+        split="train",
+        record_dir=record_dir,
+        batch_size=BATCH,
+        buffer_size=BUFFER,
+        compression=compression,
+        random_seed=seed,
+        **kwargs,
+    )
     return si.input_fn(options, parse_fn=None, batch_map_fn=batch_map_fn)()
 
 
@@ -78,8 +84,13 @@ def record_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     dirs = {}
     for compression in ("NONE", "GZIP", "ZLIB"):
         dirs[compression] = str(root / compression)
-        si.write_records("train", record_dir=dirs[compression], features=features,
-                         num_shards=SHARDS, compression=compression)
+        si.write_records(
+            "train",
+            record_dir=dirs[compression],
+            features=features,
+            num_shards=SHARDS,
+            compression=compression,
+        )
     return dirs
 
 
@@ -110,17 +121,21 @@ def test_same_seed_same_stream_different_seed_differs(record_dirs: dict[str, str
     with graph.as_default():
         tf.compat.v1.set_random_seed(99)
         next_batch = tf.compat.v1.data.make_one_shot_iterator(
-            pipeline(record_dirs["NONE"])).get_next()
+            pipeline(record_dirs["NONE"])
+        ).get_next()
         with tf.compat.v1.Session(graph=graph) as session:
             in_graph = [session.run(next_batch) for _ in range(50)]
     assert_same_batches(in_graph, eager)
 
 
-def test_separate_processes_writing_concurrently(record_dirs: dict[str, str],
-                                                 tmp_path: Path) -> None:
+def test_separate_processes_writing_concurrently(
+    record_dirs: dict[str, str], tmp_path: Path
+) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
-    script = _DATA_CODE + f"""
+    script = (
+        _DATA_CODE
+        + f"""
 import seeded_input as si
 import tensorflow as tf
 from tf_determinism import SeedTree, stateless_key
@@ -136,13 +151,23 @@ options = si.StreamOptions(split="train", record_dir={str(shared)!r}, batch_size
 stream = si.input_fn(options, parse_fn=None, batch_map_fn=add_noise)()
 print(manifest["digest"], si.digest_batches(stream, 50), flush=True)
 """
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
-               TF_CPP_MIN_LOG_LEVEL="2")
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL="2"
+    )
     # Hold the writers' lock until both processes are about to write, so they contend for it.
     with open(shared / ".train.lock", "a+b") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for _ in range(2)
+        ]
         for proc in procs:
             assert proc.stdout is not None
             if proc.stdout.readline().strip() != "ready":
@@ -160,26 +185,46 @@ print(manifest["digest"], si.digest_batches(stream, 50), flush=True)
     expected = [manifest["digest"], si.digest_batches(pipeline(record_dirs["NONE"]), 50)]
     assert outputs == [expected, expected]
     names = sorted(os.listdir(shared))
-    assert names == sorted([".train.lock", "train.manifest.json"]
-                           + [s["file"] for s in manifest["shards"]])
+    assert names == sorted(
+        [".train.lock", "train.manifest.json"] + [s["file"] for s in manifest["shards"]]
+    )
 
 
 def test_parallelism_and_compression_do_not_change_stream(record_dirs: dict[str, str]) -> None:
     reference = si.digest_batches(pipeline(record_dirs["NONE"], num_parallel=1), 50)
-    for compression, num_parallel, reads in (("NONE", 4, 4), ("GZIP", 1, 1), ("GZIP", 4, 2),
-                                             ("ZLIB", 1, 3), ("ZLIB", 4, 1)):
-        stream = pipeline(record_dirs[compression], compression=compression,
-                          num_parallel=num_parallel, num_parallel_reads=reads)
+    for compression, num_parallel, reads in (
+        ("NONE", 4, 4),
+        ("GZIP", 1, 1),
+        ("GZIP", 4, 2),
+        ("ZLIB", 1, 3),
+        ("ZLIB", 4, 1),
+    ):
+        stream = pipeline(
+            record_dirs[compression],
+            compression=compression,
+            num_parallel=num_parallel,
+            num_parallel_reads=reads,
+        )
         assert si.digest_batches(stream, 50) == reference, (compression, num_parallel, reads)
-    records = [si.dataset_from_records("train", record_dir=record_dirs["NONE"],
-                                       record_pattern=si.DEFAULT_RECORD_PATTERN,
-                                       random_seed=SEED, num_parallel=p) for p in (1, 4)]
+    records = [
+        si.dataset_from_records(
+            "train",
+            record_dir=record_dirs["NONE"],
+            record_pattern=si.DEFAULT_RECORD_PATTERN,
+            random_seed=SEED,
+            num_parallel=p,
+        )
+        for p in (1, 4)
+    ]
     assert si.digest_batches(records[0], N) == si.digest_batches(records[1], N)
     # Only the 4! shard orders vary here (no record shuffle), so two seeds can share one: with
     # derive_seed(seed, "files") seeds 7 and 8 give different orders ([2 0 3 1], [2 3 0 1]).
-    other_seed = si.dataset_from_records("train", record_dir=record_dirs["NONE"],
-                                         record_pattern=si.DEFAULT_RECORD_PATTERN,
-                                         random_seed=OTHER_ORDER_SEED)
+    other_seed = si.dataset_from_records(
+        "train",
+        record_dir=record_dirs["NONE"],
+        record_pattern=si.DEFAULT_RECORD_PATTERN,
+        random_seed=OTHER_ORDER_SEED,
+    )
     assert si.digest_batches(other_seed, N) != si.digest_batches(records[0], N)
 
 
@@ -215,15 +260,21 @@ def test_every_record_once_per_epoch_and_epochs_differ(record_dirs: dict[str, st
     forever = batches(pipeline(record_dirs["NONE"]), 126)
     assert_same_batches(forever[:125], got)
     # input_fn is the composition of the public building blocks, record for record.
-    records = si.dataset_from_records("train", record_dir=record_dirs["NONE"],
-                                      record_pattern=si.DEFAULT_RECORD_PATTERN, random_seed=SEED)
-    composed = si.shuffle_repeat_prefetch(records, buffer_size=BUFFER, n_epochs=3,
-                                          random_seed=SEED).batch(1000)
+    records = si.dataset_from_records(
+        "train",
+        record_dir=record_dirs["NONE"],
+        record_pattern=si.DEFAULT_RECORD_PATTERN,
+        random_seed=SEED,
+    )
+    composed = si.shuffle_repeat_prefetch(
+        records, buffer_size=BUFFER, n_epochs=3, random_seed=SEED
+    ).batch(1000)
     parse = si.make_parse_fn(si.read_manifest(record_dirs["NONE"], "train"))
     assert np.array_equal(np.concatenate([parse(b)["id"].numpy() for b in composed]), ids)
-    other = np.concatenate([b["id"] for b in batches(pipeline(record_dirs["NONE"], seed=8,
-                                                              n_epochs=3))])
-    assert not np.array_equal(other[N:2 * N], epochs[1])
+    other = np.concatenate(
+        [b["id"] for b in batches(pipeline(record_dirs["NONE"], seed=8, n_epochs=3))]
+    )
+    assert not np.array_equal(other[N : 2 * N], epochs[1])
 
 
 def test_start_batch_equals_tail_of_fresh_pipeline(record_dirs: dict[str, str]) -> None:
@@ -232,7 +283,7 @@ def test_start_batch_equals_tail_of_fresh_pipeline(record_dirs: dict[str, str]) 
     # k=95 and k=120 inside epoch 2 (offsets 560, 880).
     for k in (10, 41, 95, 120):
         resumed = batches(pipeline(record_dirs["NONE"], start_batch=k), 20)
-        assert_same_batches(resumed, fresh[k:k + 20])
+        assert_same_batches(resumed, fresh[k : k + 20])
     assert not np.array_equal(fresh[10]["noise"], fresh[11]["noise"])
     # With finite epochs a resume runs to the same end (125 batches in all), then stops.
     tail = batches(pipeline(record_dirs["NONE"], n_epochs=3, start_batch=120))
@@ -253,7 +304,9 @@ PINNED_RESUMED_RANGE = "1054b8c90de2d2fc2eb16465e0aa803478a8d3e7a93e5fdf23ba57bd
 def test_written_set_and_stream_bytes_are_pinned(record_dirs: dict[str, str]) -> None:
     assert si.read_manifest(record_dirs["NONE"], "train")["digest"] == PINNED_MANIFEST_DIGEST
     assert si.digest_batches(pipeline(record_dirs["NONE"], batch_map_fn=None), 50) == (
-        PINNED_STREAM)
-    resumed_range = pipeline(record_dirs["NONE"], batch_map_fn=None, start_batch=41,
-                             micro_batches=4, micro_range=(1, 3))
+        PINNED_STREAM
+    )
+    resumed_range = pipeline(
+        record_dirs["NONE"], batch_map_fn=None, start_batch=41, micro_batches=4, micro_range=(1, 3)
+    )
     assert si.digest_batches(resumed_range, 50) == PINNED_RESUMED_RANGE

@@ -28,14 +28,22 @@ def dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("records")
     out = {c: str(root / c) for c in ("NONE", "GZIP")}
     for compression, path in out.items():
-        si.write_records("train", record_dir=path, features=features(), num_shards=2,
-                         compression=compression)
+        si.write_records(
+            "train", record_dir=path, features=features(), num_shards=2, compression=compression
+        )
     return out
 
 
 def make_input(record_dir: str, **overrides):
-    settings: dict[str, Any] = dict(split="train", batch_size=8, buffer_size=16, num_parallel=1,
-                                    compression="NONE", random_seed=1, record_dir=record_dir)
+    settings: dict[str, Any] = dict(
+        split="train",
+        batch_size=8,
+        buffer_size=16,
+        num_parallel=1,
+        compression="NONE",
+        random_seed=1,
+        record_dir=record_dir,
+    )
     settings.update(overrides)
     return si.input_fn(si.StreamOptions(**settings), parse_fn=None)
 
@@ -60,20 +68,29 @@ def test_bad_input_messages(dirs: dict[str, str], tmp_path: Path) -> None:
     missing = str(tmp_path / "nowhere")
     check_error(lambda: make_input(missing), FileNotFoundError, missing)
     check_error(lambda: records_of("train", missing), FileNotFoundError, missing)
-    check_error(lambda: make_input(none_dir, split="valid"), FileNotFoundError, none_dir,
-                "valid-*-of-*.tfrecord")
+    check_error(
+        lambda: make_input(none_dir, split="valid"),
+        FileNotFoundError,
+        none_dir,
+        "valid-*-of-*.tfrecord",
+    )
     # Compression mismatch, told by the file names ...
-    check_error(lambda: make_input(gzip_dir), ValueError, "compression mismatch", gzip_dir,
-                "GZIP")
-    check_error(lambda: make_input(none_dir, compression="ZLIB"), ValueError,
-                "compression mismatch", "NONE")
+    check_error(lambda: make_input(gzip_dir), ValueError, "compression mismatch", gzip_dir, "GZIP")
+    check_error(
+        lambda: make_input(none_dir, compression="ZLIB"), ValueError, "compression mismatch", "NONE"
+    )
     # ... and by the bytes (GZIP data under uncompressed names), before TF's opaque error.
     renamed = tmp_path / "renamed"
     renamed.mkdir()
     for name in sorted(os.listdir(gzip_dir)):
         shutil.copyfile(os.path.join(gzip_dir, name), renamed / name.removesuffix(".gz"))
-    check_error(lambda: records_of("train", str(renamed)), ValueError, "compression mismatch",
-                "train-00000-of-00002.tfrecord", "GZIP")
+    check_error(
+        lambda: records_of("train", str(renamed)),
+        ValueError,
+        "compression mismatch",
+        "train-00000-of-00002.tfrecord",
+        "GZIP",
+    )
     check_error(lambda: make_input(none_dir, compression="LZ4"), ValueError, "'LZ4'")
 
     # Truncated and corrupt shards are named.
@@ -91,8 +108,7 @@ def test_bad_input_messages(dirs: dict[str, str], tmp_path: Path) -> None:
             os.remove(bad / "train.manifest.json")  # the header check needs no manifest
         shard.write_bytes(bytes(data))
         if damage == "head":
-            check_error(lambda b=bad: records_of("train", str(b)), ValueError, fragment,
-                        str(shard))
+            check_error(lambda b=bad: records_of("train", str(b)), ValueError, fragment, str(shard))
         else:
             check_error(lambda b=bad: make_input(str(b)), ValueError, fragment, str(shard))
     no_manifest = tmp_path / "truncate"
@@ -107,20 +123,34 @@ def test_bad_input_messages(dirs: dict[str, str], tmp_path: Path) -> None:
     # Seeds are non-negative ints everywhere (derive_seed's domain).
     check_error(lambda: make_input(none_dir, random_seed=-1), ValueError, "random_seed", "-1")
     check_error(lambda: make_input(none_dir, random_seed=1.0), ValueError, "random_seed", "1.0")
-    check_error(lambda: records_of("train", none_dir, random_seed=-1), ValueError,
-                "random_seed", "-1")
+    check_error(
+        lambda: records_of("train", none_dir, random_seed=-1), ValueError, "random_seed", "-1"
+    )
     records = records_of("train", none_dir)
     shuffle = si.shuffle_repeat_prefetch
-    check_error(lambda: shuffle(records, buffer_size=0, n_epochs=None, random_seed=1), ValueError,
-                "buffer_size", "0")
-    check_error(lambda: shuffle(records, buffer_size=10, n_epochs=0, random_seed=1), ValueError,
-                "n_epochs")
-    check_error(lambda: shuffle(records, buffer_size=10, n_epochs=None, random_seed=-2),
-                ValueError, "random_seed", "-2")
-    check_error(lambda: records_of("train", none_dir, num_parallel=0), ValueError,
-                "num_parallel", "0")
-    check_error(lambda: make_input(none_dir, record_pattern="{split}.tfrecord"), ValueError,
-                "{split}.tfrecord")
+    check_error(
+        lambda: shuffle(records, buffer_size=0, n_epochs=None, random_seed=1),
+        ValueError,
+        "buffer_size",
+        "0",
+    )
+    check_error(
+        lambda: shuffle(records, buffer_size=10, n_epochs=0, random_seed=1), ValueError, "n_epochs"
+    )
+    check_error(
+        lambda: shuffle(records, buffer_size=10, n_epochs=None, random_seed=-2),
+        ValueError,
+        "random_seed",
+        "-2",
+    )
+    check_error(
+        lambda: records_of("train", none_dir, num_parallel=0), ValueError, "num_parallel", "0"
+    )
+    check_error(
+        lambda: make_input(none_dir, record_pattern="{split}.tfrecord"),
+        ValueError,
+        "{split}.tfrecord",
+    )
 
 
 def test_write_records_reuses_refuses_and_overwrites(tmp_path: Path) -> None:
@@ -134,20 +164,30 @@ def test_write_records_reuses_refuses_and_overwrites(tmp_path: Path) -> None:
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert first == si.read_manifest(out, "train")
     assert first["total_count"] == 200 and [s["count"] for s in first["shards"]] == [100, 100]
-    assert first["features"]["image"] == {"dtype": "uint8", "shape": [28, 28],
-                                          "encoding": "bytes"}
+    assert first["features"]["image"] == {"dtype": "uint8", "shape": [28, 28], "encoding": "bytes"}
 
     manifest_file = os.path.join(out, "train.manifest.json")
-    check_error(lambda: si.write_records("train", record_dir=out, features=features(offset=1),
-                                         num_shards=2), ValueError,
-                manifest_file, "content_sha256", "overwrite=True")
-    check_error(lambda: si.write_records("train", record_dir=out, features=features(),
-                                         num_shards=3), ValueError,
-                manifest_file, "num_shards")
-    third = si.write_records("train", record_dir=out, features=features(), num_shards=3,
-                             overwrite=True)
+    check_error(
+        lambda: si.write_records(
+            "train", record_dir=out, features=features(offset=1), num_shards=2
+        ),
+        ValueError,
+        manifest_file,
+        "content_sha256",
+        "overwrite=True",
+    )
+    check_error(
+        lambda: si.write_records("train", record_dir=out, features=features(), num_shards=3),
+        ValueError,
+        manifest_file,
+        "num_shards",
+    )
+    third = si.write_records(
+        "train", record_dir=out, features=features(), num_shards=3, overwrite=True
+    )
     assert sorted(n for n in os.listdir(out) if n.endswith(".tfrecord")) == [
-        s["file"] for s in third["shards"]]
+        s["file"] for s in third["shards"]
+    ]
     assert third["digest"] != first["digest"]
     assert third["content_sha256"] == first["content_sha256"]  # same examples, other sharding
 
@@ -156,27 +196,46 @@ def test_write_records_reuses_refuses_and_overwrites(tmp_path: Path) -> None:
     with open(shard, "r+b") as handle:
         handle.seek(100)
         handle.write(b"\x00\x01")
-    check_error(lambda: si.write_records("train", record_dir=out, features=features(),
-                                         num_shards=3), ValueError, shard)
+    check_error(
+        lambda: si.write_records("train", record_dir=out, features=features(), num_shards=3),
+        ValueError,
+        shard,
+    )
     # Shards without a manifest are a half-written set.
     os.remove(manifest_file)
-    check_error(lambda: si.write_records("train", record_dir=out, features=features(),
-                                         num_shards=3), ValueError,
-                "half-written", out)
-    fixed = si.write_records("train", record_dir=out, features=features(), num_shards=3,
-                             overwrite=True)
+    check_error(
+        lambda: si.write_records("train", record_dir=out, features=features(), num_shards=3),
+        ValueError,
+        "half-written",
+        out,
+    )
+    fixed = si.write_records(
+        "train", record_dir=out, features=features(), num_shards=3, overwrite=True
+    )
     assert fixed == third
-    check_error(lambda: si.write_records("train", record_dir=out, features=features(),
-                                         num_shards=0), ValueError, "num_shards")
-    check_error(lambda: si.write_records("train", record_dir=out, features=features(),
-                                         num_shards=201), ValueError, "201")
-    check_error(lambda: si.write_records("train", record_dir=out, features={"s": np.array(["a"])},
-                                         num_shards=1), ValueError,
-                "'s'")
+    check_error(
+        lambda: si.write_records("train", record_dir=out, features=features(), num_shards=0),
+        ValueError,
+        "num_shards",
+    )
+    check_error(
+        lambda: si.write_records("train", record_dir=out, features=features(), num_shards=201),
+        ValueError,
+        "201",
+    )
+    check_error(
+        lambda: si.write_records(
+            "train", record_dir=out, features={"s": np.array(["a"])}, num_shards=1
+        ),
+        ValueError,
+        "'s'",
+    )
     uneven = {"a": np.zeros(3), "b": np.zeros(4)}
-    check_error(lambda: si.write_records("train", record_dir=out, features=uneven,
-                                         num_shards=1),
-                ValueError, "'b'")
+    check_error(
+        lambda: si.write_records("train", record_dir=out, features=uneven, num_shards=1),
+        ValueError,
+        "'b'",
+    )
 
 
 def test_make_parse_fn_round_trips_every_dtype(tmp_path: Path) -> None:
@@ -186,8 +245,8 @@ def test_make_parse_fn_round_trips_every_dtype(tmp_path: Path) -> None:
         "u8": rng.integers(0, 256, (n, 3, 2), dtype=np.uint8),
         "i8": rng.integers(-128, 128, (n,), dtype=np.int8),
         "u16": rng.integers(0, 2**16, (n, 2), dtype=np.uint16),
-        "i32": rng.integers(-2**31, 2**31, (n,), dtype=np.int32),
-        "i64": rng.integers(-2**63, 2**63 - 1, (n, 4), dtype=np.int64),
+        "i32": rng.integers(-(2**31), 2**31, (n,), dtype=np.int32),
+        "i64": rng.integers(-(2**63), 2**63 - 1, (n, 4), dtype=np.int64),
         "u64": rng.integers(0, 2**64 - 1, (n,), dtype=np.uint64),
         "b": rng.integers(0, 2, (n, 5)).astype(bool),
         "f16": rng.standard_normal((n, 2)).astype(np.float16),
@@ -196,8 +255,11 @@ def test_make_parse_fn_round_trips_every_dtype(tmp_path: Path) -> None:
     }
     manifest = si.write_records("t", record_dir=str(tmp_path), features=arrays, num_shards=3)
     parse = si.make_parse_fn(manifest)
-    serialized = list(tf.data.TFRecordDataset(
-        [str(tmp_path / s["file"]) for s in manifest["shards"]]).as_numpy_iterator())
+    serialized = list(
+        tf.data.TFRecordDataset(
+            [str(tmp_path / s["file"]) for s in manifest["shards"]]
+        ).as_numpy_iterator()
+    )
     batch = parse(tf.constant(serialized))
     single = parse(tf.constant(serialized[5]))
     for name, array in arrays.items():

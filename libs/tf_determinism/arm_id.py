@@ -26,17 +26,47 @@ _MIDR_CODE = bytes.fromhex("000038d5c0035fd6")
 _AT_HWCAP, _AT_HWCAP2, _PR_SVE_GET_VL = 16, 26, 51
 _HWCAP_CPUID = 1 << 11
 # Linux's arch/arm64/include/uapi/asm/hwcap.h: the bits that choose numeric kernels.
-_HWCAP = {0: "fp", 1: "asimd", 9: "fphp", 10: "asimdhp", 11: "cpuid", 12: "asimdrdm",
-          20: "asimddp", 22: "sve", 23: "asimdfhm"}
-_HWCAP2 = {1: "sve2", 9: "svei8mm", 10: "svef32mm", 11: "svef64mm", 12: "svebf16", 13: "i8mm",
-           14: "bf16"}
-_IMPLEMENTERS = {0x00: "none (QEMU max)", 0x41: "ARM", 0x46: "Fujitsu", 0x51: "Qualcomm",
-                 0x61: "Apple", 0xC0: "Ampere"}
-_PARTS = {(0x41, 0xD03): "Cortex-A53", (0x41, 0xD04): "Cortex-A35", (0x41, 0xD07): "Cortex-A57",
-          (0x41, 0xD08): "Cortex-A72", (0x41, 0xD0B): "Cortex-A76",
-          (0x41, 0xD0C): "Neoverse-N1", (0x41, 0xD40): "Neoverse-V1",
-          (0x41, 0xD49): "Neoverse-N2", (0x41, 0xD4F): "Neoverse-V2", (0x46, 0x001): "A64FX",
-          (0x00, 0x051): "QEMU max"}
+_HWCAP = {
+    0: "fp",
+    1: "asimd",
+    9: "fphp",
+    10: "asimdhp",
+    11: "cpuid",
+    12: "asimdrdm",
+    20: "asimddp",
+    22: "sve",
+    23: "asimdfhm",
+}
+_HWCAP2 = {
+    1: "sve2",
+    9: "svei8mm",
+    10: "svef32mm",
+    11: "svef64mm",
+    12: "svebf16",
+    13: "i8mm",
+    14: "bf16",
+}
+_IMPLEMENTERS = {
+    0x00: "none (QEMU max)",
+    0x41: "ARM",
+    0x46: "Fujitsu",
+    0x51: "Qualcomm",
+    0x61: "Apple",
+    0xC0: "Ampere",
+}
+_PARTS = {
+    (0x41, 0xD03): "Cortex-A53",
+    (0x41, 0xD04): "Cortex-A35",
+    (0x41, 0xD07): "Cortex-A57",
+    (0x41, 0xD08): "Cortex-A72",
+    (0x41, 0xD0B): "Cortex-A76",
+    (0x41, 0xD0C): "Neoverse-N1",
+    (0x41, 0xD40): "Neoverse-V1",
+    (0x41, 0xD49): "Neoverse-N2",
+    (0x41, 0xD4F): "Neoverse-V2",
+    (0x46, 0x001): "A64FX",
+    (0x00, 0x051): "QEMU max",
+}
 
 
 def available() -> bool:
@@ -79,6 +109,10 @@ def report() -> dict[str, Any]:
         vendor = _IMPLEMENTERS.get(implementer, f"implementer {implementer:#04x}")
         model = _PARTS.get((implementer, part), f"part {part:#05x}")
         model += f" r{midr >> 20 & 0xF}p{midr & 0xF}"
-    return {"vendor": vendor, "model_name": model,
-            "midr": None if midr is None else f"{midr:#010x}", "flags": sorted(flags),
-            "sve_vector_bits": _sve_vector_bits(flags)}
+    return {
+        "vendor": vendor,
+        "model_name": model,
+        "midr": None if midr is None else f"{midr:#010x}",
+        "flags": sorted(flags),
+        "sve_vector_bits": _sve_vector_bits(flags),
+    }

@@ -29,11 +29,22 @@ _Regs = ctypes.c_uint32 * 4
 
 # (leaf, subleaf, register index eax=0 ebx=1 ecx=2 edx=3, bit) -> /proc/cpuinfo flag name.
 _FLAG_BITS = {
-    "sse4_1": (1, 0, 2, 19), "fma": (1, 0, 2, 12), "avx": (1, 0, 2, 28), "f16c": (1, 0, 2, 29),
-    "avx2": (7, 0, 1, 5), "avx512f": (7, 0, 1, 16), "avx512dq": (7, 0, 1, 17),
-    "avx512bw": (7, 0, 1, 30), "avx512vl": (7, 0, 1, 31), "avx512_vnni": (7, 0, 2, 11),
-    "amx_bf16": (7, 0, 3, 22), "avx512_fp16": (7, 0, 3, 23), "amx_tile": (7, 0, 3, 24),
-    "amx_int8": (7, 0, 3, 25), "avx_vnni": (7, 1, 0, 4), "avx512_bf16": (7, 1, 0, 5),
+    "sse4_1": (1, 0, 2, 19),
+    "fma": (1, 0, 2, 12),
+    "avx": (1, 0, 2, 28),
+    "f16c": (1, 0, 2, 29),
+    "avx2": (7, 0, 1, 5),
+    "avx512f": (7, 0, 1, 16),
+    "avx512dq": (7, 0, 1, 17),
+    "avx512bw": (7, 0, 1, 30),
+    "avx512vl": (7, 0, 1, 31),
+    "avx512_vnni": (7, 0, 2, 11),
+    "amx_bf16": (7, 0, 3, 22),
+    "avx512_fp16": (7, 0, 3, 23),
+    "amx_tile": (7, 0, 3, 24),
+    "amx_int8": (7, 0, 3, 25),
+    "avx_vnni": (7, 1, 0, 4),
+    "avx512_bf16": (7, 1, 0, 5),
 }
 # The OS state (XCR0 bits) each flag needs, as Linux hides a flag whose state it does not save.
 _XCR0_AVX, _XCR0_AVX512, _XCR0_AMX = 0x6, 0xE6, 0x60006
@@ -47,14 +58,15 @@ def _function(code: bytes, restype: Any, *argtypes: Any) -> Callable[..., Any] |
 
 def available() -> bool:
     """True where CPUID can be run from this process."""
-    return _function(_CPUID_CODE, None, ctypes.c_uint32, ctypes.c_uint32,
-                     ctypes.POINTER(_Regs)) is not None
+    return (
+        _function(_CPUID_CODE, None, ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(_Regs))
+        is not None
+    )
 
 
 def cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
     """(eax, ebx, ecx, edx) of CPUID(leaf, subleaf). Requires `available()`."""
-    function = _function(_CPUID_CODE, None, ctypes.c_uint32, ctypes.c_uint32,
-                         ctypes.POINTER(_Regs))
+    function = _function(_CPUID_CODE, None, ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(_Regs))
     if function is None:
         raise OSError("CPUID cannot be run from this process")
     regs = _Regs()
@@ -75,8 +87,13 @@ def _flags() -> set[str]:
     for name, (leaf, subleaf, register, bit) in _FLAG_BITS.items():
         if leaf <= max_leaf and cpuid(leaf, subleaf)[register] >> bit & 1:
             flags.add(name)
-    needs = {"avx": _XCR0_AVX, "fma": _XCR0_AVX, "f16c": _XCR0_AVX, "avx2": _XCR0_AVX,
-             "avx_vnni": _XCR0_AVX}
+    needs = {
+        "avx": _XCR0_AVX,
+        "fma": _XCR0_AVX,
+        "f16c": _XCR0_AVX,
+        "avx2": _XCR0_AVX,
+        "avx_vnni": _XCR0_AVX,
+    }
     needs.update({f: _XCR0_AVX512 for f in flags if f.startswith("avx512")})
     needs.update({f: _XCR0_AMX for f in flags if f.startswith("amx")})
     return {f for f in flags if xcr0 & needs.get(f, 0) == needs.get(f, 0)}
@@ -112,11 +129,14 @@ def _caches_leaf4() -> dict[str, Any]:
             break
         if kind == 2:
             continue
-        size = ((ebx >> 22 & 0x3FF) + 1) * ((ebx >> 12 & 0x3FF) + 1) * ((ebx & 0xFFF) + 1) * (
-            ecx + 1)
+        size = (
+            ((ebx >> 22 & 0x3FF) + 1) * ((ebx >> 12 & 0x3FF) + 1) * ((ebx & 0xFFF) + 1) * (ecx + 1)
+        )
         level = eax >> 5 & 0x7
         caches[f"L{level}{'d' if kind == 1 else ''}"] = {
-            "size": _kib(size), "shared_by_logical": (eax >> 14 & 0xFFF) + 1}
+            "size": _kib(size),
+            "shared_by_logical": (eax >> 14 & 0xFFF) + 1,
+        }
     return caches
 
 
@@ -131,10 +151,16 @@ def _caches_amd() -> dict[str, Any]:
                 break
             if kind == 2:
                 continue
-            size = ((ebx >> 22 & 0x3FF) + 1) * ((ebx >> 12 & 0x3FF) + 1) * (
-                (ebx & 0xFFF) + 1) * (ecx + 1)
+            size = (
+                ((ebx >> 22 & 0x3FF) + 1)
+                * ((ebx >> 12 & 0x3FF) + 1)
+                * ((ebx & 0xFFF) + 1)
+                * (ecx + 1)
+            )
             caches[f"L{eax >> 5 & 0x7}{'d' if kind == 1 else ''}"] = {
-                "size": _kib(size), "shared_by_logical": (eax >> 14 & 0xFFF) + 1}
+                "size": _kib(size),
+                "shared_by_logical": (eax >> 14 & 0xFFF) + 1,
+            }
         return caches
     caches = {}
     if top >= 0x80000005:
@@ -155,5 +181,10 @@ def report() -> dict[str, Any]:
     vendor = struct.pack("<3I", ebx, edx, ecx).decode("ascii", "replace")
     signature, brand = _signature()
     caches = _caches_amd() if vendor == "AuthenticAMD" else _caches_leaf4()
-    return {"vendor": vendor, "model_name": brand, "family_model_stepping": signature,
-            "flags": sorted(_flags()), "caches": caches}
+    return {
+        "vendor": vendor,
+        "model_name": brand,
+        "family_model_stepping": signature,
+        "flags": sorted(_flags()),
+        "caches": caches,
+    }

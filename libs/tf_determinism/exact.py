@@ -76,8 +76,9 @@ def l2_normalize(x: Any, *, axis: Any = None, epsilon: float = 1e-12) -> tf.Tens
         return x / tf.sqrt(tf.maximum(square_sum, tf.cast(epsilon, x.dtype)))
 
 
-def batch_normalization(x: Any, *, mean: Any, variance: Any, offset: Any, scale: Any,
-                        epsilon: float) -> tf.Tensor:
+def batch_normalization(
+    x: Any, *, mean: Any, variance: Any, offset: Any, scale: Any, epsilon: float
+) -> tf.Tensor:
     """`tf.nn.batch_normalization`, exactly rounded: x * m + (offset - mean * m) with
     m = scale / sqrt(variance + epsilon) (TF: m = rsqrt(variance + epsilon) * scale).
 
@@ -115,8 +116,9 @@ def softmax(logits: Any, axis: int = -1) -> tf.Tensor:
         return e / tf.reduce_sum(e, axis, keepdims=True)
 
 
-def layer_normalization(x: Any, *, scale: Any, offset: Any, epsilon: float = 1e-5,
-                        axis: int = -1) -> tf.Tensor:
+def layer_normalization(
+    x: Any, *, scale: Any, offset: Any, epsilon: float = 1e-5, axis: int = -1
+) -> tf.Tensor:
     """Layer normalization (Ba et al.; Keras' `LayerNormalization`), exactly rounded:
     (x - mean) / sqrt(variance + epsilon) * scale + offset over `axis` (TF's ops compute
     rsqrt(variance + epsilon), with `rsqrtps`).

@@ -28,8 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 _APPROXIMATE_DTYPES = (tf.float32, tf.float16, tf.bfloat16)
-_EXACT_NORMALIZE = ("x / tf.sqrt(v) (tf_determinism.exact.l2_normalize, "
-                    "exact.batch_normalization)")
+_EXACT_NORMALIZE = "x / tf.sqrt(v) (tf_determinism.exact.l2_normalize, exact.batch_normalization)"
 _DIVIDE = "divide the numerator itself (x / y), never x * (1 / y)"
 _ADAM = "Adam (tf_determinism.optimizers.DeterministicAdam: sqrt and division)"
 
@@ -44,36 +43,80 @@ class Denial:
 
 def _training_ops(names: tuple[str, ...]) -> dict[str, Denial]:
     denial = Denial("Eigen's update uses rsqrt (rsqrtps)", _ADAM)
-    return {f"{prefix}{name}": denial for name in names
-            for prefix in ("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply")}
+    return {
+        f"{prefix}{name}": denial
+        for name in names
+        for prefix in ("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply")
+    }
 
 
 DENIED_OPS: dict[str, Denial] = {
     "Rsqrt": Denial("rsqrtps + a Newton step", _EXACT_NORMALIZE),
-    "Reciprocal": Denial("rcpps + a Newton step", _DIVIDE + "; for TF's Log/Log1p "
-                         "gradients build under tf_determinism.exact.exact_gradients()"),
+    "Reciprocal": Denial(
+        "rcpps + a Newton step",
+        _DIVIDE + "; for TF's Log/Log1p "
+        "gradients build under tf_determinism.exact.exact_gradients()",
+    ),
     "Inv": Denial("rcpps + a Newton step", _DIVIDE),
-    "Softmax": Denial("Eigen's CPU softmax multiplies by an rcpps inverse of the row sums",
-                      "tf_determinism.exact.softmax, or tf.nn.log_softmax"),
+    "Softmax": Denial(
+        "Eigen's CPU softmax multiplies by an rcpps inverse of the row sums",
+        "tf_determinism.exact.softmax, or tf.nn.log_softmax",
+    ),
     "LRN": Denial("rcpps and rsqrtps", "a normalization written with tf.sqrt and division"),
-    **{name: Denial("the CPU kernel uses rsqrt (rsqrtps)",
-                    "tf_determinism.exact.batch_normalization over tf.nn.moments")
-       for name in ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
-                    "FusedBatchNormGrad", "FusedBatchNormGradV2", "FusedBatchNormGradV3")},
-    **{name: Denial("Eigen's packet code uses rcpps", "compute it in float64")
-       for name in ("Atan", "Atan2", "Ndtri", "Erfinv")},
-    **{name: Denial("Eigen's packet code uses rsqrtps", "compute it in float64")
-       for name in ("BesselI0", "BesselI0e", "BesselI1", "BesselI1e", "BesselK0",
-                    "BesselK0e", "BesselK1", "BesselK1e", "BesselJ0", "BesselJ1", "BesselY0",
-                    "BesselY1")},
+    **{
+        name: Denial(
+            "the CPU kernel uses rsqrt (rsqrtps)",
+            "tf_determinism.exact.batch_normalization over tf.nn.moments",
+        )
+        for name in (
+            "FusedBatchNorm",
+            "FusedBatchNormV2",
+            "FusedBatchNormV3",
+            "FusedBatchNormGrad",
+            "FusedBatchNormGradV2",
+            "FusedBatchNormGradV3",
+        )
+    },
+    **{
+        name: Denial("Eigen's packet code uses rcpps", "compute it in float64")
+        for name in ("Atan", "Atan2", "Ndtri", "Erfinv")
+    },
+    **{
+        name: Denial("Eigen's packet code uses rsqrtps", "compute it in float64")
+        for name in (
+            "BesselI0",
+            "BesselI0e",
+            "BesselI1",
+            "BesselI1e",
+            "BesselK0",
+            "BesselK0e",
+            "BesselK1",
+            "BesselK1e",
+            "BesselJ0",
+            "BesselJ1",
+            "BesselY0",
+            "BesselY1",
+        )
+    },
     **_training_ops(("Adagrad", "ProximalAdagrad", "Adadelta", "RMSProp", "CenteredRMSProp")),
 }
 # Divisions Grappler's constant folding rewrites (see the module docstring; DivNoNan is not
 # rewritten, measured).
 _DIVISIONS = ("RealDiv", "Div", "Xdivy")
 # Never folded: their value is known only when the graph runs.
-_NOT_FOLDABLE = ("Placeholder", "PlaceholderWithDefault", "PlaceholderV2", "Enter", "Exit",
-                 "Merge", "Switch", "NextIteration", "LoopCond", "_Arg", "_Recv")
+_NOT_FOLDABLE = (
+    "Placeholder",
+    "PlaceholderWithDefault",
+    "PlaceholderV2",
+    "Enter",
+    "Exit",
+    "Merge",
+    "Switch",
+    "NextIteration",
+    "LoopCond",
+    "_Arg",
+    "_Recv",
+)
 
 
 class CpuDependentOpError(ValueError):
@@ -83,7 +126,8 @@ class CpuDependentOpError(ValueError):
         scope = op_name.rpartition("/")[0] or "(top level)"
         super().__init__(
             f"{op_type} op '{op_name}' (name scope {scope}): {denial.kernel}, so its bits "
-            f"follow the CPU vendor; use {denial.replacement}")
+            f"follow the CPU vendor; use {denial.replacement}"
+        )
         self.op_type, self.op_name, self.denial = op_type, op_name, denial
 
 
@@ -106,8 +150,11 @@ def _nodes(graph: tf.Graph) -> Iterator[_Node]:
     for function in graph.as_graph_def().library.function:
         for node in function.node_def:
             has_t = "T" in node.attr and node.attr["T"].type
-            yield _Node(node.op, f"{function.signature.name}/{node.name}",
-                        tf.as_dtype(node.attr["T"].type) if has_t else None)
+            yield _Node(
+                node.op,
+                f"{function.signature.name}/{node.name}",
+                tf.as_dtype(node.attr["T"].type) if has_t else None,
+            )
 
 
 def op_census(graph: tf.Graph) -> dict[str, int]:
@@ -125,8 +172,12 @@ def _foldable(graph: tf.Graph) -> set[tf.Operation]:
         elif op.type in ("Shape", "Size", "Rank"):
             if op.inputs[0].shape.is_fully_defined():
                 foldable.add(op)
-        elif (op.inputs and op.type not in _NOT_FOLDABLE and not op.op_def.is_stateful
-              and all(t.op in foldable for t in op.inputs)):
+        elif (
+            op.inputs
+            and op.type not in _NOT_FOLDABLE
+            and not op.op_def.is_stateful
+            and all(t.op in foldable for t in op.inputs)
+        ):
             foldable.add(op)
     return foldable
 
@@ -159,24 +210,41 @@ def _folded_reciprocals(graph: tf.Graph) -> Iterator[tuple[tf.Operation, Denial]
     Reciprocal(y).
     """
     foldable = _foldable(graph)
-    divisions = [op for op in graph.get_operations()
-                 if op.type in _DIVISIONS and op.inputs[0].dtype in _APPROXIMATE_DTYPES
-                 and (op.inputs[0].op in foldable) != (op.inputs[1].op in foldable)]
-    by_constant = [op for op in divisions if op.inputs[1].op in foldable
-                   and op.inputs[1].shape.num_elements() != 1]
-    of_ones = [op for op in divisions if op.inputs[0].op in foldable and (
-        not op.inputs[1].shape.is_fully_defined() or op.inputs[1].shape == op.outputs[0].shape)]
+    divisions = [
+        op
+        for op in graph.get_operations()
+        if op.type in _DIVISIONS
+        and op.inputs[0].dtype in _APPROXIMATE_DTYPES
+        and (op.inputs[0].op in foldable) != (op.inputs[1].op in foldable)
+    ]
+    by_constant = [
+        op
+        for op in divisions
+        if op.inputs[1].op in foldable and op.inputs[1].shape.num_elements() != 1
+    ]
+    of_ones = [
+        op
+        for op in divisions
+        if op.inputs[0].op in foldable
+        and (not op.inputs[1].shape.is_fully_defined() or op.inputs[1].shape == op.outputs[0].shape)
+    ]
     checks = [(op, op.inputs[1]) for op in by_constant] + [(op, op.inputs[0]) for op in of_ones]
     values = _constant_values(graph, [tensor for _, tensor in checks])
     for (op, tensor), value in zip(checks, values, strict=True):
         ones = bool(np.all(value == 1))
         if tensor is op.inputs[1] and not ones:
-            yield op, Denial("Grappler folds a division by a constant vector into a "
-                             "multiplication by its reciprocal, computed with rcpps at session "
-                             "start", "divide by a scalar, or by a tensor computed in the graph")
+            yield op, Denial(
+                "Grappler folds a division by a constant vector into a "
+                "multiplication by its reciprocal, computed with rcpps at session "
+                "start",
+                "divide by a scalar, or by a tensor computed in the graph",
+            )
         elif tensor is op.inputs[0] and ones:
-            yield op, Denial("Grappler rewrites a division of a constant of ones into the "
-                             "approximate Reciprocal kernel (rcpps)", _DIVIDE)
+            yield op, Denial(
+                "Grappler rewrites a division of a constant of ones into the "
+                "approximate Reciprocal kernel (rcpps)",
+                _DIVIDE,
+            )
 
 
 def audit(graph: tf.Graph) -> dict[str, int]:

@@ -45,14 +45,16 @@ class StatelessGlorotUniform:
     def __init__(self, init_seed: int, name: str) -> None:
         self.key = variable_key(init_seed, name)
 
-    def __call__(self, shape: Any, dtype: Any = tf.float32,
-                 partition_info: Any = None) -> tf.Tensor:
+    def __call__(
+        self, shape: Any, dtype: Any = tf.float32, partition_info: Any = None
+    ) -> tf.Tensor:
         del partition_info  # Unpartitioned variables only.
         dims = [int(d) for d in shape]
         fan_in, fan_out = fans(dims)
         limit = math.sqrt(6.0 / float(fan_in + fan_out))
-        return tf.random.stateless_uniform(dims, seed=self.key, minval=-limit, maxval=limit,
-                                           dtype=tf.as_dtype(dtype).base_dtype)
+        return tf.random.stateless_uniform(
+            dims, seed=self.key, minval=-limit, maxval=limit, dtype=tf.as_dtype(dtype).base_dtype
+        )
 
 
 class StatelessNormal:
@@ -61,8 +63,10 @@ class StatelessNormal:
     def __init__(self, init_seed: int, name: str) -> None:
         self.key = variable_key(init_seed, name)
 
-    def __call__(self, shape: Any, dtype: Any = tf.float32,
-                 partition_info: Any = None) -> tf.Tensor:
+    def __call__(
+        self, shape: Any, dtype: Any = tf.float32, partition_info: Any = None
+    ) -> tf.Tensor:
         del partition_info
-        return tf.random.stateless_normal([int(d) for d in shape], seed=self.key,
-                                          dtype=tf.as_dtype(dtype).base_dtype)
+        return tf.random.stateless_normal(
+            [int(d) for d in shape], seed=self.key, dtype=tf.as_dtype(dtype).base_dtype
+        )

@@ -24,8 +24,7 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Any, NamedTuple
 
-LOCKED = {"tensorflow-cpu": "2.15.1", "tensorflow-estimator": "2.15.0",
-          "tensorflow-gan": "2.1.0"}
+LOCKED = {"tensorflow-cpu": "2.15.1", "tensorflow-estimator": "2.15.0", "tensorflow-gan": "2.1.0"}
 
 
 class InternalsChanged(RuntimeError):
@@ -44,17 +43,24 @@ def _installed(dist: str) -> str | None:
 def check_versions() -> str | None:
     """None when the installed stack is the locked one; else one line saying which differ."""
     found = {dist: _installed(dist) for dist in LOCKED}
-    changed = [f"{dist} {found[dist]} (locked {want})" for dist, want in LOCKED.items()
-               if found[dist] != want]
+    changed = [
+        f"{dist} {found[dist]} (locked {want})"
+        for dist, want in LOCKED.items()
+        if found[dist] != want
+    ]
     if not changed:
         return None
-    return (f"tf_determinism.internals relies on private names of the locked stack, and here "
-            f"{', '.join(changed)}: they may have moved (see tf_determinism/internals.py)")
+    return (
+        f"tf_determinism.internals relies on private names of the locked stack, and here "
+        f"{', '.join(changed)}: they may have moved (see tf_determinism/internals.py)"
+    )
 
 
 def _changed(what: str, purpose: str) -> InternalsChanged:
-    return InternalsChanged(f"{what} ({purpose}) is gone: "
-                            f"{check_versions() or 'though the locked versions are installed'}")
+    return InternalsChanged(
+        f"{what} ({purpose}) is gone: "
+        f"{check_versions() or 'though the locked versions are installed'}"
+    )
 
 
 def _module(module: str, purpose: str) -> Any:
@@ -78,8 +84,13 @@ def collective_ops() -> Any:
 
 def is_op_determinism_enabled() -> bool:
     """Whether TF's op determinism is on (tf.config has only the setter in TF 2.15)."""
-    return bool(_get("tensorflow.python.framework.config", "is_op_determinism_enabled",
-                     "reading the op-determinism setting")())
+    return bool(
+        _get(
+            "tensorflow.python.framework.config",
+            "is_op_determinism_enabled",
+            "reading the op-determinism setting",
+        )()
+    )
 
 
 def make_lost_peer_final() -> None:
@@ -106,10 +117,16 @@ def with_master(run_config: Any, target: str) -> Any:
 def tfgan_predict_spec(features: Any, generator_fn: Callable[[Any], Any], scope: str) -> Any:
     """The EstimatorSpec of TF-GAN's GANEstimator for PREDICT (generated images of the
     features), from its estimator internals (no public builder)."""
-    lib = _get("tensorflow_gan.python.estimator.gan_estimator", "make_prediction_gan_model",
-               "GANEstimator's predict model")
-    spec = _get("tensorflow_gan.python.estimator.gan_estimator", "get_predict_estimator_spec",
-                "GANEstimator's predict spec")
+    lib = _get(
+        "tensorflow_gan.python.estimator.gan_estimator",
+        "make_prediction_gan_model",
+        "GANEstimator's predict model",
+    )
+    spec = _get(
+        "tensorflow_gan.python.estimator.gan_estimator",
+        "get_predict_estimator_spec",
+        "GANEstimator's predict spec",
+    )
     return spec(lib(features, generator_fn, scope))
 
 

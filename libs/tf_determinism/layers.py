@@ -27,8 +27,13 @@ def variable(name: str, shape: list[int], init_seed: int, init: str = "glorot") 
     if init not in INITIALIZERS:
         raise ValueError(f"variable: init must be one of {', '.join(INITIALIZERS)}, got {init!r}")
     full = f"{_v1.get_variable_scope().name}/{name}".lstrip("/")
-    initializer = (StatelessGlorotUniform(init_seed, full) if init == "glorot" else
-                   _v1.zeros_initializer() if init == "zeros" else _v1.ones_initializer())
+    initializer = (
+        StatelessGlorotUniform(init_seed, full)
+        if init == "glorot"
+        else _v1.zeros_initializer()
+        if init == "zeros"
+        else _v1.ones_initializer()
+    )
     return _v1.get_variable(name, shape, tf.float32, initializer)
 
 
@@ -49,8 +54,10 @@ def layer_norm(x: tf.Tensor, name: str, init_seed: int) -> tf.Tensor:
     <name>/offset (zeros)."""
     width = [int(x.shape[-1])]
     return exact.layer_normalization(
-        x, scale=variable(f"{name}/scale", width, init_seed, "ones"),
-        offset=variable(f"{name}/offset", width, init_seed, "zeros"))
+        x,
+        scale=variable(f"{name}/scale", width, init_seed, "ones"),
+        offset=variable(f"{name}/offset", width, init_seed, "zeros"),
+    )
 
 
 def dropout(x: tf.Tensor, rate: float, key: tf.Tensor | None, tag: int = 0) -> tf.Tensor:
@@ -59,4 +66,5 @@ def dropout(x: tf.Tensor, rate: float, key: tf.Tensor | None, tag: int = 0) -> t
     if key is None or rate == 0:
         return x
     return tf.nn.experimental.stateless_dropout(
-        x, rate, seed=tf.random.experimental.stateless_fold_in(key, tag))
+        x, rate, seed=tf.random.experimental.stateless_fold_in(key, tag)
+    )

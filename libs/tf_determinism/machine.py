@@ -28,16 +28,42 @@ ISA_LEVELS: tuple[tuple[str, frozenset[str]], ...] = (
     ("avx512_core", frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq"})),
     ("avx512_core_vnni", frozenset({"avx512_vnni"})),
     ("avx512_core_bf16", frozenset({"avx512_bf16"})),
-    ("avx512_core_amx", frozenset({"amx_tile", "amx_int8", "amx_bf16", "avx512_fp16",
-                                   "avx_vnni"})),
+    ("avx512_core_amx", frozenset({"amx_tile", "amx_int8", "amx_bf16", "avx512_fp16", "avx_vnni"})),
 )
 # The extensions worth recording (a fingerprint, not the whole flag list).
-_RECORDED_FLAGS = ("sse4_1", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512dq",
-                   "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16",
-                   "amx_tile", "amx_int8", "amx_bf16",
-                   # aarch64 (arm_id: the kernel's names)
-                   "fp", "asimd", "fphp", "asimdhp", "asimdrdm", "asimddp", "asimdfhm", "sve",
-                   "sve2", "svei8mm", "svef32mm", "svebf16", "i8mm", "bf16")
+_RECORDED_FLAGS = (
+    "sse4_1",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx_vnni",
+    "avx512f",
+    "avx512dq",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    # aarch64 (arm_id: the kernel's names)
+    "fp",
+    "asimd",
+    "fphp",
+    "asimdhp",
+    "asimdrdm",
+    "asimddp",
+    "asimdfhm",
+    "sve",
+    "sve2",
+    "svei8mm",
+    "svef32mm",
+    "svebf16",
+    "i8mm",
+    "bf16",
+)
 
 
 def _processors() -> list[dict[str, str]]:
@@ -47,8 +73,14 @@ def _processors() -> list[dict[str, str]]:
             blocks = f.read().strip().split("\n\n")
     except OSError:
         return []
-    return [{key.strip(): value.strip() for key, _, value in
-             (line.partition(":") for line in block.splitlines())} for block in blocks if block]
+    return [
+        {
+            key.strip(): value.strip()
+            for key, _, value in (line.partition(":") for line in block.splitlines())
+        }
+        for block in blocks
+        if block
+    ]
 
 
 def cpu_flags() -> frozenset[str]:
@@ -72,7 +104,7 @@ def supported_isas(flags: frozenset[str] | None = None) -> list[str]:
 
 
 def _cpu_list(text: str) -> list[int]:
-    """"0-2,5" -> [0, 1, 2, 5] (the sysfs list format)."""
+    """ "0-2,5" -> [0, 1, 2, 5] (the sysfs list format)."""
     cpus: list[int] = []
     for part in filter(None, text.split(",")):
         first, _, last = part.partition("-")
@@ -90,16 +122,20 @@ def _caches() -> dict[str, Any]:
     for entry in entries:
         if not entry.startswith("index"):
             continue
+
         def read(name: str, entry: str = entry) -> str:
             with open(os.path.join(base, entry, name), encoding="utf-8") as f:
                 return f.read().strip()
+
         try:
             level, kind = read("level"), read("type")
             if kind == "Instruction":
                 continue
             name = f"L{level}{'d' if kind == 'Data' else ''}"
-            caches[name] = {"size": read("size"),
-                            "shared_by_logical": len(_cpu_list(read("shared_cpu_list")))}
+            caches[name] = {
+                "size": read("size"),
+                "shared_by_logical": len(_cpu_list(read("shared_cpu_list"))),
+            }
         except OSError:
             continue
     return caches
@@ -124,11 +160,16 @@ def _arm_cpu(info: dict[str, str]) -> tuple[dict[str, Any], frozenset[str]]:
     seen = arm_id.report()
     host = None
     if info and "CPU implementer" not in info:
-        host = (f"{info.get('vendor_id')} {info.get('cpu family')}/{info.get('model')}/"
-                f"{info.get('stepping')}")
-    cpu = {**{key: seen[key] for key in ("vendor", "model_name", "midr", "sve_vector_bits")},
-           "caches": None if host else _caches(), "source": "midr_el1, getauxval",
-           "emulated_on": host}
+        host = (
+            f"{info.get('vendor_id')} {info.get('cpu family')}/{info.get('model')}/"
+            f"{info.get('stepping')}"
+        )
+    cpu = {
+        **{key: seen[key] for key in ("vendor", "model_name", "midr", "sve_vector_bits")},
+        "caches": None if host else _caches(),
+        "source": "midr_el1, getauxval",
+        "emulated_on": host,
+    }
     return cpu, frozenset(seen["flags"])
 
 
@@ -145,18 +186,29 @@ def fingerprint() -> dict[str, Any]:
     if cpuid.available():
         seen = cpuid.report()
         cpu: dict[str, Any] = {
-            **{key: seen[key] for key in ("vendor", "model_name", "family_model_stepping",
-                                          "caches")},
-            "source": "cpuid", "emulated_on": _host_if_emulated(seen, info)}
+            **{
+                key: seen[key]
+                for key in ("vendor", "model_name", "family_model_stepping", "caches")
+            },
+            "source": "cpuid",
+            "emulated_on": _host_if_emulated(seen, info),
+        }
         flags = frozenset(seen["flags"])
     elif arm_id.available():
         cpu, flags = _arm_cpu(info)
     else:
         flags = frozenset(info.get("flags", "").split())
-        cpu = {"vendor": info.get("vendor_id"), "model_name": info.get("model name"),
-               "family_model_stepping": (f"{info.get('cpu family')}/{info.get('model')}/"
-                                         f"{info.get('stepping')}" if info else None),
-               "caches": _caches(), "source": "/proc/cpuinfo"}
+        cpu = {
+            "vendor": info.get("vendor_id"),
+            "model_name": info.get("model name"),
+            "family_model_stepping": (
+                f"{info.get('cpu family')}/{info.get('model')}/{info.get('stepping')}"
+                if info
+                else None
+            ),
+            "caches": _caches(),
+            "source": "/proc/cpuinfo",
+        }
     return {
         "machine": platform.machine(),
         **cpu,
@@ -195,8 +247,15 @@ def onednn_probe(timeout: float = 120) -> dict[str, Any]:
 
     from tf_determinism.pins import PINNED_ENVIRONMENT  # pins imports this module
 
-    key_source = json.dumps([fingerprint(), [os.environ.get(k) for k in PINNED_ENVIRONMENT],
-                             sys.version, _tf_version()], sort_keys=True)
+    key_source = json.dumps(
+        [
+            fingerprint(),
+            [os.environ.get(k) for k in PINNED_ENVIRONMENT],
+            sys.version,
+            _tf_version(),
+        ],
+        sort_keys=True,
+    )
     key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
     cache = os.path.join(os.path.expanduser("~"), ".cache", "reproducible", "onednn.json")
     try:
@@ -211,15 +270,32 @@ def onednn_probe(timeout: float = 120) -> dict[str, Any]:
         return {"isa": None, "threads": None}
     env = {**os.environ, "ONEDNN_VERBOSE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     try:
-        out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
-                             text=True, timeout=timeout, stdin=subprocess.DEVNULL).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", _PROBE],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return {"isa": None, "threads": None}
-    isa = next((line.split("isa:", 1)[1].strip() for line in out.splitlines()
-                if line.startswith("onednn_verbose,info,cpu,isa:")), None)
-    threads = next((line.rsplit("nthr:", 1)[1].strip() for line in out.splitlines()
-                    if line.startswith("onednn_verbose,info,cpu,runtime:")
-                    and "nthr:" in line), None)
+    isa = next(
+        (
+            line.split("isa:", 1)[1].strip()
+            for line in out.splitlines()
+            if line.startswith("onednn_verbose,info,cpu,isa:")
+        ),
+        None,
+    )
+    threads = next(
+        (
+            line.rsplit("nthr:", 1)[1].strip()
+            for line in out.splitlines()
+            if line.startswith("onednn_verbose,info,cpu,runtime:") and "nthr:" in line
+        ),
+        None,
+    )
     found = {"isa": isa, "threads": int(threads) if threads and threads.isdigit() else None}
     try:
         os.makedirs(os.path.dirname(cache), exist_ok=True)

@@ -21,8 +21,7 @@ def function(code: bytes, restype: Any, *argtypes: Any) -> Callable[..., Any] | 
     """`code` in an executable page, as a C function; None where no such page can be mapped
     (a hardened kernel). The caller makes sure the code is for this architecture."""
     try:
-        page = mmap.mmap(-1, mmap.PAGESIZE,
-                         prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
     except (OSError, AttributeError, ValueError):
         return None
     page.write(code)

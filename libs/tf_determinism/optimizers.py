@@ -33,10 +33,14 @@ class DeterministicAdam(tf.compat.v1.train.AdamOptimizer):
         return super().compute_gradients(*args, **kwargs)
 
 
-def micro_batch_update(optimizer: tf.compat.v1.train.Optimizer,
-                       loss_fn: Callable[[int, Any], tf.Tensor], rows: Any, *,
-                       micro_batches: int, share: MicroBatchShare | None = None
-                       ) -> tuple[tf.Tensor, tf.Operation]:
+def micro_batch_update(
+    optimizer: tf.compat.v1.train.Optimizer,
+    loss_fn: Callable[[int, Any], tf.Tensor],
+    rows: Any,
+    *,
+    micro_batches: int,
+    share: MicroBatchShare | None = None,
+) -> tuple[tf.Tensor, tf.Operation]:
     """One update of the trainable variables from per-micro-batch passes, any model.
 
     The global batch's rows [i*B/M, (i+1)*B/M) are micro-batch i, each its own pass
@@ -66,6 +70,8 @@ def micro_batch_update(optimizer: tf.compat.v1.train.Optimizer,
         passes.append((loss, [grad for grad, _ in optimizer.compute_gradients(loss)]))
     loss, grads = micro_batch_means(passes, share.mean if share else None)
     variables = tf.compat.v1.trainable_variables()
-    update = optimizer.apply_gradients(list(zip(grads, variables, strict=True)),
-                                       global_step=tf.compat.v1.train.get_or_create_global_step())
+    update = optimizer.apply_gradients(
+        list(zip(grads, variables, strict=True)),
+        global_step=tf.compat.v1.train.get_or_create_global_step(),
+    )
     return loss, update

@@ -35,9 +35,15 @@ from tf_determinism import machine
 CPU_ISAS = ("avx2", "avx512_core", "native")
 # Variables TF 2.15's CPU numerics read. Each is set from Numerics by pinned_environment().
 PINNED_ENVIRONMENT = (
-    "ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS", "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL",
-    "TF_DETERMINISTIC_OPS", "OMP_NUM_THREADS", "TF_NUM_INTEROP_THREADS",
-    "TF_NUM_INTRAOP_THREADS", "ONEDNN_DEFAULT_FPMATH_MODE", "TF_OVERRIDE_GLOBAL_THREADPOOL",
+    "ONEDNN_MAX_CPU_ISA",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL",
+    "TF_DETERMINISTIC_OPS",
+    "OMP_NUM_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "ONEDNN_DEFAULT_FPMATH_MODE",
+    "TF_OVERRIDE_GLOBAL_THREADPOOL",
 )
 _overridden: dict[str, str] = {}
 
@@ -60,23 +66,27 @@ class Numerics:
     """The settings that change the bits of a run; recorded in run.json."""
 
     intra_op_threads: int = _setting(
-        2, "Intra-op threads. Fixed, not per machine: it changes the bits.", lower_bound=1)
-    inter_op_threads: int = _setting(2, "Inter-op threads. Fixed, not per machine.",
-                                     lower_bound=1)
+        2, "Intra-op threads. Fixed, not per machine: it changes the bits.", lower_bound=1
+    )
+    inter_op_threads: int = _setting(2, "Inter-op threads. Fixed, not per machine.", lower_bound=1)
     # On Linux aarch64 oneDNN (with the Arm Compute Library) is off by default: emulated, its
     # filter gradient (gemm:ref) trained other bits on one schedulable core than on two, with
     # the pool pinned; Eigen's path gave the same bits (README "x86-64 and aarch64").
     onednn: bool = _setting(
-        not _LINUX_AARCH64, "Set TF_ENABLE_ONEDNN_OPTS=1 (faster on x86; either way pinned and "
+        not _LINUX_AARCH64,
+        "Set TF_ENABLE_ONEDNN_OPTS=1 (faster on x86; either way pinned and "
         "recorded). Default off on Linux aarch64, where oneDNN's bits follow the number of "
-        "schedulable cores.")
+        "schedulable cores.",
+    )
     deterministic: bool = _setting(True, "Enable TF op determinism.")
     cpu_isa: str = _setting(
-        "avx2", "Highest instruction set oneDNN may use (ONEDNN_MAX_CPU_ISA): avx2 runs the same "
+        "avx2",
+        "Highest instruction set oneDNN may use (ONEDNN_MAX_CPU_ISA): avx2 runs the same "
         "kernels on every x86-64 CPU with AVX2 and FMA (README: the CPUs verified to give the "
         "same bits); avx512_core on those with AVX-512; "
         "native lets each CPU use its best (fastest, but the bits follow the CPU).",
-        choices=CPU_ISAS)
+        choices=CPU_ISAS,
+    )
 
 
 def _is_x86() -> bool:
@@ -96,12 +106,14 @@ def pinned_environment(numerics: Numerics) -> dict[str, str]:
             raise PinError(
                 f"this CPU lacks {numerics.cpu_isa.upper()} (its best oneDNN level is {have}), "
                 f"so --cpu_isa={numerics.cpu_isa} cannot be honoured; use --cpu_isa=native (or "
-                "a level it has) and expect other bits than the pinned runs")
+                "a level it has) and expect other bits than the pinned runs"
+            )
     threads = str(numerics.intra_op_threads)
     return {
         # Off x86 (aarch64: ACL) the pin has no meaning: oneDNN's own choice, recorded.
-        "ONEDNN_MAX_CPU_ISA": "DEFAULT" if numerics.cpu_isa == "native" or not _is_x86() else
-        numerics.cpu_isa.upper(),
+        "ONEDNN_MAX_CPU_ISA": "DEFAULT"
+        if numerics.cpu_isa == "native" or not _is_x86()
+        else numerics.cpu_isa.upper(),
         # Pinned on every platform: TF 2.15's default on aarch64 follows the CPU model (on for
         # Neoverse-V1 only), so the same flags would run other kernels on other ARM machines.
         "TF_ENABLE_ONEDNN_OPTS": "1" if numerics.onednn else "0",
@@ -190,8 +202,10 @@ def _has_deterministic_grappler(config: Any) -> bool:
     from tensorflow.core.protobuf import rewriter_config_pb2
 
     rewrites = config.graph_options.rewrite_options
-    return all(getattr(rewrites, rewriter) == rewriter_config_pb2.RewriterConfig.OFF
-               for rewriter in _GRAPPLER_OFF)
+    return all(
+        getattr(rewrites, rewriter) == rewriter_config_pb2.RewriterConfig.OFF
+        for rewriter in _GRAPPLER_OFF
+    )
 
 
 def session_config(numerics: Numerics) -> Any:
@@ -202,11 +216,13 @@ def session_config(numerics: Numerics) -> Any:
     """
     import tensorflow as tf
 
-    return deterministic_grappler(tf.compat.v1.ConfigProto(
-        allow_soft_placement=True,
-        intra_op_parallelism_threads=numerics.intra_op_threads,
-        inter_op_parallelism_threads=numerics.inter_op_threads,
-    ))
+    return deterministic_grappler(
+        tf.compat.v1.ConfigProto(
+            allow_soft_placement=True,
+            intra_op_parallelism_threads=numerics.intra_op_threads,
+            inter_op_parallelism_threads=numerics.inter_op_threads,
+        )
+    )
 
 
 def deterministic_run_config(run_config: Any) -> Any:
@@ -229,7 +245,8 @@ def deterministic_run_config(run_config: Any) -> Any:
     else:
         config.allow_soft_placement = True
         config.graph_options.rewrite_options.meta_optimizer_iterations = (
-            rewriter_config_pb2.RewriterConfig.ONE)
+            rewriter_config_pb2.RewriterConfig.ONE
+        )
     return run_config.replace(session_config=deterministic_grappler(config))
 
 
@@ -243,6 +260,5 @@ def numerics_record(numerics: Numerics) -> dict:
         "op_determinism_enabled": internals.is_op_determinism_enabled(),
         "environment": {name: os.environ.get(name) for name in PINNED_ENVIRONMENT},
         "overridden_environment": dict(_overridden),
-        "cpu_isa_pin": ("no meaning on this platform" if not _is_x86() else
-                        numerics.cpu_isa),
+        "cpu_isa_pin": ("no meaning on this platform" if not _is_x86() else numerics.cpu_isa),
     }

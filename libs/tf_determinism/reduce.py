@@ -78,13 +78,16 @@ def micro_batch_means(per_micro: Sequence[Any], mean: MicroBatchMean | None = No
     flat = [tf.nest.flatten(structure) for structure in per_micro]
     template = flat[0]
     if mean is None:
-        means = [None if leaf is None else tree_mean([values[k] for values in flat])
-                 for k, leaf in enumerate(template)]
+        means = [
+            None if leaf is None else tree_mean([values[k] for values in flat])
+            for k, leaf in enumerate(template)
+        ]
     else:
         present = [leaf for leaf in template if leaf is not None]
-        packed = [tf.concat([tf.reshape(v, [-1]) for v in values if v is not None], axis=0)
-                  for values in flat]
+        packed = [
+            tf.concat([tf.reshape(v, [-1]) for v in values if v is not None], axis=0)
+            for values in flat
+        ]
         parts = iter(tf.split(mean(packed), [leaf.shape.num_elements() for leaf in present]))
-        means = [None if leaf is None else tf.reshape(next(parts), leaf.shape)
-                 for leaf in template]
+        means = [None if leaf is None else tf.reshape(next(parts), leaf.shape) for leaf in template]
     return tf.nest.pack_sequence_as(per_micro[0], means)

@@ -87,27 +87,39 @@ class SeedTree:
         check_int("SeedTree: root", root, minimum=0)
         names = list(names)
         for name in names:
-            if not isinstance(name, str) or not _NAME.fullmatch(name) or name in (
-                    "root", "sub_seeds"):
-                raise ValueError(f"SeedTree: {name!r} is not a sub-seed name (a lower-case "
-                                 "identifier other than root)")
+            if (
+                not isinstance(name, str)
+                or not _NAME.fullmatch(name)
+                or name in ("root", "sub_seeds")
+            ):
+                raise ValueError(
+                    f"SeedTree: {name!r} is not a sub-seed name (a lower-case "
+                    "identifier other than root)"
+                )
         if len(set(names)) != len(names):
             raise ValueError(f"SeedTree: a sub-seed name appears twice in {names}")
-        return cls(root=root, sub_seeds=types.MappingProxyType(
-            {name: derive_seed(root, name) for name in names}))
+        return cls(
+            root=root,
+            sub_seeds=types.MappingProxyType({name: derive_seed(root, name) for name in names}),
+        )
 
     def __getattr__(self, name: str) -> int:
         # Only called for names that are no attribute: the sub-seeds.
         sub_seeds = self.__dict__.get("sub_seeds", {})
         if name in sub_seeds:
             return sub_seeds[name]
-        raise AttributeError(f"this run's seed tree has no sub-seed {name!r} (it has "
-                             f"{', '.join(sub_seeds) or 'none'}); declare it in the app's "
-                             "seed names")
+        raise AttributeError(
+            f"this run's seed tree has no sub-seed {name!r} (it has "
+            f"{', '.join(sub_seeds) or 'none'}); declare it in the app's "
+            "seed names"
+        )
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, SeedTree) and self.root == other.root
-                and dict(self.sub_seeds) == dict(other.sub_seeds))
+        return (
+            isinstance(other, SeedTree)
+            and self.root == other.root
+            and dict(self.sub_seeds) == dict(other.sub_seeds)
+        )
 
     def __hash__(self) -> int:
         return hash((self.root, tuple(self.sub_seeds.items())))

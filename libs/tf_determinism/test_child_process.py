@@ -25,9 +25,18 @@ def test_a_child_imports_the_same_module_file(monkeypatch, tmp_path) -> None:
     (tmp_path / "only_here.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv("PYTHONPATH", raising=False)
-    out = subprocess.run([sys.executable, "-c", "import only_here, tf_determinism; "
-                          "print(only_here.__file__); print(tf_determinism.__file__)"],
-                         env=child_env(), capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import only_here, tf_determinism; "
+            "print(only_here.__file__); print(tf_determinism.__file__)",
+        ],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     import tf_determinism
 
     assert out.split() == [str(tmp_path / "only_here.py"), tf_determinism.__file__]

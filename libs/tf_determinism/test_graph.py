@@ -27,12 +27,15 @@ def _initial_values(init_seed: int, graph_seed: int) -> dict[str, np.ndarray]:
         tf.random.uniform([graph_seed % 5 + 1])  # Unrelated random ops built first.
         with _v1.variable_scope("Net"):
             variables = [
-                _v1.get_variable("kernel", [3, 3, 4, 8],
-                                 initializer=StatelessGlorotUniform(init_seed, "Net/kernel")),
-                _v1.get_variable("dense", [20, 30],
-                                 initializer=StatelessGlorotUniform(init_seed, "Net/dense")),
-                _v1.get_variable("u", [500, 1],
-                                 initializer=StatelessNormal(init_seed, "Net/u")),
+                _v1.get_variable(
+                    "kernel",
+                    [3, 3, 4, 8],
+                    initializer=StatelessGlorotUniform(init_seed, "Net/kernel"),
+                ),
+                _v1.get_variable(
+                    "dense", [20, 30], initializer=StatelessGlorotUniform(init_seed, "Net/dense")
+                ),
+                _v1.get_variable("u", [500, 1], initializer=StatelessNormal(init_seed, "Net/u")),
             ]
         with _v1.Session(graph=graph) as sess:
             sess.run(_v1.global_variables_initializer())
@@ -86,8 +89,10 @@ def test_stateless_key() -> None:
     assert td.stateless_key(big, tf.constant(7, tf.int32)).numpy().tolist() == [big, 7]
     draw = tf.random.stateless_normal([4], seed=key).numpy()
     assert draw.tobytes() == tf.random.stateless_normal([4], seed=[big, 7]).numpy().tobytes()
-    assert draw.tobytes() != tf.random.stateless_normal(
-        [4], seed=td.stateless_key(big, 8)).numpy().tobytes()
+    assert (
+        draw.tobytes()
+        != tf.random.stateless_normal([4], seed=td.stateless_key(big, 8)).numpy().tobytes()
+    )
 
 
 def test_deterministic_adam_sums_gradients_pairwise_and_gates() -> None:
@@ -101,8 +106,12 @@ def test_deterministic_adam_sums_gradients_pairwise_and_gates() -> None:
             optimizer = DeterministicAdam(0.1)
             if call == "minimize":
                 # Whatever the caller asks for is overridden.
-                optimizer.minimize(loss, var_list=[w], gate_gradients=0,
-                                   aggregation_method=tf.AggregationMethod.ADD_N)
+                optimizer.minimize(
+                    loss,
+                    var_list=[w],
+                    gate_gradients=0,
+                    aggregation_method=tf.AggregationMethod.ADD_N,
+                )
                 grads = None
             else:
                 grads = optimizer.compute_gradients(loss, [w])
@@ -115,8 +124,11 @@ def test_deterministic_adam_sums_gradients_pairwise_and_gates() -> None:
         # Reference: plain Adam sums the four paths in one 4-input AddN.
         before = set(_v1.get_default_graph().get_operations())
         _v1.train.AdamOptimizer(0.1).compute_gradients(loss, [w])
-        plain = [op for op in _v1.get_default_graph().get_operations()
-                 if op not in before and op.type == "AddN"]
+        plain = [
+            op
+            for op in _v1.get_default_graph().get_operations()
+            if op not in before and op.type == "AddN"
+        ]
         assert any(len(op.inputs) > 2 for op in plain)
 
 
@@ -151,13 +163,15 @@ def test_the_session_configs_are_the_protos_they_were(tmp_path: Any) -> None:
     them: the apps' (session_config through make_estimator's deterministic_run_config), a
     custom one, and none."""
     numerics = td.Numerics(intra_op_threads=3, inter_op_threads=1)
-    pinned = _v1.ConfigProto(allow_soft_placement=True, intra_op_parallelism_threads=3,
-                             inter_op_parallelism_threads=1)
+    pinned = _v1.ConfigProto(
+        allow_soft_placement=True, intra_op_parallelism_threads=3, inter_op_parallelism_threads=1
+    )
     pinned.graph_options.rewrite_options.arithmetic_optimization = OFF
     pinned.graph_options.rewrite_options.remapping = OFF
     assert _bytes(td.session_config(numerics)) == _bytes(pinned)
-    apps = td.deterministic_run_config(tf.estimator.RunConfig(
-        model_dir=str(tmp_path), session_config=td.session_config(numerics)))
+    apps = td.deterministic_run_config(
+        tf.estimator.RunConfig(model_dir=str(tmp_path), session_config=td.session_config(numerics))
+    )
     assert _bytes(apps.session_config) == _bytes(pinned)
 
     custom = _v1.ConfigProto(inter_op_parallelism_threads=1, intra_op_parallelism_threads=2)
@@ -179,8 +193,12 @@ def test_numerics_pins_record_and_guard() -> None:
     with pytest.raises(RuntimeError, match="before TensorFlow is imported"):
         td.configure_environment(td.Numerics())  # TF is imported in this process
     record = td.numerics_record(td.Numerics(onednn=False))
-    assert {"intra_op_threads": 2, "inter_op_threads": 2, "onednn": False,
-            "deterministic": True}.items() <= record.items()
+    assert {
+        "intra_op_threads": 2,
+        "inter_op_threads": 2,
+        "onednn": False,
+        "deterministic": True,
+    }.items() <= record.items()
     assert {"TF_ENABLE_ONEDNN_OPTS", "op_determinism_enabled"} <= set(record)
     assert isinstance(record["op_determinism_enabled"], bool)
     with pytest.raises(AttributeError):

@@ -40,19 +40,23 @@ def test_rsqrt_is_refused_in_one_line_naming_op_scope_and_replacement() -> None:
     assert message == (
         "Rsqrt op 'net/norm/inv' (name scope net/norm): rsqrtps + a Newton step, so its bits "
         "follow the CPU vendor; use x / tf.sqrt(v) (tf_determinism.exact.l2_normalize, "
-        "exact.batch_normalization)")
+        "exact.batch_normalization)"
+    )
 
 
-@pytest.mark.parametrize("build, op", [
-    (lambda x: tf.nn.l2_normalize(x, axis=1), "Rsqrt"),
-    (lambda x: tf.nn.batch_normalization(x, 0.0, 1.0, 0.0, 1.0, 1e-3), "Rsqrt"),
-    (lambda x: tf.math.reciprocal(x), "Reciprocal"),
-    (lambda x: tf.nn.softmax(x), "Softmax"),
-    (lambda x: tf.math.atan(x), "Atan"),
-    # Grappler's constant folding turns these into the Reciprocal kernel.
-    (lambda x: 1.0 / tf.sqrt(x), "RealDiv"),
-    (lambda x: x / tf.constant(np.arange(1.0, 9.0, dtype=np.float32)), "RealDiv"),
-])
+@pytest.mark.parametrize(
+    "build, op",
+    [
+        (lambda x: tf.nn.l2_normalize(x, axis=1), "Rsqrt"),
+        (lambda x: tf.nn.batch_normalization(x, 0.0, 1.0, 0.0, 1.0, 1e-3), "Rsqrt"),
+        (lambda x: tf.math.reciprocal(x), "Reciprocal"),
+        (lambda x: tf.nn.softmax(x), "Softmax"),
+        (lambda x: tf.math.atan(x), "Atan"),
+        # Grappler's constant folding turns these into the Reciprocal kernel.
+        (lambda x: 1.0 / tf.sqrt(x), "RealDiv"),
+        (lambda x: x / tf.constant(np.arange(1.0, 9.0, dtype=np.float32)), "RealDiv"),
+    ],
+)
 def test_cpu_dependent_shapes_are_refused(build: Callable, op: str) -> None:
     assert _refusal(_graph(build)).startswith(f"{op} op ")
 
@@ -61,8 +65,9 @@ def test_exact_and_harmless_shapes_pass() -> None:
     def build(x: tf.Tensor) -> None:
         exact.l2_normalize(x, axis=1)
         mean, variance = tf.nn.moments(x, [0])
-        exact.batch_normalization(x, mean=mean, variance=variance, offset=0.0, scale=2.0,
-                                  epsilon=1e-3)
+        exact.batch_normalization(
+            x, mean=mean, variance=variance, offset=0.0, scale=2.0, epsilon=1e-3
+        )
         _ = x / 3.0, x / tf.ones([8]), x / tf.sqrt(x), tf.reduce_mean(x)
 
     census = graph_audit.audit(_graph(build))
@@ -90,8 +95,12 @@ def test_exact_gradients_divide() -> None:
         graph_audit.audit(graph)
         rng = np.random.default_rng(1)
         with _v1.Session() as session:
-            session.run([x.assign(rng.uniform(0.5, 4.0, (4, 8)).astype(np.float32)),
-                         w.assign(rng.uniform(-2.0, 2.0, (4, 8)).astype(np.float32))])
+            session.run(
+                [
+                    x.assign(rng.uniform(0.5, 4.0, (4, 8)).astype(np.float32)),
+                    w.assign(rng.uniform(-2.0, 2.0, (4, 8)).astype(np.float32)),
+                ]
+            )
             x_value, w_value, ones, weighted = session.run([x, w, ones_grad, weighted_grad])
     # Correctly rounded divisions and one addition, as numpy's float32 gives them.
     one = np.float32(1)
@@ -102,12 +111,14 @@ def test_exact_gradients_divide() -> None:
 def test_exact_normalizations_compute_what_tf_does() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(6, 16)).astype(np.float32)
-    np.testing.assert_allclose(exact.l2_normalize(x, axis=1).numpy(),
-                               tf.nn.l2_normalize(x, axis=1).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        exact.l2_normalize(x, axis=1).numpy(), tf.nn.l2_normalize(x, axis=1).numpy(), rtol=1e-6
+    )
     mean, variance = tf.nn.moments(tf.constant(x), [0])
     offset, scale = rng.normal(size=16).astype(np.float32), rng.normal(size=16).astype(np.float32)
-    ours = exact.batch_normalization(x, mean=mean, variance=variance, offset=offset, scale=scale,
-                                     epsilon=1e-3)
+    ours = exact.batch_normalization(
+        x, mean=mean, variance=variance, offset=offset, scale=scale, epsilon=1e-3
+    )
     theirs = tf.nn.batch_normalization(x, mean, variance, offset, scale, 1e-3)
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
 
@@ -115,18 +126,24 @@ def test_exact_normalizations_compute_what_tf_does() -> None:
 def test_exact_softmax_and_layer_norm_compute_what_tf_does_and_pass_the_audit() -> None:
     rng = np.random.default_rng(2)
     x = (rng.normal(size=(3, 5, 16)) * 4).astype(np.float32)
-    np.testing.assert_allclose(exact.softmax(x).numpy(), tf.nn.softmax(x).numpy(), rtol=1e-6,
-                               atol=1e-7)
-    np.testing.assert_allclose(exact.softmax(x, axis=1).numpy(), tf.nn.softmax(x, axis=1).numpy(),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        exact.softmax(x).numpy(), tf.nn.softmax(x).numpy(), rtol=1e-6, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        exact.softmax(x, axis=1).numpy(), tf.nn.softmax(x, axis=1).numpy(), rtol=1e-6, atol=1e-7
+    )
     masked = exact.softmax(x - 1e9 * np.triu(np.ones((16, 16), np.float32), 1)[:5]).numpy()
     assert np.all(masked[..., 10:] == 0) and np.allclose(masked.sum(-1), 1, rtol=1e-6)
     scale, offset = rng.normal(size=16).astype(np.float32), rng.normal(size=16).astype(np.float32)
     keras = tf.keras.layers.LayerNormalization(epsilon=1e-5)
     keras.build(x.shape)
     keras.set_weights([scale, offset])
-    np.testing.assert_allclose(exact.layer_normalization(x, scale=scale, offset=offset).numpy(),
-                               keras(x).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        exact.layer_normalization(x, scale=scale, offset=offset).numpy(),
+        keras(x).numpy(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
     def build(v: tf.Tensor) -> None:  # forward and backward, as a model uses them
         y = exact.layer_normalization(exact.softmax(v), scale=2.0, offset=1.0)

@@ -70,8 +70,12 @@ def test_seed_tree_from_root_with_the_names_an_app_declares() -> None:
 def test_seed_tree_refuses_bad_roots_and_names_and_names_what_it_has() -> None:
     with pytest.raises(ValueError, match="root"):
         SeedTree.from_root(-1, ("data",))
-    for names, message in [(("data", "data"), "appears twice"), (("Data",), "not a sub-seed"),
-                           (("root",), "not a sub-seed"), ((1,), "not a sub-seed")]:
+    for names, message in [
+        (("data", "data"), "appears twice"),
+        (("Data",), "not a sub-seed"),
+        (("root",), "not a sub-seed"),
+        ((1,), "not a sub-seed"),
+    ]:
         with pytest.raises(ValueError, match=message):
             SeedTree.from_root(1, names)  # type: ignore[arg-type]
     with pytest.raises(AttributeError, match="no sub-seed 'dropout' .it has data, init."):

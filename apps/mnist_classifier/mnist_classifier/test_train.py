@@ -27,9 +27,15 @@ STEPS = 8
 
 def _options(tmp: str, tiny_idx_dir: str, name: str, seed: int) -> ClassifierOptions:
     return ClassifierOptions.with_defaults(
-        model_dir=os.path.join(tmp, name), random_seed=seed, max_train_steps=STEPS,
-        batch_size=32, buffer_size=256, log_step_count_steps=4,
-        data_dir=os.path.join(tmp, "data"), mnist_idx_dir=tiny_idx_dir)
+        model_dir=os.path.join(tmp, name),
+        random_seed=seed,
+        max_train_steps=STEPS,
+        batch_size=32,
+        buffer_size=256,
+        log_step_count_steps=4,
+        data_dir=os.path.join(tmp, "data"),
+        mnist_idx_dir=tiny_idx_dir,
+    )
 
 
 def _train(opts: ClassifierOptions, log=lambda line: None) -> dict:
@@ -75,8 +81,12 @@ def test_results_export_and_accuracy_other_seed_differs(runs) -> None:
     with mnist_eval.load_classifier(a) as classifier:
         logits = classifier.logits(mnist_eval.to_classifier_input(test_images))
     assert logits.shape == (64, 10) and logits.dtype == np.float32
-    correct = int(np.sum(np.argmax(logits, 1) == mnist_data.load_mnist(
-        runs["a"].data.mnist_idx_dir).splits["test"][1]))
+    correct = int(
+        np.sum(
+            np.argmax(logits, 1)
+            == mnist_data.load_mnist(runs["a"].data.mnist_idx_dir).splits["test"][1]
+        )
+    )
     assert correct == ma["test_correct"]
 
 
@@ -114,29 +124,35 @@ def test_refuses_a_model_dir_of_another_run(runs) -> None:
     with pytest.raises(repro_app.RunError, match="model.dropout_rate: 0.5 there, 0.25 now"):
         _train(other)
     longer = dataclasses.replace(
-        opts, schedule=dataclasses.replace(opts.schedule, max_train_steps=STEPS + 1))
+        opts, schedule=dataclasses.replace(opts.schedule, max_train_steps=STEPS + 1)
+    )
     with pytest.raises(repro_app.RunError, match="schedule.max_train_steps: 8 there, 9 now"):
         _train(longer)
 
 
 def test_missing_data_is_a_run_error(tmp_path) -> None:
-    opts = ClassifierOptions.with_defaults(model_dir=str(tmp_path / "x"),
-                                           data_dir=str(tmp_path / "data"),
-                                           mnist_idx_dir=str(tmp_path / "nowhere"))
+    opts = ClassifierOptions.with_defaults(
+        model_dir=str(tmp_path / "x"),
+        data_dir=str(tmp_path / "data"),
+        mnist_idx_dir=str(tmp_path / "nowhere"),
+    )
     with pytest.raises(repro_app.RunError, match="nowhere"):
         _train(opts)
     assert not os.path.exists(str(opts.model_dir))
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("max_train_steps", 0, "max_train_steps must be an int >= 1"),
-    ("batch_size", 2.0, "batch_size must be an int"),
-    ("random_seed", -1, "random_seed must be an int >= 0"),
-    ("learning_rate", 0.0, "learning_rate must be > 0"),
-    ("dropout_rate", 1.0, r"dropout_rate must be a number <= 0.99"),
-    ("model_dir", "", "model_dir must be non-empty"),
-    ("data_dir", "", "data_dir must be non-empty"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("max_train_steps", 0, "max_train_steps must be an int >= 1"),
+        ("batch_size", 2.0, "batch_size must be an int"),
+        ("random_seed", -1, "random_seed must be an int >= 0"),
+        ("learning_rate", 0.0, "learning_rate must be > 0"),
+        ("dropout_rate", 1.0, r"dropout_rate must be a number <= 0.99"),
+        ("model_dir", "", "model_dir must be non-empty"),
+        ("data_dir", "", "data_dir must be non-empty"),
+    ],
+)
 def test_options_are_validated(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ClassifierOptions.with_defaults(**{field: value})
@@ -151,4 +167,5 @@ def test_help_lists_the_shared_flags_with_the_app_defaults(run_module) -> None:
 def test_default_model_dir_is_where_the_gan_eval_looks() -> None:
     opts = runner.resolved(train_lib.EXPERIMENT, ClassifierOptions.with_defaults())
     assert os.path.join(str(opts.model_dir), train_lib.EXPORT_DIR) == (
-        "runs/mnist_classifier/seed123/export")  # mnist_gan's --classifier_dir default
+        "runs/mnist_classifier/seed123/export"
+    )  # mnist_gan's --classifier_dir default

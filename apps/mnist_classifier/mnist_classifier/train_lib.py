@@ -35,12 +35,18 @@ def batch_map(ctx: repro_experiment.Context):
     return to_features
 
 
-def estimator(ctx: repro_experiment.Context,
-              run_config: tf.estimator.RunConfig) -> tf.estimator.Estimator:
+def estimator(
+    ctx: repro_experiment.Context, run_config: tf.estimator.RunConfig
+) -> tf.estimator.Estimator:
     opts = ctx.opts
-    model_fn = model.make_model_fn(ctx.seeds, opts.schedule.max_train_steps,
-                                   opts.model.learning_rate, opts.model.dropout_rate,
-                                   micro_batches=opts.model.micro_batches, share=ctx.share)
+    model_fn = model.make_model_fn(
+        ctx.seeds,
+        opts.schedule.max_train_steps,
+        opts.model.learning_rate,
+        opts.model.dropout_rate,
+        micro_batches=opts.model.micro_batches,
+        share=ctx.share,
+    )
     return tf.estimator.Estimator(model_fn=model_fn, config=run_config)
 
 
@@ -48,14 +54,14 @@ def export_classifier(trained: Any, export_dir: str) -> str:
     """Exports the latest checkpoint as the SavedModel `mnist_eval` loads, at export_dir: to a
     temporary sibling, then renamed into place (the old or the new one, never a partial one).
     """
-    def serving_input_receiver_fn() -> tf.estimator.export.ServingInputReceiver:
-        images = tf.compat.v1.placeholder(tf.float32, [None, 28, 28, 1],
-                                          name=mnist_eval.INPUT_KEY)
-        return tf.estimator.export.ServingInputReceiver(
-            {mnist_eval.INPUT_KEY: images}, {mnist_eval.INPUT_KEY: images})
 
-    staging = tempfile.mkdtemp(prefix=".export-", dir=os.path.dirname(os.path.abspath(
-        export_dir)))
+    def serving_input_receiver_fn() -> tf.estimator.export.ServingInputReceiver:
+        images = tf.compat.v1.placeholder(tf.float32, [None, 28, 28, 1], name=mnist_eval.INPUT_KEY)
+        return tf.estimator.export.ServingInputReceiver(
+            {mnist_eval.INPUT_KEY: images}, {mnist_eval.INPUT_KEY: images}
+        )
+
+    staging = tempfile.mkdtemp(prefix=".export-", dir=os.path.dirname(os.path.abspath(export_dir)))
     try:
         exported = os.fsdecode(trained.export_saved_model(staging, serving_input_receiver_fn))
         if os.path.isdir(export_dir):
@@ -73,12 +79,20 @@ def results(ctx: repro_experiment.Context, trained: Any, log: Any) -> dict[str, 
     with mnist_eval.load_classifier(export_dir, ctx.opts.numerics) as classifier:
         logits = classifier.logits(mnist_eval.to_classifier_input(images))
     test_accuracy, correct = mnist_eval.accuracy(logits, labels)
-    log(f"test accuracy {test_accuracy:.4f} ({correct}/{len(labels)}); SavedModel in "
-        f"{export_dir}")
-    return {METRICS_JSON: {
-        "test_accuracy": test_accuracy, "test_correct": correct, "test_count": len(labels),
-        "global_step": int(trained.get_variable_value("global_step")),
-        "export_dir": EXPORT_DIR, "export_weights_sha256": mnist_eval.weights_sha256(export_dir)}}
+    log(
+        f"test accuracy {test_accuracy:.4f} ({correct}/{len(labels)}); SavedModel in "
+        f"{export_dir}"
+    )
+    return {
+        METRICS_JSON: {
+            "test_accuracy": test_accuracy,
+            "test_correct": correct,
+            "test_count": len(labels),
+            "global_step": int(trained.get_variable_value("global_step")),
+            "export_dir": EXPORT_DIR,
+            "export_weights_sha256": mnist_eval.weights_sha256(export_dir),
+        }
+    }
 
 
 EXPERIMENT = repro_experiment.Experiment(

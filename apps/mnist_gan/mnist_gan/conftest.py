@@ -27,12 +27,18 @@ def train(run_module, tiny_idx_dir, tmp_path_factory):
 
     def command_line(model_dir, *extra: str, tiny: bool = True) -> list[str]:
         idx = [f"--mnist_idx_dir={tiny_idx_dir}", "--buffer_size=256"] if tiny else []
-        return [f"--model_dir={model_dir}", f"--data_dir={data_dir}", "--keep_checkpoint_max=1",
-                "--log_step_count_steps=1", *SMALL, *idx, *extra]
+        return [
+            f"--model_dir={model_dir}",
+            f"--data_dir={data_dir}",
+            "--keep_checkpoint_max=1",
+            "--log_step_count_steps=1",
+            *SMALL,
+            *idx,
+            *extra,
+        ]
 
     def run(model_dir, *extra: str, check: bool = True, tiny: bool = True, **kwargs):
-        return run_module(APP, *command_line(model_dir, *extra, tiny=tiny), check=check,
-                          **kwargs)
+        return run_module(APP, *command_line(model_dir, *extra, tiny=tiny), check=check, **kwargs)
 
     run.flags = command_line
     return run

@@ -84,11 +84,16 @@ def eval_input_fn(config: gan_models.GANConfig, num_images: int):
     return input_fn
 
 
-def generate_images(estimator: tf.estimator.Estimator, config: gan_models.GANConfig,
-                    checkpoint: str, num_images: int) -> np.ndarray:
+def generate_images(
+    estimator: tf.estimator.Estimator,
+    config: gan_models.GANConfig,
+    checkpoint: str,
+    num_images: int,
+) -> np.ndarray:
     """The fixed evaluation images: float32 [num_images, 28, 28, 1] in [-1, 1]."""
-    batches = estimator.predict(eval_input_fn(config, num_images),
-                                checkpoint_path=checkpoint, yield_single_examples=False)
+    batches = estimator.predict(
+        eval_input_fn(config, num_images), checkpoint_path=checkpoint, yield_single_examples=False
+    )
     return np.concatenate(list(batches), axis=0)[:num_images]
 
 
@@ -106,8 +111,9 @@ class _Logits:
     reference_split: str
 
 
-def _load(model_dir: str, classifier_dir: str, num_images: int) -> tuple[
-        Any, str, mnist_eval.Classifier, mnist_data.MnistSplits]:
+def _load(
+    model_dir: str, classifier_dir: str, num_images: int
+) -> tuple[Any, str, mnist_eval.Classifier, mnist_data.MnistSplits]:
     """(the run's options, its latest checkpoint, the classifier, MNIST), checked.
 
     Raises:
@@ -125,8 +131,9 @@ def _load(model_dir: str, classifier_dir: str, num_images: int) -> tuple[
     try:
         classifier = mnist_eval.load_classifier(classifier_dir, opts.numerics)
     except mnist_eval.ClassifierNotFoundError as e:
-        raise repro_app.RunError(f"{e}; train one with `{CLASSIFIER_COMMAND}` or pass "
-                                 "--classifier_dir") from None
+        raise repro_app.RunError(
+            f"{e}; train one with `{CLASSIFIER_COMMAND}` or pass --classifier_dir"
+        ) from None
     except (FileNotFoundError, ValueError) as e:
         raise repro_app.RunError(str(e)) from None
     try:
@@ -137,8 +144,12 @@ def _load(model_dir: str, classifier_dir: str, num_images: int) -> tuple[
     return opts, checkpoint, classifier, mnist
 
 
-def _classify(classifier: mnist_eval.Classifier, generated_images: np.ndarray,
-              mnist: mnist_data.MnistSplits, num_images: int) -> _Logits:
+def _classify(
+    classifier: mnist_eval.Classifier,
+    generated_images: np.ndarray,
+    mnist: mnist_data.MnistSplits,
+    num_images: int,
+) -> _Logits:
     test_images, _ = mnist.splits["test"]
     split = _reference_split(mnist)
     reference_images = mnist.splits[split][0][:num_images]
@@ -146,22 +157,28 @@ def _classify(classifier: mnist_eval.Classifier, generated_images: np.ndarray,
         generated=classifier.logits(generated_images),
         test=classifier.logits(mnist_eval.to_classifier_input(test_images)),
         reference=classifier.logits(mnist_eval.to_classifier_input(reference_images)),
-        reference_split=split)
+        reference_split=split,
+    )
 
 
 def _scores(logits: _Logits, numerics: tf_determinism.Numerics) -> dict[str, Any]:
     score, distance = mnist_eval.classifier_score, mnist_eval.frechet_distance
     return {
-        "generated": {"mnist_score": score(logits.generated, numerics),
-                      "frechet_distance": distance(logits.generated, logits.test, numerics)},
-        "real": {"mnist_score": score(logits.reference, numerics),
-                 "frechet_distance": distance(logits.reference, logits.test, numerics),
-                 "test_mnist_score": score(logits.test, numerics)},
+        "generated": {
+            "mnist_score": score(logits.generated, numerics),
+            "frechet_distance": distance(logits.generated, logits.test, numerics),
+        },
+        "real": {
+            "mnist_score": score(logits.reference, numerics),
+            "frechet_distance": distance(logits.reference, logits.test, numerics),
+            "test_mnist_score": score(logits.test, numerics),
+        },
     }
 
 
-def run_eval(model_dir: str, classifier_dir: str, num_images: int,
-             log: Callable[[str], None]) -> dict[str, Any]:
+def run_eval(
+    model_dir: str, classifier_dir: str, num_images: int, log: Callable[[str], None]
+) -> dict[str, Any]:
     """Evaluates the latest checkpoint in model_dir; writes ``<model_dir>/eval.json``.
 
     Args:
@@ -187,28 +204,46 @@ def run_eval(model_dir: str, classifier_dir: str, num_images: int,
     config = train_lib.gan_config(opts, train_lib.EXPERIMENT.seeds(opts.random_seed))
     step = int(tf.train.load_variable(checkpoint, "global_step"))
     with classifier:
-        log(f"generating {num_images} images from {checkpoint} (step {step}, seed "
-            f"{opts.random_seed})")
+        log(
+            f"generating {num_images} images from {checkpoint} (step {step}, seed "
+            f"{opts.random_seed})"
+        )
         estimator = gan_models.make_estimator(config, runner.run_config(opts))
-        logits = _classify(classifier, generate_images(estimator, config, checkpoint,
-                                                       num_images), mnist, num_images)
-        classifier_record = {"export_dir": classifier.export_dir,
-                             "weights_sha256": mnist_eval.weights_sha256(classifier.export_dir)}
+        logits = _classify(
+            classifier,
+            generate_images(estimator, config, checkpoint, num_images),
+            mnist,
+            num_images,
+        )
+        classifier_record = {
+            "export_dir": classifier.export_dir,
+            "weights_sha256": mnist_eval.weights_sha256(classifier.export_dir),
+        }
     result: dict[str, Any] = {
-        "checkpoint": os.path.basename(checkpoint), "global_step": step,
-        "gan_type": config.gan_type, "loss": config.resolved_loss,
-        "num_images": num_images, "random_seed": opts.random_seed,
-        "eval_seed": config.seeds.eval, "generator_batch_size": GENERATOR_BATCH_SIZE,
+        "checkpoint": os.path.basename(checkpoint),
+        "global_step": step,
+        "gan_type": config.gan_type,
+        "loss": config.resolved_loss,
+        "num_images": num_images,
+        "random_seed": opts.random_seed,
+        "eval_seed": config.seeds.eval,
+        "generator_batch_size": GENERATOR_BATCH_SIZE,
         "classifier": classifier_record,
-        "data": {"source": mnist.source, "digest": mnist.digest, "test_count": len(logits.test),
-                 "reference_split": logits.reference_split,
-                 "reference_count": len(logits.reference)},
+        "data": {
+            "source": mnist.source,
+            "digest": mnist.digest,
+            "test_count": len(logits.test),
+            "reference_split": logits.reference_split,
+            "reference_count": len(logits.reference),
+        },
         **_scores(logits, opts.numerics),
         "numerics": tf_determinism.numerics_record(opts.numerics),
     }
     path = tf_determinism.write_json_atomic(os.path.join(model_dir, EVAL_JSON), result)
     gen, real = result["generated"], result["real"]
-    log(f"step {step}: MNIST score {gen['mnist_score']:.4f} (real {real['mnist_score']:.4f}), "
+    log(
+        f"step {step}: MNIST score {gen['mnist_score']:.4f} (real {real['mnist_score']:.4f}), "
         f"Fréchet distance {gen['frechet_distance']:.4f} (real {real['frechet_distance']:.4f}); "
-        f"{time.monotonic() - started:.0f} s; wrote {path}")
+        f"{time.monotonic() - started:.0f} s; wrote {path}"
+    )
     return result

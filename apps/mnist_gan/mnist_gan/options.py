@@ -23,20 +23,30 @@ class GanModelOptions(ModelOptions):
 
     gan_type: str = option("unconditional", "GAN variant.", choices=GAN_TYPES)
     loss: str | None = option(
-        None, "GAN loss. Default: wasserstein (unconditional, conditional), modified (infogan).",
-        choices=LOSS_NAMES)
+        None,
+        "GAN loss. Default: wasserstein (unconditional, conditional), modified (infogan).",
+        choices=LOSS_NAMES,
+    )
     noise_dims: int = option(64, "Generator noise size.", lower_bound=1)
     gen_lr: float | None = option(
-        None, "Generator Adam learning rate. Default: TF-GAN's MNIST example's for the gan_type "
-        "(unconditional 1e-3, conditional 1e-5, infogan 1e-4).", positive=True)
+        None,
+        "Generator Adam learning rate. Default: TF-GAN's MNIST example's for the gan_type "
+        "(unconditional 1e-3, conditional 1e-5, infogan 1e-4).",
+        positive=True,
+    )
     crit_lr: float | None = option(
-        None, "Critic Adam learning rate. Default: the example's (1e-4).", positive=True)
+        None, "Critic Adam learning rate. Default: the example's (1e-4).", positive=True
+    )
     gradient_penalty_weight: float | None = option(
-        None, "WGAN-GP weight (off by default, as in TF-GAN's example).", lower_bound=0)
+        None, "WGAN-GP weight (off by default, as in TF-GAN's example).", lower_bound=0
+    )
     width_divisor: int = option(
-        1, "Divide every layer's width of TF-GAN's example networks by this (1, 2, 4, 8, 16 or "
+        1,
+        "Divide every layer's width of TF-GAN's example networks by this (1, 2, 4, 8, 16 or "
         "32): the same ops and graph at a fraction of the weights, for quick looks and tests. "
-        "Part of the model.", choices=(1, 2, 4, 8, 16, 32))
+        "Part of the model.",
+        choices=(1, 2, 4, 8, 16, 32),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,4 +56,3 @@ class GanOptions(RunOptions):
 
     data: MnistDataOptions = MnistDataOptions()
     model: GanModelOptions = GanModelOptions()
-

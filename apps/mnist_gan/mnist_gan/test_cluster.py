@@ -39,8 +39,9 @@ def one_process(train_here, tmp_path_factory) -> str:
 
 
 @pytest.mark.slow
-def test_two_processes_same_bits_as_one_other_seed_differs(train, train_here, identical_runs,
-                                                          one_process, tmp_path):
+def test_two_processes_same_bits_as_one_other_seed_differs(
+    train, train_here, identical_runs, one_process, tmp_path
+):
     """W=2 from step 0 equals W=1, byte for byte, for the infogan and the conditional GAN;
     another seed differs at step 1; only the chief writes the run directory, and run.json
     says what each process's collectives move per step."""
@@ -54,9 +55,16 @@ def test_two_processes_same_bits_as_one_other_seed_differs(train, train_here, id
     assert per_step["method"] == "subtree" and per_step["collectives"] == 4  # 2 a pass
     assert per_step["sent_bytes"] == per_step["received_bytes"] > 0
     files = {n for n in os.listdir(two) if not n.startswith("events.out.tfevents.")}
-    assert files == {".lock", "checkpoint", "graph.pbtxt", "losses.csv", "manifest.json",
-                     "run.json", "samples.png", *(f"model.ckpt-4.{e}" for e in
-                                                  ("data-00000-of-00001", "index", "meta"))}
+    assert files == {
+        ".lock",
+        "checkpoint",
+        "graph.pbtxt",
+        "losses.csv",
+        "manifest.json",
+        "run.json",
+        "samples.png",
+        *(f"model.ckpt-4.{e}" for e in ("data-00000-of-00001", "index", "meta")),
+    }
     conditional = ("--gan_type=conditional", "--max_train_steps=2")
     here, there = str(tmp_path / "c1"), str(tmp_path / "c2")
     train_here(here, *M4, *conditional)
@@ -70,8 +78,9 @@ def test_two_processes_same_bits_as_one_other_seed_differs(train, train_here, id
 
 
 @pytest.mark.slow
-def test_four_processes_then_two_resume_to_the_same_bits(train, identical_runs, one_process,
-                                                         tmp_path):
+def test_four_processes_then_two_resume_to_the_same_bits(
+    train, identical_runs, one_process, tmp_path
+):
     """Steps 1-2 on W=4, steps 3-4 on W=2 (another W, the same M): equal to W=1."""
     run = str(tmp_path / "mixed")
     train(run, *M4, *INFOGAN, "--local_workers=4", "--max_train_steps=2")
@@ -83,9 +92,13 @@ def test_four_processes_then_two_resume_to_the_same_bits(train, identical_runs, 
 
 def _start(run_dir_flags: list[str], addresses: list[str], rank: int) -> subprocess.Popen:
     env = child_env({"TF_CONFIG": tf_config(addresses, rank)})
-    return subprocess.Popen([sys.executable, "-m", APP, *run_dir_flags], env=env,
-                            stdout=subprocess.DEVNULL, text=True,
-                            stderr=subprocess.PIPE if rank == 0 else subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", APP, *run_dir_flags],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        stderr=subprocess.PIPE if rank == 0 else subprocess.DEVNULL,
+    )
 
 
 def _start_all(flags: list[str], addresses: list[str]) -> list[subprocess.Popen]:
@@ -94,7 +107,8 @@ def _start_all(flags: list[str], addresses: list[str]) -> list[subprocess.Popen]
 
 @pytest.mark.slow
 def test_killed_worker_of_four_fails_fast_and_rerun_resumes_to_the_same_bits(
-        train, identical_runs, one_process, tmp_path):
+    train, identical_runs, one_process, tmp_path
+):
     """Four cluster tasks started by hand (what a launcher does); worker 1 is killed after the
     first checkpoint: the chief ends within 60 s with one line naming the lost peers;
     rerunning the same four commands resumes and ends bitwise equal to W=1."""
@@ -132,23 +146,57 @@ def test_killed_worker_of_four_fails_fast_and_rerun_resumes_to_the_same_bits(
     assert identical_runs(one_process, run)
 
 
-@pytest.mark.parametrize("tf_config_value, message", [
-    ("{not json", "TF_CONFIG is not valid JSON"),
-    (json.dumps({"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}}),
-     "TF_CONFIG must name exactly one chief"),
-    (json.dumps({"cluster": {"chief": ["127.0.0.1:1"], "ps": ["127.0.0.1:2"]},
-                 "task": {"type": "chief", "index": 0}}), "names job(s) ps"),
-    (json.dumps({"cluster": {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]},
-                 "task": {"type": "worker", "index": 3}}), "task worker 3 is not in the cluster"),
-    (json.dumps({"cluster": {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2", "127.0.0.1:3"]},
-                 "task": {"type": "chief", "index": 0}}),
-     "--micro_batches=2 must be divisible by the number of processes (3"),
-])
-def test_bad_cluster_input_is_one_line_before_training(run_module, tmp_path, tf_config_value,
-                                                       message):
+@pytest.mark.parametrize(
+    "tf_config_value, message",
+    [
+        ("{not json", "TF_CONFIG is not valid JSON"),
+        (
+            json.dumps(
+                {"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}}
+            ),
+            "TF_CONFIG must name exactly one chief",
+        ),
+        (
+            json.dumps(
+                {
+                    "cluster": {"chief": ["127.0.0.1:1"], "ps": ["127.0.0.1:2"]},
+                    "task": {"type": "chief", "index": 0},
+                }
+            ),
+            "names job(s) ps",
+        ),
+        (
+            json.dumps(
+                {
+                    "cluster": {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]},
+                    "task": {"type": "worker", "index": 3},
+                }
+            ),
+            "task worker 3 is not in the cluster",
+        ),
+        (
+            json.dumps(
+                {
+                    "cluster": {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2", "127.0.0.1:3"]},
+                    "task": {"type": "chief", "index": 0},
+                }
+            ),
+            "--micro_batches=2 must be divisible by the number of processes (3",
+        ),
+    ],
+)
+def test_bad_cluster_input_is_one_line_before_training(
+    run_module, tmp_path, tf_config_value, message
+):
     model_dir = tmp_path / "run"
-    proc = run_module(APP, f"--model_dir={model_dir}", f"--data_dir={tmp_path}",
-                      "--micro_batches=2", check=False, extra_env={"TF_CONFIG": tf_config_value})
+    proc = run_module(
+        APP,
+        f"--model_dir={model_dir}",
+        f"--data_dir={tmp_path}",
+        "--micro_batches=2",
+        check=False,
+        extra_env={"TF_CONFIG": tf_config_value},
+    )
     assert proc.returncode == 2, proc.stderr[-1000:]
     assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-1000:]
     assert not model_dir.exists()
@@ -160,13 +208,20 @@ def test_port_in_use_and_uneven_local_workers_are_refused(run_module, tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         address = f"127.0.0.1:{busy.getsockname()[1]}"
-        proc = run_module(APP, f"--model_dir={model_dir}", f"--data_dir={tmp_path}",
-                          "--micro_batches=2", check=False,
-                          extra_env={"TF_CONFIG": tf_config([address], 0)})
+        proc = run_module(
+            APP,
+            f"--model_dir={model_dir}",
+            f"--data_dir={tmp_path}",
+            "--micro_batches=2",
+            check=False,
+            extra_env={"TF_CONFIG": tf_config([address], 0)},
+        )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-1000:]
     assert f"cannot listen on chief ({address})" in proc.stderr
-    proc = run_module(APP, f"--model_dir={model_dir}", "--local_workers=3", "--micro_batches=2",
-                      check=False)
+    proc = run_module(
+        APP, f"--model_dir={model_dir}", "--local_workers=3", "--micro_batches=2", check=False
+    )
     assert proc.returncode == 2 and "must be divisible by the number of processes (3" in (
-        proc.stderr)
+        proc.stderr
+    )
     assert not model_dir.exists()

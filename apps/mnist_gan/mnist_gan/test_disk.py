@@ -26,7 +26,8 @@ def _truncate_data_files(model_dir, step: str = "*") -> None:
 
 
 def test_a_torn_newest_checkpoint_falls_back_to_the_newest_intact_one(
-        train_here, identical_runs, tmp_path):
+    train_here, identical_runs, tmp_path
+):
     every_10 = ("--save_checkpoints_steps=10", "--keep_checkpoint_max=2")
     reference = tmp_path / "reference"
     train_here(reference, *every_10, "--max_train_steps=40")
@@ -38,17 +39,24 @@ def test_a_torn_newest_checkpoint_falls_back_to_the_newest_intact_one(
     torn = os.path.join(model_dir, "model.ckpt-20")
     named = [ln for ln in lines if "unreadable checkpoint" in ln]
     assert len(named) == 1 and re.fullmatch(
-        re.escape(f"{torn}: unreadable checkpoint, tensor ") + "'[^']+'" + re.escape(
-            " (IndexError: Read less bytes than requested); removed, resuming from "
-            "model.ckpt-10"), named[0]), named
+        re.escape(f"{torn}: unreadable checkpoint, tensor ")
+        + "'[^']+'"
+        + re.escape(
+            " (IndexError: Read less bytes than requested); removed, resuming from model.ckpt-10"
+        ),
+        named[0],
+    ), named
     assert f"resuming at step 10 of 40 in {model_dir}" in lines
     assert identical_runs(str(model_dir), str(reference))
 
     _truncate_data_files(model_dir)  # both kept checkpoints (30, 40)
     before = sorted(os.listdir(model_dir))
-    with pytest.raises(repro_app.RunError, match=f"^no intact checkpoint in {model_dir}: "
-                       f"{model_dir}/model.ckpt-40: unreadable checkpoint, tensor '[^']+' "
-                       rf"\(IndexError: .*; {model_dir}/model.ckpt-30: unreadable checkpoint"):
+    with pytest.raises(
+        repro_app.RunError,
+        match=f"^no intact checkpoint in {model_dir}: "
+        f"{model_dir}/model.ckpt-40: unreadable checkpoint, tensor '[^']+' "
+        rf"\(IndexError: .*; {model_dir}/model.ckpt-30: unreadable checkpoint",
+    ):
         train_here(model_dir, *every_10, "--max_train_steps=50")
     assert sorted(os.listdir(model_dir)) == before  # nothing removed
 
@@ -61,11 +69,15 @@ def mounted(tmp_path):
     def mount(options: str):
         point = tmp_path / f"fs{len(points)}"
         point.mkdir()
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode:
-            pytest.skip(f"cannot mount a tmpfs here (needs root, CAP_SYS_ADMIN): "
-                        f"{proc.stderr.strip()}")
+            pytest.skip(
+                f"cannot mount a tmpfs here (needs root, CAP_SYS_ADMIN): {proc.stderr.strip()}"
+            )
         points.append(point)
         return point
 
@@ -92,16 +104,25 @@ def _fill(directory, leave: int) -> str:
 
 
 def test_a_full_disk_is_one_line_leaves_no_partial_files_and_the_rerun_is_identical(
-        train, train_here, identical_runs, mounted, tmp_path):
-    flags = ("--max_train_steps=400", "--save_checkpoints_steps=200",
-             "--save_summary_steps=1000", "--log_step_count_steps=50")
+    train, train_here, identical_runs, mounted, tmp_path
+):
+    flags = (
+        "--max_train_steps=400",
+        "--save_checkpoints_steps=200",
+        "--save_summary_steps=1000",
+        "--log_step_count_steps=50",
+    )
     reference = tmp_path / "reference"
     train_here(reference, *flags)
     disk = mounted("size=32m")
     model_dir = disk / "run"
-    proc = subprocess.Popen([sys.executable, "-m", APP, *train.flags(model_dir, *flags)],
-                            env=child_env(), stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", APP, *train.flags(model_dir, *flags)],
+        env=child_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     # Step 1's row: checkpoint 0 (data, index, state file, then .meta) is complete.
     while not _has_row(model_dir / "losses.csv", 1) and proc.poll() is None:
         time.sleep(0.02)
@@ -111,9 +132,11 @@ def test_a_full_disk_is_one_line_leaves_no_partial_files_and_the_rerun_is_identi
     assert proc.returncode == repro_app.EXIT_NO_SPACE, stderr[-3000:]
     assert "Traceback" not in stderr
     [line] = [ln for ln in stderr.splitlines() if ln.startswith("E")]
-    assert line.endswith(f"] no space left in {model_dir} (ResourceExhaustedError) writing "
-                         "checkpoint 200, its partial files removed; free room there and rerun "
-                         "the same command to resume from the last checkpoint"), line
+    assert line.endswith(
+        f"] no space left in {model_dir} (ResourceExhaustedError) writing "
+        "checkpoint 200, its partial files removed; free room there and rerun "
+        "the same command to resume from the last checkpoint"
+    ), line
     left = sorted(os.listdir(model_dir))
     assert not [n for n in left if "_temp" in n or n.startswith("model.ckpt-200")], left
     assert "model.ckpt-0.index" in left and "run.json" in left
@@ -128,8 +151,10 @@ def test_a_read_only_model_dir_is_refused_before_training(train, mounted):
     proc = train(read_only / "run", "--max_train_steps=2", check=False)
     assert proc.returncode == repro_app.EXIT_REFUSED
     [line] = [ln for ln in proc.stderr.splitlines() if ln.startswith("E")]
-    assert line.endswith(f"] --model_dir={read_only / 'run'} is not writable by this user "
-                         "(uid 0): Read-only file system"), line
+    assert line.endswith(
+        f"] --model_dir={read_only / 'run'} is not writable by this user "
+        "(uid 0): Read-only file system"
+    ), line
     assert "Traceback" not in proc.stderr
 
 
@@ -158,6 +183,8 @@ def test_a_model_dir_an_unprivileged_user_may_not_write_is_refused(tmp_path):
         message = f.read()
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == repro_app.EXIT_REFUSED
-    assert message == (f"--model_dir={target / 'run'} is not writable by this user (uid 65534): "
-                       "Permission denied")
+    assert message == (
+        f"--model_dir={target / 'run'} is not writable by this user (uid 65534): "
+        "Permission denied"
+    )
     assert os.listdir(target) == []

@@ -26,11 +26,18 @@ def trained(run_here, train_here, tiny_idx_dir, tmp_path_factory) -> dict[str, s
     from mnist_classifier.options import ClassifierOptions
 
     tmp = str(tmp_path_factory.mktemp("eval"))
-    common = [f"--data_dir={tmp}/data", f"--mnist_idx_dir={tiny_idx_dir}", "--buffer_size=256",
-              "--batch_size=32"]
+    common = [
+        f"--data_dir={tmp}/data",
+        f"--mnist_idx_dir={tiny_idx_dir}",
+        "--buffer_size=256",
+        "--batch_size=32",
+    ]
     classifier_dir = os.path.join(tmp, "classifier")
-    run_here("mnist_classifier", ClassifierOptions, [
-        f"--model_dir={classifier_dir}", "--random_seed=3", "--max_train_steps=8", *common])
+    run_here(
+        "mnist_classifier",
+        ClassifierOptions,
+        [f"--model_dir={classifier_dir}", "--random_seed=3", "--max_train_steps=8", *common],
+    )
     gan_dir = os.path.join(tmp, "gan")
     train_here(gan_dir, "--random_seed=4", "--max_train_steps=1", "--batch_size=32")
     return {"gan": gan_dir, "classifier": classifier_dir, "tmp": tmp}
@@ -49,8 +56,12 @@ def _reseeded_copy(gan_dir: str, dst: str, seed: int) -> str:
 def test_eval_end_to_end_is_reproducible(trained, run_module, tmp_path) -> None:
     gan_dir, classifier_dir = trained["gan"], trained["classifier"]
     path = os.path.join(gan_dir, eval_lib.EVAL_JSON)
-    flags = ("--eval", f"--model_dir={gan_dir}", f"--classifier_dir={classifier_dir}",
-             f"--num_eval_images={NUM_IMAGES}")
+    flags = (
+        "--eval",
+        f"--model_dir={gan_dir}",
+        f"--classifier_dir={classifier_dir}",
+        f"--num_eval_images={NUM_IMAGES}",
+    )
     proc = run_module("mnist_gan.train", *flags)
     with open(path, encoding="utf-8") as f:
         result = json.load(f)
@@ -112,12 +123,15 @@ def test_eval_refusals(trained, tmp_path) -> None:
         eval_lib.run_eval(gan_dir, trained["classifier"], 1, print)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda o: o["model"].update(gan_typo="x"), "options.model.gan_typo: not an option"),
-    (lambda o: o["data"].pop("batch_size"), "options.data.batch_size: missing"),
-    (lambda o: o["data"].update(batch_size="32"), "options.data.batch_size: must be an int"),
-    (lambda o: o.pop("numerics"), "options.numerics: missing"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda o: o["model"].update(gan_typo="x"), "options.model.gan_typo: not an option"),
+        (lambda o: o["data"].pop("batch_size"), "options.data.batch_size: missing"),
+        (lambda o: o["data"].update(batch_size="32"), "options.data.batch_size: must be an int"),
+        (lambda o: o.pop("numerics"), "options.numerics: missing"),
+    ],
+)
 def test_eval_refuses_a_run_json_it_cannot_read_fully(trained, tmp_path, change, message):
     run = shutil.copytree(trained["gan"], tmp_path / "run", copy_function=os.link)
     record = read_run_json(str(run))

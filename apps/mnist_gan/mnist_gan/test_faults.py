@@ -31,8 +31,14 @@ def test_bad_flags_fail_at_parse_time(run_module, tmp_path):
         assert "Traceback" not in proc.stderr, bad
     # --help (absl exits 1 by design) lists the shared flags as the app's own.
     shown = run_module(APP, "--help", check=False).stdout
-    for flag in ("--random_seed", "--cpu_isa", "--max_train_steps", "--batch_size", "--eval",
-                 "--micro_batches"):
+    for flag in (
+        "--random_seed",
+        "--cpu_isa",
+        "--max_train_steps",
+        "--batch_size",
+        "--eval",
+        "--micro_batches",
+    ):
         assert flag in shown, flag
     proc = run_module(APP, "stray", f"--model_dir={tmp_path / 'never'}", check=False)
     assert proc.returncode != 0 and "Unexpected arguments: stray" in proc.stderr
@@ -40,8 +46,13 @@ def test_bad_flags_fail_at_parse_time(run_module, tmp_path):
 
 
 def test_bad_idx_dir_is_a_one_line_error(run_module, tmp_path):
-    proc = run_module(APP, f"--model_dir={tmp_path / 'run'}", f"--data_dir={tmp_path}",
-                      f"--mnist_idx_dir={tmp_path / 'nope'}", check=False)
+    proc = run_module(
+        APP,
+        f"--model_dir={tmp_path / 'run'}",
+        f"--data_dir={tmp_path}",
+        f"--mnist_idx_dir={tmp_path / 'nope'}",
+        check=False,
+    )
     assert proc.returncode == 2
     assert "--mnist_idx_dir is not a directory" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -71,8 +82,9 @@ def test_nan_loss_is_one_line_and_a_rerun_meets_it_again(train, train_here, tmp_
     assert os.path.exists(model_dir / "model.ckpt-0.index")
 
 
-def test_busy_model_dir_is_refused_and_a_killed_holder_does_not_block(train_here, tmp_path,
-                                                                        lock_holder):
+def test_busy_model_dir_is_refused_and_a_killed_holder_does_not_block(
+    train_here, tmp_path, lock_holder
+):
     model_dir = str(tmp_path / "busy")
     with lock_holder(model_dir) as holder:
         with pytest.raises(repro_app.RunError) as info:

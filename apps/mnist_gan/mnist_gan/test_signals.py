@@ -27,9 +27,13 @@ _STOPPED = re.compile(r"stopped after step (\d+), checkpoint (\S+); the same com
 
 
 def _start(train, model_dir, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", APP, *train.flags(model_dir, *STEPS, *extra)],
-                            env=child_env(), stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", APP, *train.flags(model_dir, *STEPS, *extra)],
+        env=child_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _read_until(proc: subprocess.Popen, pattern: str) -> re.Match:
@@ -41,8 +45,9 @@ def _read_until(proc: subprocess.Popen, pattern: str) -> re.Match:
         if found:
             return found
     proc.wait()
-    raise AssertionError(f"{pattern!r} never printed (exit {proc.returncode}):\n"
-                         + "".join(seen)[-3000:])
+    raise AssertionError(
+        f"{pattern!r} never printed (exit {proc.returncode}):\n" + "".join(seen)[-3000:]
+    )
 
 
 def _finish(proc: subprocess.Popen) -> list[str]:
@@ -88,7 +93,8 @@ def test_sigterm_from_outside_finishes_the_step_and_exits_5_in_one_line(train, t
 
 @pytest.mark.slow
 def test_kill_9_mid_run_loses_the_steps_since_the_checkpoint_and_the_rerun_is_identical(
-        train, train_here, identical_runs, reference, tmp_path):
+    train, train_here, identical_runs, reference, tmp_path
+):
     model_dir = tmp_path / "killed"
     proc = _start(train, model_dir)
     _read_until(proc, r" step 5/60 ")
@@ -113,7 +119,8 @@ def test_a_second_signal_ends_the_process_at_once(train, tmp_path):
 
 @pytest.mark.slow
 def test_a_signal_to_one_worker_stops_the_whole_cluster_after_one_step(
-        train, train_here, identical_runs, tmp_path):
+    train, train_here, identical_runs, tmp_path
+):
     reference = tmp_path / "reference"
     train_here(reference, *STEPS, "--micro_batches=2")  # one process
     model_dir = tmp_path / "cluster"

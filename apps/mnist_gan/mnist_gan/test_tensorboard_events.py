@@ -30,8 +30,13 @@ _BATCH = 16  # 4x4 image grids.
 def run_dir(tmp_path_factory, train_here) -> str:
     model_dir = str(tmp_path_factory.mktemp("tb") / "runs" / "gan")
     # With a gradient penalty, losses.csv has a third column.
-    train_here(model_dir, "--max_train_steps=2", "--save_summary_steps=1",
-               f"--batch_size={_BATCH}", "--gradient_penalty_weight=1")
+    train_here(
+        model_dir,
+        "--max_train_steps=2",
+        "--save_summary_steps=1",
+        f"--batch_size={_BATCH}",
+        "--gradient_penalty_weight=1",
+    )
     return model_dir
 
 
@@ -40,7 +45,8 @@ def test_every_loss_and_the_image_grids_load_through_tensorboards_reader(run_dir
     assert names == ["generator_loss", "discriminator_loss", "gradient_penalty"]
     np.testing.assert_array_equal(steps, [1, 2])
     acc = event_accumulator.EventAccumulator(
-        run_dir, size_guidance={event_accumulator.SCALARS: 0, event_accumulator.IMAGES: 0})
+        run_dir, size_guidance={event_accumulator.SCALARS: 0, event_accumulator.IMAGES: 0}
+    )
     acc.Reload()
     tags = acc.Tags()
     for name in names:
@@ -74,9 +80,19 @@ def test_tensorboard_serves_the_run_on_localhost(run_dir, tmp_path):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with open(log_path, "w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "tensorboard.main", f"--logdir={logdir}",
-             "--host=127.0.0.1", "--port=0", "--reload_interval=1"],
-            env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "tensorboard.main",
+                f"--logdir={logdir}",
+                "--host=127.0.0.1",
+                "--port=0",
+                "--reload_interval=1",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 120
         port, scalars, images = None, {}, {}

@@ -17,9 +17,9 @@ import repro_app
 from run_record import read_run_json
 
 
-def test_one_core_and_a_bit_changing_environment_same_bits(train, train_here, identical_runs,
-                                                           tmp_path, one_core,
-                                                           bit_changing_env):
+def test_one_core_and_a_bit_changing_environment_same_bits(
+    train, train_here, identical_runs, tmp_path, one_core, bit_changing_env
+):
     """One schedulable core (the process-wide pool is sized by the pins, not by the cores)
     and every numerics variable set to a bit-changing value (the pins override them), both in
     one fresh process, against a plain run: identical."""
@@ -27,8 +27,9 @@ def test_one_core_and_a_bit_changing_environment_same_bits(train, train_here, id
         pytest.skip("needs taskset and two cores")
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     train_here(a, "--max_train_steps=2", "--gan_type=infogan")
-    train(b, "--max_train_steps=2", "--gan_type=infogan", prefix=one_core,
-          extra_env=bit_changing_env)
+    train(
+        b, "--max_train_steps=2", "--gan_type=infogan", prefix=one_core, extra_env=bit_changing_env
+    )
     assert identical_runs(a, b)
     record = read_run_json(b)
     assert record["host"]["cpu"]["schedulable_cores"] == 1
@@ -39,8 +40,15 @@ def test_one_core_and_a_bit_changing_environment_same_bits(train, train_here, id
     assert read_run_json(a)["host"]["onednn_isa"] == record["host"]["onednn_isa"]
     # The seed tree: the data's and the GAN's named sub-seeds.
     assert record["app"] == "mnist_gan" and record["seed"] == 123
-    assert set(record["seeds"]) == {"root", "data", "init", "noise", "gradient_penalty",
-                                    "samples", "eval"}
+    assert set(record["seeds"]) == {
+        "root",
+        "data",
+        "init",
+        "noise",
+        "gradient_penalty",
+        "samples",
+        "eval",
+    }
     # The audited graphs' op census (no approximate kernel, or the run would have stopped).
     assert record["graph_ops"]["train"]["ResourceApplyAdam"] > 0
     assert record["graph_ops"]["predict"]["Tanh"] > 0
@@ -59,9 +67,11 @@ def test_another_run_in_the_same_model_dir_is_refused(train_here, tmp_path):
     with pytest.raises(repro_app.RunError) as info:
         train_here(resumed, "--max_train_steps=9", "--random_seed=5", "--gan_type=infogan")
     assert info.value.exit_status == 2
-    assert ("was made by a different run (model.gan_type: 'conditional' there, 'infogan' "
-            "now; model.loss: 'wasserstein' there, 'modified' now; random_seed: 123 there, 5 "
-            "now)") in str(info.value)
+    assert (
+        "was made by a different run (model.gan_type: 'conditional' there, 'infogan' "
+        "now; model.loss: 'wasserstein' there, 'modified' now; random_seed: 123 there, 5 "
+        "now)"
+    ) in str(info.value)
     with open(os.path.join(resumed, "losses.csv"), "rb") as f:
         assert f.read() == before
 

@@ -11,23 +11,29 @@ import repro_experiment
 from mnist_gan.options import GanOptions
 
 _EVAL = flags.DEFINE_boolean(
-    "eval", False,
+    "eval",
+    False,
     "Instead of training, evaluate the latest checkpoint in --model_dir: MNIST score and Frechet "
     "distance of --num_eval_images generated images (keyed by the run's seed tree) vs the test "
-    "split, plus the real-data ceiling -> <model_dir>/eval.json.")
+    "split, plus the real-data ceiling -> <model_dir>/eval.json.",
+)
 _CLASSIFIER_DIR = flags.DEFINE_string(
-    "classifier_dir", "runs/mnist_classifier/seed123/export",
+    "classifier_dir",
+    "runs/mnist_classifier/seed123/export",
     "Classifier SavedModel for --eval (made by "
-    "`./pants run apps/mnist_classifier -- --random_seed=123`).")
+    "`./pants run apps/mnist_classifier -- --random_seed=123`).",
+)
 _NUM_EVAL_IMAGES = flags.DEFINE_integer(
-    "num_eval_images", 10000, "Generated images scored by --eval.", lower_bound=2)
+    "num_eval_images", 10000, "Generated images scored by --eval.", lower_bound=2
+)
 
 
 def _evaluate(opts: GanOptions, log) -> dict:
     from mnist_gan import eval_lib
 
-    return eval_lib.run_eval(str(opts.model_dir), _CLASSIFIER_DIR.value,
-                             _NUM_EVAL_IMAGES.value, log)
+    return eval_lib.run_eval(
+        str(opts.model_dir), _CLASSIFIER_DIR.value, _NUM_EVAL_IMAGES.value, log
+    )
 
 
 def experiment():
@@ -37,5 +43,6 @@ def experiment():
 
 
 if __name__ == "__main__":
-    repro_experiment.main("mnist_gan", GanOptions, experiment,
-                          instead=lambda: _evaluate if _EVAL.value else None)
+    repro_experiment.main(
+        "mnist_gan", GanOptions, experiment, instead=lambda: _evaluate if _EVAL.value else None
+    )

@@ -47,31 +47,38 @@ def batch_map(ctx: repro_experiment.Context):
         if config.gan_type == "conditional":
             one_hot = tf.one_hot(batch["label"], config.num_classes, dtype=tf.float32)
         features = gan_models.training_features(
-            config, batch_size=ctx.opts.data.batch_size, batch_index=index,
-            one_hot_labels=one_hot, micro_range=ctx.micro_range if ctx.share else None)
+            config,
+            batch_size=ctx.opts.data.batch_size,
+            batch_index=index,
+            one_hot_labels=one_hot,
+            micro_range=ctx.micro_range if ctx.share else None,
+        )
         return features, mnist_input.data.scale_images(batch["image"], ctx.rows)
 
     return add_noise_and_swap
 
 
-def estimator(ctx: repro_experiment.Context,
-              run_config: tf.estimator.RunConfig) -> tf.estimator.Estimator:
+def estimator(
+    ctx: repro_experiment.Context, run_config: tf.estimator.RunConfig
+) -> tf.estimator.Estimator:
     """gan_models' Estimator on the seeded RunConfig (this process's share of a cluster)."""
-    return gan_models.make_estimator(gan_config(ctx.opts, ctx.seeds), run_config,
-                                     share=ctx.share)
+    return gan_models.make_estimator(gan_config(ctx.opts, ctx.seeds), run_config, share=ctx.share)
 
 
 def samples(ctx: repro_experiment.Context, trained: Any, log: Any) -> dict[str, bytes]:
     """samples.png: the generator's images of the fixed sample grid (seeds.samples)."""
     config = gan_config(ctx.opts, ctx.seeds)
     inputs = gan_models.sample_generator_inputs(config, SAMPLE_ROWS, SAMPLE_COLS)
-    images = np.concatenate(list(trained.predict(
-        gan_models.predict_input_fn(inputs), yield_single_examples=False)), axis=0)
+    images = np.concatenate(
+        list(trained.predict(gan_models.predict_input_fn(inputs), yield_single_examples=False)),
+        axis=0,
+    )
     step = trained.get_variable_value("global_step")
-    title = (f"{config.gan_type} / {config.resolved_loss} / seed {ctx.opts.random_seed} / "
-             f"step {step}")
-    return {"samples.png": png_grid(images, n_rows=SAMPLE_ROWS, n_cols=SAMPLE_COLS,
-                                    title=title)}
+    title = (
+        f"{config.gan_type} / {config.resolved_loss} / seed {ctx.opts.random_seed} / "
+        f"step {step}"
+    )
+    return {"samples.png": png_grid(images, n_rows=SAMPLE_ROWS, n_cols=SAMPLE_COLS, title=title)}
 
 
 EXPERIMENT = repro_experiment.Experiment(

@@ -26,8 +26,13 @@ from repro.apps import DEFAULT_APP, UnknownAppError, train_module
 from repro.twice import TwiceError, run_training
 
 # The same short run for every app (its own defaults otherwise).
-REFERENCE_FLAGS = ("--random_seed=123", "--max_train_steps=20", "--keep_checkpoint_max=1",
-                   "--save_summary_steps=1000", "--log_step_count_steps=10")
+REFERENCE_FLAGS = (
+    "--random_seed=123",
+    "--max_train_steps=20",
+    "--keep_checkpoint_max=1",
+    "--save_summary_steps=1000",
+    "--log_step_count_steps=10",
+)
 
 
 class CheckError(Exception):
@@ -59,8 +64,9 @@ def _run_dir(runs_root: str, label: str) -> str:
     return path
 
 
-def _train(app: str, flags: list[str], runs_root: str, label: str,
-           echo: Callable[[str], None]) -> str:
+def _train(
+    app: str, flags: list[str], runs_root: str, label: str, echo: Callable[[str], None]
+) -> str:
     try:
         module = train_module(app)
     except UnknownAppError as e:
@@ -75,8 +81,9 @@ def _train(app: str, flags: list[str], runs_root: str, label: str,
     return model_dir
 
 
-def check(reference_path: str, runs_root: str, echo: Callable[[str], None],
-          app: str | None = None) -> bool:
+def check(
+    reference_path: str, runs_root: str, echo: Callable[[str], None], app: str | None = None
+) -> bool:
     """Reruns the reference's app and flags here; prints the verdict; True when bitwise
     identical.
 
@@ -99,12 +106,13 @@ def check(reference_path: str, runs_root: str, echo: Callable[[str], None],
     except ValueError as e:  # its checkpoint torn or damaged since the run wrote it
         raise CheckError(str(e)) from None
     if result.reproduces:
-        echo(f"this machine reproduces the reference bit for bit ({result.steps_compared} "
-             f"steps, {result.tensors_compared} tensors; {reference_path})")
+        echo(
+            f"this machine reproduces the reference bit for bit ({result.steps_compared} "
+            f"steps, {result.tensors_compared} tensors; {reference_path})"
+        )
         return True
     if result.first_divergent_step is not None:
-        echo(f"first divergent step: {result.first_divergent_step} "
-             f"({result.divergent_loss})")
+        echo(f"first divergent step: {result.first_divergent_step} ({result.divergent_loss})")
     if result.missing_steps:
         echo(f"{result.missing_steps} reference loss values missing from this run")
     echo(f"checkpoint tensors: {result.tensors_differing} of {result.tensors_compared} differ")
@@ -118,14 +126,16 @@ def check(reference_path: str, runs_root: str, echo: Callable[[str], None],
     return False
 
 
-def write_reference(path: str, reason: str, runs_root: str, echo: Callable[[str], None],
-                    app: str = DEFAULT_APP) -> None:
+def write_reference(
+    path: str, reason: str, runs_root: str, echo: Callable[[str], None], app: str = DEFAULT_APP
+) -> None:
     """Trains `app`'s reference run here and writes its record to `path` (with `reason`)."""
     import run_compare
 
     if not reason.strip():
         raise CheckError("--write_reference needs --reason: say why the reference changes")
     model_dir = _train(app, list(REFERENCE_FLAGS), runs_root, "reference", echo)
-    run_compare.write_reference(path, run_compare.make_reference(model_dir, REFERENCE_FLAGS,
-                                                                 reason))
+    run_compare.write_reference(
+        path, run_compare.make_reference(model_dir, REFERENCE_FLAGS, reason)
+    )
     echo(f"wrote {path} from {model_dir}")

@@ -38,8 +38,14 @@ QEMUS = {"x86_64": "qemu-x86_64", "aarch64": "qemu-aarch64"}
 INSTALL_HINT = "install it with `apt-get install qemu-user` (Debian, Ubuntu)"
 # About 100x slower emulated (x86; aarch64's matmuls 250-400x): 2 rows, 2 steps (the user's
 # flags come after and win).
-SHORT_RUN = ("--batch_size=2", "--max_train_steps=2", "--save_checkpoints_steps=1",
-             "--keep_checkpoint_max=3", "--save_summary_steps=1000", "--log_step_count_steps=1")
+SHORT_RUN = (
+    "--batch_size=2",
+    "--max_train_steps=2",
+    "--save_checkpoints_steps=1",
+    "--keep_checkpoint_max=3",
+    "--save_summary_steps=1000",
+    "--log_step_count_steps=1",
+)
 
 
 class EmulateError(Exception):
@@ -64,8 +70,9 @@ def qemu_cpu_models(qemu: str) -> list[str]:
     """The CPU model names `qemu -cpu help` lists (qemu-x86_64: "x86 Haswell  ..." lines;
     qemu-aarch64: one indented name per line)."""
     try:
-        out = subprocess.run([qemu, "-cpu", "help"], capture_output=True, text=True,
-                             timeout=60, check=False).stdout
+        out = subprocess.run(
+            [qemu, "-cpu", "help"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout
     except (OSError, subprocess.SubprocessError) as e:
         raise EmulateError(f"{qemu}: cannot run it ({e})") from None
     models = []
@@ -88,25 +95,37 @@ def resolve_cpu(spec: str) -> EmulatedCpu:
     arch, sep, model = spec.rpartition(":")
     base = model.split(",", 1)[0]
     if sep and arch not in QEMUS:
-        raise EmulateError(f"--cpu {spec}: unknown architecture {arch!r}; one of "
-                           f"{', '.join(QEMUS)}")
+        raise EmulateError(
+            f"--cpu {spec}: unknown architecture {arch!r}; one of {', '.join(QEMUS)}"
+        )
     known: dict[str, list[str]] = {}
-    for name in ([arch] if sep else ["aarch64", "x86_64"]):  # aarch64 first: `max` is its
+    for name in [arch] if sep else ["aarch64", "x86_64"]:  # aarch64 first: `max` is its
         qemu = shutil.which(QEMUS[name])
         if qemu is None:
             continue
         known[name] = qemu_cpu_models(qemu)
         if base in known[name]:
             return EmulatedCpu(name, model, qemu)
-    needed = arch if sep else ("aarch64" if base == "max" or base.startswith(
-        ("cortex-", "neoverse-", "a64fx")) else "x86_64")
+    needed = (
+        arch
+        if sep
+        else (
+            "aarch64"
+            if base == "max" or base.startswith(("cortex-", "neoverse-", "a64fx"))
+            else "x86_64"
+        )
+    )
     if needed not in known:
         raise EmulateError(f"{QEMUS[needed]} not found on PATH; {INSTALL_HINT}")
-    examples = {"x86_64": ("Haswell", "Skylake-Server", "EPYC-Rome", "EPYC-Milan"),
-                "aarch64": ("neoverse-n1", "cortex-a72", "max")}
+    examples = {
+        "x86_64": ("Haswell", "Skylake-Server", "EPYC-Rome", "EPYC-Milan"),
+        "aarch64": ("neoverse-n1", "cortex-a72", "max"),
+    }
     valid = [m for name, models in known.items() for m in examples[name] if m in models]
-    raise EmulateError(f"unknown CPU model {base!r}; valid ones include {', '.join(valid)} "
-                       f"(`{' / '.join(QEMUS[n] for n in known)} -cpu help` list them all)")
+    raise EmulateError(
+        f"unknown CPU model {base!r}; valid ones include {', '.join(valid)} "
+        f"(`{' / '.join(QEMUS[n] for n in known)} -cpu help` list them all)"
+    )
 
 
 def launcher(cpu: EmulatedCpu, scratch: str, echo: Callable[[str], None]) -> Launcher:
@@ -147,8 +166,9 @@ def compare_emulated(native: str, emulated: str, echo: Callable[[str], None]) ->
     return result.identical
 
 
-def emulate(spec: str, app: str, app_flags: Sequence[str], runs_root: str,
-            echo: Callable[[str], None]) -> bool:
+def emulate(
+    spec: str, app: str, app_flags: Sequence[str], runs_root: str, echo: Callable[[str], None]
+) -> bool:
     """Runs `app` natively, then on the emulated CPU `spec` (resolve_cpu); prints the verdict.
 
     Returns:
@@ -179,6 +199,8 @@ def emulate(spec: str, app: str, app_flags: Sequence[str], runs_root: str,
             echo(f"{label}: done in {seconds:.0f} s ({dirs[label]})")
     same = compare_emulated(dirs["native"], dirs[spec], echo)
     where = f"an emulated {cpu.arch} {cpu.model}"
-    echo(f"{'IDENTICAL' if same else 'DIFFERENT'}: {app} natively and on {where} "
-         f"{'train the same bits' if same else 'do not train the same bits'}")
+    echo(
+        f"{'IDENTICAL' if same else 'DIFFERENT'}: {app} natively and on {where} "
+        f"{'train the same bits' if same else 'do not train the same bits'}"
+    )
     return same

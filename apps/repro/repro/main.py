@@ -27,67 +27,107 @@ PNG_NAME = "comparison.png"
 
 
 def _add_app(parser: argparse.ArgumentParser, default: str | None = DEFAULT_APP) -> None:
-    parser.add_argument("--app", default=default,
-                        help=f"the app ({', '.join(APPS)}; default: "
-                             f"{default or 'the one that made the runs'})")
+    parser.add_argument(
+        "--app",
+        default=default,
+        help=f"the app ({', '.join(APPS)}; default: {default or 'the one that made the runs'})",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="repro", description="Bit-for-bit comparison of training runs.")
+        prog="repro", description="Bit-for-bit comparison of training runs."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     compare = commands.add_parser(
-        "compare", help="compare two run directories of one app (run.json, losses.csv, every "
-                        "checkpoint both kept, the result files)")
+        "compare",
+        help="compare two run directories of one app (run.json, losses.csv, every "
+        "checkpoint both kept, the result files)",
+    )
     compare.add_argument("run_a", metavar="RUN_A", help="first run directory")
     compare.add_argument("run_b", metavar="RUN_B", help="second run directory")
     compare.add_argument("--out", help=f"the plot's path (default: RUN_B/{PNG_NAME})")
     _add_app(compare, None)
     twice = commands.add_parser(
-        "twice", help="run an app twice in fresh processes, then compare; its flags go after "
-                      "`--`")
+        "twice",
+        help="run an app twice in fresh processes, then compare; its flags go after `--`",
+    )
     _add_app(twice)
-    twice.add_argument("--runs_root", default=os.path.join("runs", "repro"),
-                       help="where the two new run directories go (default: runs/repro)")
+    twice.add_argument(
+        "--runs_root",
+        default=os.path.join("runs", "repro"),
+        help="where the two new run directories go (default: runs/repro)",
+    )
     twice.add_argument("--out", help=f"the plot's path (default: <run b>/{PNG_NAME})")
-    twice.add_argument("--cpu", help="run both on an emulated CPU (as emulate's --cpu): the "
-                                     "same-machine guarantee there")
+    twice.add_argument(
+        "--cpu",
+        help="run both on an emulated CPU (as emulate's --cpu): the "
+        "same-machine guarantee there",
+    )
     check = commands.add_parser(
-        "check", help="rerun an app's shipped reference run here; say whether it is bitwise "
-                      "equal")
+        "check",
+        help="rerun an app's shipped reference run here; say whether it is bitwise equal",
+    )
     _add_app(check, None)
     check.add_argument("--reference", help="reference record (default: the app's shipped one)")
-    check.add_argument("--runs_root", default=os.path.join("runs", "repro"),
-                       help="where the new run directory goes (default: runs/repro)")
-    check.add_argument("--write_reference", metavar="PATH",
-                       help="instead: train the reference run and write its record to PATH")
+    check.add_argument(
+        "--runs_root",
+        default=os.path.join("runs", "repro"),
+        help="where the new run directory goes (default: runs/repro)",
+    )
+    check.add_argument(
+        "--write_reference",
+        metavar="PATH",
+        help="instead: train the reference run and write its record to PATH",
+    )
     check.add_argument("--reason", default="", help="with --write_reference: why (required)")
     emulate = commands.add_parser(
-        "emulate", help="one short run natively and on an emulated CPU (qemu-x86_64 or "
-                        "qemu-aarch64 -cpu MODEL), compared bit for bit; app flags go after `--`")
-    emulate.add_argument("--cpu", required=True,
-                         help="a qemu CPU model: x86-64 ones such as Haswell (Intel), EPYC-Rome "
-                              "(AMD); aarch64 ones such as neoverse-n1 (Graviton2), cortex-a72, "
-                              "max (SVE: max,sve-default-vector-length=32 for 256 bits); "
-                              "ARCH:MODEL picks the emulator (x86_64:max)")
+        "emulate",
+        help="one short run natively and on an emulated CPU (qemu-x86_64 or "
+        "qemu-aarch64 -cpu MODEL), compared bit for bit; app flags go after `--`",
+    )
+    emulate.add_argument(
+        "--cpu",
+        required=True,
+        help="a qemu CPU model: x86-64 ones such as Haswell (Intel), EPYC-Rome "
+        "(AMD); aarch64 ones such as neoverse-n1 (Graviton2), cortex-a72, "
+        "max (SVE: max,sve-default-vector-length=32 for 256 bits); "
+        "ARCH:MODEL picks the emulator (x86_64:max)",
+    )
     _add_app(emulate)
-    emulate.add_argument("--runs_root", default=os.path.join("runs", "repro"),
-                         help="where the two new run directories go (default: runs/repro)")
+    emulate.add_argument(
+        "--runs_root",
+        default=os.path.join("runs", "repro"),
+        help="where the two new run directories go (default: runs/repro)",
+    )
     verify = commands.add_parser(
-        "verify", help="check a finished run against its manifest, and re-execute sampled "
-                       "segments of it bit for bit")
+        "verify",
+        help="check a finished run against its manifest, and re-execute sampled "
+        "segments of it bit for bit",
+    )
     verify.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
     sampled = verify.add_mutually_exclusive_group()
     sampled.add_argument("--all", action="store_true", help="re-execute every segment")
-    sampled.add_argument("--segments", type=int, default=1,
-                         help="re-execute this many segments, a seeded sample (default 1)")
-    verify.add_argument("--seed", type=int, help="the sample's seed (default: a random one, "
-                                                 "recorded in the report)")
+    sampled.add_argument(
+        "--segments",
+        type=int,
+        default=1,
+        help="re-execute this many segments, a seeded sample (default 1)",
+    )
+    verify.add_argument(
+        "--seed",
+        type=int,
+        help="the sample's seed (default: a random one, recorded in the report)",
+    )
     verify.add_argument("--cpu", help="re-execute on an emulated CPU (as emulate's --cpu)")
-    verify.add_argument("--local_workers", type=int, default=0,
-                        help="re-execute on this many local processes")
-    verify.add_argument("--runs_root", default=os.path.join("runs", "repro"),
-                        help="where the re-executed segments go (default: runs/repro)")
+    verify.add_argument(
+        "--local_workers", type=int, default=0, help="re-execute on this many local processes"
+    )
+    verify.add_argument(
+        "--runs_root",
+        default=os.path.join("runs", "repro"),
+        help="where the re-executed segments go (default: runs/repro)",
+    )
     verify.add_argument("--report", help="the report's path (default: RUN_DIR/verify.json)")
     return parser
 
@@ -118,14 +158,20 @@ def compare(run_a: str, run_b: str, out: str | None = None, app: str | None = No
         if app is not None and record.get("app", app) != app:
             return _bad_input("compare", f"{run_dir} is a run of {record['app']}, not {app}")
     png_path = out or os.path.join(run_b, PNG_NAME)
-    title = (f"A: {run_a}   B: {run_b}\n"
-             f"{run_compare.verdict_line(result).split(':', 1)[0]}: losses "
-             f"{'bitwise equal' if result.losses.identical else 'differ'}, weights "
-             f"{'bitwise equal' if all(c.identical for c in result.checkpoints) else 'differ'}")
+    title = (
+        f"A: {run_a}   B: {run_b}\n"
+        f"{run_compare.verdict_line(result).split(':', 1)[0]}: losses "
+        f"{'bitwise equal' if result.losses.identical else 'differ'}, weights "
+        f"{'bitwise equal' if all(c.identical for c in result.checkpoints) else 'differ'}"
+    )
     try:
-        run_compare.write_comparison_png(png_path, losses=result.losses, label_a=_label(run_a),
-                                         label_b=_label(run_b),
-                                         title=title)
+        run_compare.write_comparison_png(
+            png_path,
+            losses=result.losses,
+            label_a=_label(run_a),
+            label_b=_label(run_b),
+            title=title,
+        )
     except OSError as e:
         return _bad_input("compare", f"{png_path}: cannot write the plot ({e.strerror})")
     sys.stdout.write(run_compare.format_report(result, png_path))
@@ -133,8 +179,13 @@ def compare(run_a: str, run_b: str, out: str | None = None, app: str | None = No
     return EXIT_IDENTICAL if result.identical else EXIT_DIFFERENT
 
 
-def twice(app: str, app_flags: Sequence[str], runs_root: str, out: str | None = None,
-          cpu: str | None = None) -> int:
+def twice(
+    app: str,
+    app_flags: Sequence[str],
+    runs_root: str,
+    out: str | None = None,
+    cpu: str | None = None,
+) -> int:
     """Runs `app` twice in fresh processes (on the emulated `cpu` if given), then compares the
     two; returns the exit code."""
     import tempfile
@@ -152,8 +203,9 @@ def twice(app: str, app_flags: Sequence[str], runs_root: str, out: str | None = 
     return compare(run_a, run_b, out)
 
 
-def check(app: str | None, reference: str | None, runs_root: str, write_to: str | None,
-          reason: str) -> int:
+def check(
+    app: str | None, reference: str | None, runs_root: str, write_to: str | None, reason: str
+) -> int:
     """`check` (or `check --write_reference`); returns the exit code."""
     from repro import check as check_lib
 
@@ -174,8 +226,9 @@ def emulate(model: str, app: str, app_flags: Sequence[str], runs_root: str) -> i
     from repro import emulate as emulate_lib
 
     try:
-        same = emulate_lib.emulate(model, app, app_flags, runs_root,
-                                   lambda line: print(line, flush=True))
+        same = emulate_lib.emulate(
+            model, app, app_flags, runs_root, lambda line: print(line, flush=True)
+        )
     except emulate_lib.EmulateError as e:
         return _bad_input("emulate", str(e))
     return EXIT_IDENTICAL if same else EXIT_DIFFERENT
@@ -188,8 +241,13 @@ def verify(args: argparse.Namespace) -> int:
     if args.segments < 1 or args.local_workers < 0:
         return _bad_input("verify", "--segments must be >= 1 and --local_workers >= 0")
     options = verify_lib.VerifyOptions(
-        count=None if args.all else args.segments, seed=args.seed, cpu=args.cpu,
-        local_workers=args.local_workers, runs_root=args.runs_root, report=args.report)
+        count=None if args.all else args.segments,
+        seed=args.seed,
+        cpu=args.cpu,
+        local_workers=args.local_workers,
+        runs_root=args.runs_root,
+        report=args.report,
+    )
     try:
         same = verify_lib.verify(args.run_dir, options, lambda line: print(line, flush=True))
     except verify_lib.VerifyError as e:
@@ -204,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     passthrough: list[str] = []
     if "--" in args_in:
         cut = args_in.index("--")
-        args_in, passthrough = args_in[:cut], args_in[cut + 1:]
+        args_in, passthrough = args_in[:cut], args_in[cut + 1 :]
     args = _parser().parse_args(args_in)
     if args.command == "compare":
         if passthrough:
@@ -213,8 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         if passthrough:
             return _bad_input("check", f"unexpected arguments after --: {' '.join(passthrough)}")
-        return check(args.app, args.reference, args.runs_root, args.write_reference,
-                     args.reason)
+        return check(args.app, args.reference, args.runs_root, args.write_reference, args.reason)
     if args.command == "emulate":
         return emulate(args.cpu, args.app, passthrough, args.runs_root)
     if args.command == "verify":

@@ -19,9 +19,16 @@ def reference(tmp_path_factory, tiny_idx_dir, run_here) -> str:
     from mnist_gan.options import GanOptions
 
     root = tmp_path_factory.mktemp("check")
-    flags = [f"--data_dir={root / 'data'}", f"--mnist_idx_dir={tiny_idx_dir}",
-             "--buffer_size=256", "--max_train_steps=2", "--keep_checkpoint_max=1",
-             "--save_summary_steps=1000", "--width_divisor=16", "--batch_size=8"]
+    flags = [
+        f"--data_dir={root / 'data'}",
+        f"--mnist_idx_dir={tiny_idx_dir}",
+        "--buffer_size=256",
+        "--max_train_steps=2",
+        "--keep_checkpoint_max=1",
+        "--save_summary_steps=1000",
+        "--width_divisor=16",
+        "--batch_size=8",
+    ]
     model_dir = str(root / "made")
     os.mkdir(model_dir)
     run_here("mnist_gan", GanOptions, [*flags, f"--model_dir={model_dir}"])

@@ -78,11 +78,16 @@ def test_every_command_takes_app_and_refuses_a_wrong_one(tmp_path, capsys, fake_
     assert main(["compare", gan, fake_run(tmp_path / "other"), "--app", "mnist_gan"]) == 0
     capsys.readouterr()
     for argv, message in [
-        (["compare", gan, classifier], f"{gan} is a run of mnist_gan, {classifier} of "
-                                       "mnist_classifier: compare runs of one app"),
+        (
+            ["compare", gan, classifier],
+            f"{gan} is a run of mnist_gan, {classifier} of "
+            "mnist_classifier: compare runs of one app",
+        ),
         (["compare", gan, gan, "--app", "text_lm"], f"{gan} is a run of mnist_gan, not text_lm"),
-        (["compare", gan, gan, "--app", "nope"], "unknown app 'nope'; one of mnist_gan, "
-                                                 "mnist_classifier, text_lm"),
+        (
+            ["compare", gan, gan, "--app", "nope"],
+            "unknown app 'nope'; one of mnist_gan, mnist_classifier, text_lm",
+        ),
         (["twice", "--app", "nope", "--runs_root", str(tmp_path / "r")], "unknown app 'nope'"),
         (["check", "--app", "nope"], "unknown app 'nope'"),
     ]:

@@ -19,9 +19,17 @@ STEPS = 3
 
 
 def _flags(data_dir, idx_dir, seed: int) -> list[str]:
-    return [f"--data_dir={data_dir}", f"--mnist_idx_dir={idx_dir}", "--buffer_size=256",
-            f"--max_train_steps={STEPS}", f"--random_seed={seed}", "--keep_checkpoint_max=1",
-            "--save_summary_steps=1000", "--width_divisor=16", "--batch_size=8"]
+    return [
+        f"--data_dir={data_dir}",
+        f"--mnist_idx_dir={idx_dir}",
+        "--buffer_size=256",
+        f"--max_train_steps={STEPS}",
+        f"--random_seed={seed}",
+        "--keep_checkpoint_max=1",
+        "--save_summary_steps=1000",
+        "--width_divisor=16",
+        "--batch_size=8",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +37,18 @@ def runs(tmp_path_factory, tiny_idx_dir, repro_cli, run_here):
     """(twice's exit code, its output, run A, run B, run C with another seed)."""
     root = tmp_path_factory.mktemp("repro")
     data_dir = root / "data"
-    code, out = repro_cli("twice", "--runs_root", str(root / "runs"), "--",
-                      *_flags(data_dir, tiny_idx_dir, 123))
+    code, out = repro_cli(
+        "twice", "--runs_root", str(root / "runs"), "--", *_flags(data_dir, tiny_idx_dir, 123)
+    )
     names = sorted(os.listdir(root / "runs"))
     assert len(names) == 2 and names[0].endswith("-a") and names[1].endswith("-b"), (names, out)
     run_a, run_b = (str(root / "runs" / n) for n in names)
     run_c = str(root / "seed124")  # in this process: only twice's runs need fresh ones
     from mnist_gan.options import GanOptions
 
-    run_here("mnist_gan", GanOptions, [*_flags(data_dir, tiny_idx_dir, 124),
-                                       f"--model_dir={run_c}"])
+    run_here(
+        "mnist_gan", GanOptions, [*_flags(data_dir, tiny_idx_dir, 124), f"--model_dir={run_c}"]
+    )
     return code, out, run_a, run_b, run_c
 
 
@@ -58,7 +68,8 @@ def test_twice_same_seed_is_bitwise_identical(runs):
     assert "3 fields differ (0 in the run identity)" in out, out
     assert "samples.png: byte-identical" in out
     assert code == 0 and out.endswith(
-        "IDENTICAL: losses, weights and results are bitwise equal\n"), out
+        "IDENTICAL: losses, weights and results are bitwise equal\n"
+    ), out
 
 
 def test_different_seed_diverges_at_step_1(runs, tmp_path, repro_cli):
@@ -68,8 +79,7 @@ def test_different_seed_diverges_at_step_1(runs, tmp_path, repro_cli):
     result = run_compare.compare_runs(run_a, run_c)
     assert [d.first_divergent_step for d in result.losses.losses] == [1, 1]
     assert out.count("first divergent step 1:") == 2
-    assert {"seed", "identity.random_seed", "flags.random_seed"} <= {
-        f.path for f in result.fields}
+    assert {"seed", "identity.random_seed", "flags.random_seed"} <= {f.path for f in result.fields}
     assert {f.path for f in result.fields if f.identity} == {"seed", "identity.random_seed"}
     # Nearly every weight and Adam slot differs. Equal: the step counters, Adam's beta powers
     # and the critic's output bias (a Wasserstein loss has zero gradient for it).
@@ -94,15 +104,21 @@ def test_copy_is_identical_and_one_changed_tensor_is_named(runs, tmp_path, repro
     tensors = {n: reader.get_tensor(n) for n in names}
     kernel = tensors["Generator/fc1/kernel"]
     kernel[3, 7] = np.nextafter(kernel[3, 7], np.float32(np.inf))  # one ulp, one element
-    tf.raw_ops.SaveV2(prefix=os.path.join(tampered, f"model.ckpt-{STEPS}"), tensor_names=names,
-                      shape_and_slices=[""] * len(names), tensors=[tensors[n] for n in names])
+    tf.raw_ops.SaveV2(
+        prefix=os.path.join(tampered, f"model.ckpt-{STEPS}"),
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[tensors[n] for n in names],
+    )
     code, out = repro_cli("compare", run_a, tampered)
     assert code == 1, out
     assert f"{len(names)} tensors compared, {len(names) - 1} bitwise equal, 1 differ" in out, out
     assert "Generator/fc1/kernel  float32 [64, 64]: 1 of 4096 elements differ" in out, out
     assert "discriminator_loss  3 of 3 steps bitwise equal" in out
-    assert out.endswith(f"DIFFERENT: 1 of {len(names)} tensors of model.ckpt-{STEPS} differ "
-                        "(Generator/fc1/kernel)\n"), out
+    assert out.endswith(
+        f"DIFFERENT: 1 of {len(names)} tensors of model.ckpt-{STEPS} differ "
+        "(Generator/fc1/kernel)\n"
+    ), out
 
 
 def test_changed_loss_value_is_named(runs, tmp_path, repro_cli):
@@ -133,8 +149,11 @@ def test_bad_real_runs_exit_2(runs, tmp_path, capsys):
     os.remove(os.path.join(no_ckpt, "checkpoint"))
     no_losses = _copy(run_a, str(tmp_path / "no_losses"))
     os.remove(os.path.join(no_losses, "losses.csv"))
-    for run, message in [(no_ckpt, "no checkpoint"), (no_losses, "no losses.csv"),
-                         (str(tmp_path / "nowhere"), "no such run directory")]:
+    for run, message in [
+        (no_ckpt, "no checkpoint"),
+        (no_losses, "no losses.csv"),
+        (str(tmp_path / "nowhere"), "no such run directory"),
+    ]:
         assert main(["compare", run, run_a]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err

@@ -28,14 +28,23 @@ def _manifest(run_dir: str) -> manifest.Manifest:
     assert found is not None
     return found
 
+
 # Checkpoints at 0, 2 and 4, all kept in archive/: two segments.
-SEGMENTED = ("--max_train_steps=4", "--save_checkpoints_steps=2", "--keep_checkpoint_max=1",
-             "--keep_checkpoints_every=2", "--log_step_count_steps=1", "--buffer_size=256")
+SEGMENTED = (
+    "--max_train_steps=4",
+    "--save_checkpoints_steps=2",
+    "--keep_checkpoint_max=1",
+    "--keep_checkpoints_every=2",
+    "--log_step_count_steps=1",
+    "--buffer_size=256",
+)
 
 
 # The tiny runs: (app, its options class, its flags, a tensor of its to tamper with).
-APPS = {"mnist_gan": ("GanOptions", ("--width_divisor=16",), "Generator/fc1/kernel"),
-        "mnist_classifier": ("ClassifierOptions", (), "classifier/fc1/kernel")}
+APPS = {
+    "mnist_gan": ("GanOptions", ("--width_divisor=16",), "Generator/fc1/kernel"),
+    "mnist_classifier": ("ClassifierOptions", (), "classifier/fc1/kernel"),
+}
 
 
 def _tiny_run(run_here, app: str, root, tiny_idx_dir: str) -> str:
@@ -43,9 +52,18 @@ def _tiny_run(run_here, app: str, root, tiny_idx_dir: str) -> str:
 
     options = getattr(importlib.import_module(f"{app}.options"), APPS[app][0])
     model_dir = str(root / app)
-    run_here(app, options, [*SEGMENTED, *APPS[app][1], "--batch_size=8",
-                            f"--mnist_idx_dir={tiny_idx_dir}", f"--data_dir={root / 'data'}",
-                            f"--model_dir={model_dir}"])
+    run_here(
+        app,
+        options,
+        [
+            *SEGMENTED,
+            *APPS[app][1],
+            "--batch_size=8",
+            f"--mnist_idx_dir={tiny_idx_dir}",
+            f"--data_dir={root / 'data'}",
+            f"--model_dir={model_dir}",
+        ],
+    )
     return model_dir
 
 
@@ -56,8 +74,7 @@ def gan_run(run_here, tiny_idx_dir, tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def classifier_run(run_here, tiny_idx_dir, tmp_path_factory) -> str:
-    return _tiny_run(run_here, "mnist_classifier", tmp_path_factory.mktemp("verify"),
-                     tiny_idx_dir)
+    return _tiny_run(run_here, "mnist_classifier", tmp_path_factory.mktemp("verify"), tiny_idx_dir)
 
 
 @pytest.fixture(params=sorted(APPS))
@@ -77,8 +94,12 @@ def _rewrite(prefix: str, change) -> None:
     names = sorted(reader.get_variable_to_shape_map())
     tensors = {n: reader.get_tensor(n) for n in names}
     change(tensors)
-    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
-                      tensors=[tensors[n] for n in names])
+    tf.raw_ops.SaveV2(
+        prefix=prefix,
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[tensors[n] for n in names],
+    )
 
 
 def _flipper(name: str):
@@ -101,13 +122,29 @@ def test_an_untouched_run_verifies_with_all(app, gan_run, classifier_run, tmp_pa
 
 def test_an_untouched_run_verifies_a_sample(gan_run, tmp_path, capsys) -> None:
     report = tmp_path / "verify.json"
-    assert main(["verify", gan_run, "--segments", "1", "--seed", "3", "--runs_root",
-                 str(tmp_path / "runs"), "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                gan_run,
+                "--segments",
+                "1",
+                "--seed",
+                "3",
+                "--runs_root",
+                str(tmp_path / "runs"),
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "stored: the 3 kept checkpoints and 4 losses.csv rows match the manifest" in out
     assert "re-executing 1 of 2 segments (sample seed 3)" in out
-    assert re.search(r"segment (0 -> 2|2 -> 4): reproduced \(2 rows, 91 tensors bitwise equal",
-                     out), out
+    assert re.search(
+        r"segment (0 -> 2|2 -> 4): reproduced \(2 rows, 91 tensors bitwise equal", out
+    ), out
     root = _manifest(gan_run).root
     assert out.rstrip().endswith(f"root {root}; report {report}") and "VERIFIED: 1 of 2" in out
     written = json.loads(report.read_text())
@@ -127,7 +164,8 @@ def test_a_flipped_bit_and_an_edited_row_are_named_without_training(tiny_run, tm
     problems = verify_lib.check_stored(verify_lib.load_run(run))
     assert problems == [
         f"{run}/archive/model.ckpt-2: tensor '{APPS[app][2]}' does not match the manifest",
-        f"{run}/losses.csv: step 3 does not match the manifest"]
+        f"{run}/losses.csv: step 3 does not match the manifest",
+    ]
     assert verify_lib.check_stored(verify_lib.load_run(original)) == []
 
 
@@ -140,7 +178,8 @@ def test_another_runs_run_json_is_refused_by_its_identity(tiny_run, tmp_path, ca
     assert main(["verify", run]) == 2
     assert capsys.readouterr().err == (
         f"repro verify: error: {run}: run.json is another run's than manifest.json "
-        "(identity.random_seed: 123 in the manifest, 124 in run.json)\n")
+        "(identity.random_seed: 123 in the manifest, 124 in run.json)\n"
+    )
     os.remove(os.path.join(run, "manifest.json"))
     assert main(["verify", run]) == 2
     assert "no manifest.json" in capsys.readouterr().err
@@ -152,8 +191,10 @@ def _forge_entry(run: str, step: int) -> None:
 
     forged = _manifest(run)
     prefix = os.path.join(run, "archive", f"model.ckpt-{step}")
-    entries = [dataclasses.replace(e, tensors=tensor_digests(prefix)) if e.step == step else e
-               for e in forged.entries]
+    entries = [
+        dataclasses.replace(e, tensors=tensor_digests(prefix)) if e.step == step else e
+        for e in forged.entries
+    ]
     manifest.write_manifest(run, dataclasses.replace(forged, entries=entries))
 
 
@@ -168,22 +209,28 @@ def test_a_forged_history_is_exposed_by_reexecution(gan_run, tmp_path) -> None:
     loaded = verify_lib.load_run(run)
     assert verify_lib.check_stored(loaded) == []
     assert loaded.manifest.root != _manifest(gan_run).root  # the cited root moved
-    first = verify_lib.reexecute(loaded, 0, 2, runs_root=str(tmp_path / "r"),
-                                 local_workers=0)
+    first = verify_lib.reexecute(loaded, 0, 2, runs_root=str(tmp_path / "r"), local_workers=0)
     assert not first["reproduced"] and first["tensors_differing"] == ["Generator/fc1/kernel"]
     assert first["first_divergent_step"] is None
-    second = verify_lib.reexecute(loaded, 2, 4, runs_root=str(tmp_path / "r"),
-                                  local_workers=0)
+    second = verify_lib.reexecute(loaded, 2, 4, runs_root=str(tmp_path / "r"), local_workers=0)
     assert not second["reproduced"] and second["first_divergent_step"] == 3
     assert verify_lib.segment_line(second).startswith(
-        "segment 2 -> 4: NOT reproduced: first divergent step 3 (recorded '3,")
+        "segment 2 -> 4: NOT reproduced: first divergent step 3 (recorded '3,"
+    )
 
 
 @pytest.mark.slow
 def test_a_run_on_two_processes_verifies_on_one(run_module, tiny_idx_dir, tmp_path) -> None:
     model_dir = str(tmp_path / "classifier")
-    run_module("mnist_classifier.train", *SEGMENTED, "--batch_size=8", "--micro_batches=2",
-               "--local_workers=2", f"--mnist_idx_dir={tiny_idx_dir}",
-               f"--data_dir={tmp_path / 'data'}", f"--model_dir={model_dir}")
+    run_module(
+        "mnist_classifier.train",
+        *SEGMENTED,
+        "--batch_size=8",
+        "--micro_batches=2",
+        "--local_workers=2",
+        f"--mnist_idx_dir={tiny_idx_dir}",
+        f"--data_dir={tmp_path / 'data'}",
+        f"--model_dir={model_dir}",
+    )
     assert json.loads(open(os.path.join(model_dir, "run.json")).read())["cluster"]["workers"] == 2
     assert main(["verify", model_dir, "--all", "--runs_root", str(tmp_path / "runs")]) == 0

@@ -32,8 +32,10 @@ def check_flags(app_flags: Sequence[str], command: str = "twice") -> None:
     for flag in app_flags:
         name = flag.lstrip("-").split("=", 1)[0]
         if flag.startswith("-") and name in ("model_dir", "nomodel_dir"):
-            raise TwiceError(f"{flag}: {command} picks the run directories itself; "
-                             "use --runs_root to choose where")
+            raise TwiceError(
+                f"{flag}: {command} picks the run directories itself; "
+                "use --runs_root to choose where"
+            )
 
 
 def new_run_dirs(runs_root: str, now: float | None = None) -> tuple[str, str]:
@@ -77,15 +79,17 @@ class Launcher:
 NATIVE = Launcher()
 
 
-def train_command(app_flags: Sequence[str], model_dir: str, *, app: str = DEFAULT_APP,
-                  launcher: Launcher = NATIVE) -> list[str]:
+def train_command(
+    app_flags: Sequence[str], model_dir: str, *, app: str = DEFAULT_APP, launcher: Launcher = NATIVE
+) -> list[str]:
     """The command line of one training run: the launcher's interpreter, the app's module, its
     flags, the run dir last."""
     return [*launcher.python, "-m", train_module(app), *app_flags, f"--model_dir={model_dir}"]
 
 
-def run_training(app_flags: Sequence[str], model_dir: str, *, app: str = DEFAULT_APP,
-                 launcher: Launcher = NATIVE) -> float:
+def run_training(
+    app_flags: Sequence[str], model_dir: str, *, app: str = DEFAULT_APP, launcher: Launcher = NATIVE
+) -> float:
     """Trains `app` in a fresh process into model_dir, started by `launcher`; its output goes
     to model_dir/train.log.
 
@@ -102,12 +106,18 @@ def run_training(app_flags: Sequence[str], model_dir: str, *, app: str = DEFAULT
     except UnknownAppError as e:
         raise TwiceError(str(e)) from None
     with open(log_path, "wb") as log:
-        code = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log,
-                              stderr=subprocess.STDOUT,
-                              env=dict(launcher.env) if launcher.env else child_env()).returncode
+        code = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(launcher.env) if launcher.env else child_env(),
+        ).returncode
     if code != 0:
-        raise TwiceError(f"{train_module(app)} exited with status {code} "
-                         f"({_last_line(log_path)}); see {log_path}")
+        raise TwiceError(
+            f"{train_module(app)} exited with status {code} "
+            f"({_last_line(log_path)}); see {log_path}"
+        )
     return time.perf_counter() - start
 
 
@@ -117,8 +127,13 @@ def _last_line(path: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def run_twice(app: str, app_flags: Sequence[str], runs_root: str,
-              echo: Callable[[str], None], launcher: Launcher = NATIVE) -> tuple[str, str]:
+def run_twice(
+    app: str,
+    app_flags: Sequence[str],
+    runs_root: str,
+    echo: Callable[[str], None],
+    launcher: Launcher = NATIVE,
+) -> tuple[str, str]:
     """Runs `app` twice with the same flags into two new run directories.
 
     Args:
@@ -141,8 +156,10 @@ def run_twice(app: str, app_flags: Sequence[str], runs_root: str,
     check_flags(app_flags)
     dirs = new_run_dirs(runs_root)
     for label, model_dir in zip("ab", dirs, strict=True):
-        echo(f"run {label}: {' '.join(launcher.python[:-1] + ('python',))} -m {module} "
-             f"{' '.join([*app_flags, f'--model_dir={model_dir}'])}")
+        echo(
+            f"run {label}: {' '.join(launcher.python[:-1] + ('python',))} -m {module} "
+            f"{' '.join([*app_flags, f'--model_dir={model_dir}'])}"
+        )
         seconds = run_training(app_flags, model_dir, app=app, launcher=launcher)
         echo(f"run {label}: done in {seconds:.1f} s (log: {os.path.join(model_dir, LOG_NAME)})")
     return dirs

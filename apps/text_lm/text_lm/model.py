@@ -20,8 +20,10 @@ _v1 = tf.compat.v1
 
 def _attention(x: tf.Tensor, heads: int, seed: int) -> tf.Tensor:
     batch, length, width = tf.shape(x)[0], int(x.shape[1]), int(x.shape[2])
-    q, k, v = (tf.transpose(tf.reshape(t, [batch, length, heads, width // heads]), [0, 2, 1, 3])
-               for t in tf.split(dense(x, 3 * width, "qkv", seed), 3, axis=-1))
+    q, k, v = (
+        tf.transpose(tf.reshape(t, [batch, length, heads, width // heads]), [0, 2, 1, 3])
+        for t in tf.split(dense(x, 3 * width, "qkv", seed), 3, axis=-1)
+    )
     scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(width // heads))
     future = 1.0 - tf.linalg.band_part(tf.ones([length, length]), -1, 0)  # j > i
     mixed = tf.transpose(tf.matmul(exact.softmax(scores - 1e9 * future), v), [0, 2, 1, 3])
@@ -32,22 +34,30 @@ def logits_fn(tokens: tf.Tensor, model: Any, seed: int, key: tf.Tensor | None = 
     """int32 bytes [B, L] -> float32 logits [B, L, 256]; `key` (int64 [2]): dropout on."""
     with _v1.variable_scope("lm", reuse=_v1.AUTO_REUSE):
         x = dense(tf.one_hot(tokens, VOCAB), model.width, "embedding", seed) + variable(
-            "position", [int(tokens.shape[1]), model.width], seed)
+            "position", [int(tokens.shape[1]), model.width], seed
+        )
         for i in range(model.layers):
             with _v1.variable_scope(f"block{i}"):
-                x += dropout(_attention(layer_norm(x, "ln1", seed), model.heads, seed),
-                             model.dropout_rate, key, 2 * i)
-                hidden = tf.nn.relu(dense(layer_norm(x, "ln2", seed), 4 * model.width,
-                                           "mlp_in", seed))
-                x += dropout(dense(hidden, model.width, "mlp_out", seed), model.dropout_rate,
-                             key, 2 * i + 1)
+                x += dropout(
+                    _attention(layer_norm(x, "ln1", seed), model.heads, seed),
+                    model.dropout_rate,
+                    key,
+                    2 * i,
+                )
+                hidden = tf.nn.relu(
+                    dense(layer_norm(x, "ln2", seed), 4 * model.width, "mlp_in", seed)
+                )
+                x += dropout(
+                    dense(hidden, model.width, "mlp_out", seed), model.dropout_rate, key, 2 * i + 1
+                )
         return dense(layer_norm(x, "ln_final", seed), VOCAB, "logits", seed)
 
 
 def _losses(tokens: tf.Tensor, targets: tf.Tensor, model: Any, seed: int, key: Any = None):
     """Cross-entropy in nats of each next byte, float32 [B, L]."""
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits_fn(tokens, model,
-                                                                            seed, key))
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        targets, logits_fn(tokens, model, seed, key)
+    )
 
 
 def _sample(context: tf.Tensor, model: Any, seeds: Any) -> tf.Tensor:
@@ -56,13 +66,17 @@ def _sample(context: tf.Tensor, model: Any, seeds: Any) -> tf.Tensor:
 
     def step(t: tf.Tensor, window: tf.Tensor, out: tf.TensorArray) -> Any:
         logits = logits_fn(window, model, seeds.init)[:, -1]
-        u = tf.random.stateless_uniform(tf.shape(logits), stateless_key(seeds.samples, t),
-                                        minval=1e-7, maxval=1.0)
+        u = tf.random.stateless_uniform(
+            tf.shape(logits), stateless_key(seeds.samples, t), minval=1e-7, maxval=1.0
+        )
         byte = tf.argmax(logits * 1.25 - tf.math.log(-tf.math.log(u)), -1, tf.int32)
         return t + 1, tf.concat([window[:, 1:], byte[:, None]], 1), out.write(t, byte)
 
-    _, _, out = tf.while_loop(lambda t, *_: t < SAMPLE_STEPS, step, [
-        tf.constant(0), context, tf.TensorArray(tf.int32, SAMPLE_STEPS)])
+    _, _, out = tf.while_loop(
+        lambda t, *_: t < SAMPLE_STEPS,
+        step,
+        [tf.constant(0), context, tf.TensorArray(tf.int32, SAMPLE_STEPS)],
+    )
     return tf.transpose(out.stack())
 
 
@@ -72,9 +86,15 @@ def make_model_fn(model: Any, seeds: Any, share: Any = None):
 
     def model_fn(features: dict[str, tf.Tensor], labels: Any, mode: str) -> Any:
         if mode == tf.estimator.ModeKeys.PREDICT:
-            predictions = ({"text": _sample(features["context"], model, seeds)}
-                           if "context" in features else {"loss": tf.reduce_mean(_losses(
-                               features["tokens"], features["targets"], model, seeds.init), 1)})
+            predictions = (
+                {"text": _sample(features["context"], model, seeds)}
+                if "context" in features
+                else {
+                    "loss": tf.reduce_mean(
+                        _losses(features["tokens"], features["targets"], model, seeds.init), 1
+                    )
+                }
+            )
             return tf.estimator.EstimatorSpec(mode, predictions=predictions)
 
         def loss_fn(micro: int, rows: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
@@ -82,9 +102,14 @@ def make_model_fn(model: Any, seeds: Any, share: Any = None):
             return tf.reduce_mean(_losses(*rows, model, seeds.init, key))
 
         loss, train_op = micro_batch_update(
-            DeterministicAdam(model.learning_rate), loss_fn, (features["tokens"], labels),
-            micro_batches=model.micro_batches, share=share)
-        return tf.estimator.EstimatorSpec(mode, loss=tf.identity(loss, name=LOSS_NAME),
-                                          train_op=train_op)
+            DeterministicAdam(model.learning_rate),
+            loss_fn,
+            (features["tokens"], labels),
+            micro_batches=model.micro_batches,
+            share=share,
+        )
+        return tf.estimator.EstimatorSpec(
+            mode, loss=tf.identity(loss, name=LOSS_NAME), train_op=train_op
+        )
 
     return model_fn

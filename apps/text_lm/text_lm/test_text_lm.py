@@ -14,8 +14,16 @@ import repro_app
 from text_lm import train_lib
 from text_lm.options import TextLmOptions
 
-TINY = ("--batch_size=4", "--seq_len=16", "--width=16", "--heads=2", "--layers=1",
-        "--max_train_steps=3", "--buffer_size=64", "--log_step_count_steps=1")
+TINY = (
+    "--batch_size=4",
+    "--seq_len=16",
+    "--width=16",
+    "--heads=2",
+    "--layers=1",
+    "--max_train_steps=3",
+    "--buffer_size=64",
+    "--log_step_count_steps=1",
+)
 
 
 @pytest.fixture
@@ -33,10 +41,11 @@ def test_the_text_its_windows_and_the_fixed_split(text_dir, tmp_path) -> None:
     text = train_lib.read_text(text_dir)
     assert text.startswith(b"all the world's a stage") and b"%" not in text
     assert b"to be or not to be\n\nthat is" in text and b"index" not in text
-    opts = TextLmOptions.with_defaults(text_dir=text_dir, seq_len=16,
-                                       data_dir=str(tmp_path / "data"))
+    opts = TextLmOptions.with_defaults(
+        text_dir=text_dir, seq_len=16, data_dir=str(tmp_path / "data")
+    )
     first, again = (train_lib.prepare(opts, print) for _ in range(2))
-    windows = np.frombuffer(text, np.uint8)[:len(text) // 17 * 17].reshape(-1, 17)
+    windows = np.frombuffer(text, np.uint8)[: len(text) // 17 * 17].reshape(-1, 17)
     np.testing.assert_array_equal(first.validation, windows[9::10])
     assert first.identity == again.identity and first.identity.startswith("text-")
     assert first.manifest["total_count"] == len(windows) - len(windows[9::10])
@@ -45,13 +54,21 @@ def test_the_text_its_windows_and_the_fixed_split(text_dir, tmp_path) -> None:
 
 def test_results_metrics_and_samples(text_dir, tmp_path, run_here) -> None:
     model_dir = tmp_path / "run"
-    run_here("text_lm", TextLmOptions, [*TINY, f"--text_dir={text_dir}",
-                                        f"--data_dir={tmp_path / 'data'}",
-                                        f"--model_dir={model_dir}"])
+    run_here(
+        "text_lm",
+        TextLmOptions,
+        [
+            *TINY,
+            f"--text_dir={text_dir}",
+            f"--data_dir={tmp_path / 'data'}",
+            f"--model_dir={model_dir}",
+        ],
+    )
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["global_step"] == 3 and metrics["validation_windows"] > 0
     assert metrics["validation_bits_per_character"] == pytest.approx(
-        metrics["validation_loss"] / np.log(2))
+        metrics["validation_loss"] / np.log(2)
+    )
     assert 0 < metrics["unigram_bits_per_character"] < 8
     samples = (model_dir / "samples.txt").read_text()
     assert samples.count("=== ") == 4 and samples.count(">>>") == 8
@@ -63,8 +80,11 @@ def test_results_metrics_and_samples(text_dir, tmp_path, run_here) -> None:
 
 def test_refusals_name_the_text_and_how_to_get_it(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(train_lib, "FORTUNES", str(tmp_path / "nowhere"))
-    with pytest.raises(repro_app.RunError, match=r"nowhere is missing: install Debian's fortunes"
-                       r" with `apt-get install fortunes`, or pass --text_dir"):
+    with pytest.raises(
+        repro_app.RunError,
+        match=r"nowhere is missing: install Debian's fortunes"
+        r" with `apt-get install fortunes`, or pass --text_dir",
+    ):
         train_lib.read_text(None)
     with pytest.raises(repro_app.RunError, match="--text_dir=/no/such is not a directory"):
         train_lib.read_text("/no/such")
