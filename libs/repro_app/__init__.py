@@ -10,9 +10,10 @@ together, so that an app only declares its options and its experiment (and copie
                                        (groups.py)
   parse_options, run                   the shared `main`: stray args, numerics pinned before
                                        TF is imported, one-line errors (cli.py)
-  RunError, NonFiniteLossError,        refusals (exit 2; a graph with a CPU-dependent op is
-  LostPeerError,                       one), a NaN/Inf loss (exit 3), a lost cluster process
-  CpuDependentGraphError,              (exit 4), SIGTERM/SIGINT after a checkpointed step
+  RunError, NonFiniteLossError,        refusals (exit 2; a graph with a CPU-dependent op, or a
+  LostPeerError,                       stateful random op in training, is one), a NaN/Inf loss
+  RefusedGraphError,                   (exit 3), a lost cluster process (exit 4), SIGTERM/SIGINT
+                                       after a checkpointed step
   PreemptedError, NoSpaceError         (exit 5), a full disk (exit 6)
 
 TensorFlow-backed parts, imported after the pins (by repro_experiment.runner):
@@ -33,11 +34,11 @@ from repro_app.errors import (
     EXIT_NON_FINITE,
     EXIT_PREEMPTED,
     EXIT_REFUSED,
-    CpuDependentGraphError,
     LostPeerError,
     NonFiniteLossError,
     NoSpaceError,
     PreemptedError,
+    RefusedGraphError,
     RunError,
 )
 from repro_app.groups import DataOptions, ModelOptions, RunOptions, ScheduleOptions
@@ -55,7 +56,7 @@ from repro_app.options import (
 
 __all__ = [
     "Checked",
-    "CpuDependentGraphError",
+    "RefusedGraphError",
     "EXIT_LOST_PEER",
     "EXIT_NO_SPACE",
     "EXIT_NON_FINITE",

@@ -59,11 +59,13 @@ class Checkpoints:
 def check_checkpoints(model_dir: str) -> Checkpoints:
     """Reads the checkpoints of model_dir newest first until one is intact (older ones are
     not read: they are only kept, as `keep_checkpoint_max` says)."""
+    # TF joins a relative path of the state file to model_dir itself (relative to the working
+    # directory when model_dir is: runs/<app>/... by default); joining again named
+    # runs/x/runs/x/model.ckpt-N, and a resume found no intact checkpoint.
     state = tf.train.get_checkpoint_state(model_dir)
-    listed = list(state.all_model_checkpoint_paths) if state else []
-    if state and state.model_checkpoint_path and state.model_checkpoint_path not in listed:
-        listed.append(state.model_checkpoint_path)
-    prefixes = [p if os.path.isabs(p) else os.path.join(model_dir, p) for p in listed]
+    prefixes = list(state.all_model_checkpoint_paths) if state else []
+    if state and state.model_checkpoint_path and state.model_checkpoint_path not in prefixes:
+        prefixes.append(state.model_checkpoint_path)
     prefixes.sort(key=step_of, reverse=True)
     torn: list[tuple[str, str]] = []
     for i, prefix in enumerate(prefixes):
@@ -96,8 +98,13 @@ def fall_back_to_intact(model_dir: str, log: Callable[[str], None]) -> str | Non
     for _, reason in found.torn:
         log(f"{reason}; removed, resuming from {os.path.basename(found.newest_intact)}")
     # The state file first: a crash in between leaves a state that names intact files only.
+    # Its paths relative to model_dir, as the Estimator's saver writes them (TF writes a path as
+    # given, and would join a relative model_dir to it again when reading it).
+    relative = lambda prefix: os.path.relpath(prefix, model_dir)  # noqa: E731
     tf.compat.v1.train.update_checkpoint_state(
-        model_dir, found.newest_intact, all_model_checkpoint_paths=list(reversed(found.intact))
+        model_dir,
+        relative(found.newest_intact),
+        all_model_checkpoint_paths=[relative(p) for p in reversed(found.intact)],
     )
     for prefix, _ in found.torn:
         remove_partial_checkpoint(model_dir, step_of(prefix))

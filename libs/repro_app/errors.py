@@ -14,9 +14,10 @@ class RunError(Exception):
     exit_status = EXIT_REFUSED
 
 
-class CpuDependentGraphError(RunError):
-    """A graph holds an op whose bits follow the CPU model (an approximate instruction, see
-    tf_determinism.graph_audit): refused before its session starts, exit status 2."""
+class RefusedGraphError(RunError):
+    """A graph holds an op the audit refuses (tf_determinism.graph_audit): one whose bits follow
+    the CPU model (an approximate instruction), or in a train graph a stateful random op. Refused
+    before its session starts, exit status 2."""
 
 
 class NonFiniteLossError(RunError):

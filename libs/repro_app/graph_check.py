@@ -3,14 +3,15 @@
 `GraphAuditHook(mode, model_dir)` runs `tf_determinism.graph_audit.audit` on the finished graph
 in `begin()` (after the model_fn, before any variable is read or any step runs) and records the
 op census in `<model_dir>/run.json` under "graph_ops" -> mode. A graph holding an op whose bits
-follow the CPU vendor is refused: `CpuDependentGraphError`, one line, exit status 2.
+follow the CPU vendor, or a train graph holding a stateful random op, is refused:
+`RefusedGraphError`, one line, exit status 2.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from repro_app.errors import CpuDependentGraphError
+from repro_app.errors import RefusedGraphError
 from run_record import update_run_json
 from tf_determinism import graph_audit
 
@@ -30,8 +31,10 @@ class GraphAuditHook(tf.estimator.SessionRunHook):
 
     def begin(self) -> None:
         try:
-            census = graph_audit.audit(tf.compat.v1.get_default_graph())
-        except graph_audit.CpuDependentOpError as e:
-            raise CpuDependentGraphError(f"{self._mode} graph: {e}") from None
+            census = graph_audit.audit(
+                tf.compat.v1.get_default_graph(), training=self._mode == "train"
+            )
+        except graph_audit.RefusedOpError as e:
+            raise RefusedGraphError(f"{self._mode} graph: {e}") from None
         if self._model_dir is not None:
             update_run_json(self._model_dir, (CENSUS_KEY, self._mode), census)

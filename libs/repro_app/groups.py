@@ -49,6 +49,13 @@ class DataOptions(Checked):
         resumable=True,
     )
 
+    @classmethod
+    def quick_data(cls, directory: str) -> dict[str, Any]:
+        """A small sample of this group's dataset, written under `directory` (which exists), as
+        {leaf name: value} for the group's flags: what the tests run every app on. A dataset's
+        group (MnistDataOptions, the text LM's) implements it; the shared one has no dataset."""
+        raise NotImplementedError(f"{cls.__name__} has no dataset: it cannot write quick data")
+
     def record_dir(self, source: str) -> str:
         """`<data_dir>/<source>/<compression>`: where a data source's records are kept; another
         source or --compression gets its own directory, so it writes its own set instead of
@@ -120,10 +127,15 @@ class RunOptions(Checked):
       FLAG_DEFAULTS: {leaf name: default} over the shared groups' defaults.
       IDENTITY_TOO: leaf names marked resumable that are identity for this app (e.g. the
         classifier's max_train_steps, its learning-rate decay length).
+      QUICK: {leaf name: value}, the app's quick settings, declared once: the smallest model and
+        batch that still build every op of its graphs, and results that take seconds (what
+        shrinks the results phase). The contract tests, `repro emulate`'s short run, the slow
+        tier and CI run every app with them (repro_experiment.App.quick_flags).
     """
 
     FLAG_DEFAULTS: ClassVar[Mapping[str, Any]] = {}
     IDENTITY_TOO: ClassVar[frozenset[str]] = frozenset()
+    QUICK: ClassVar[Mapping[str, Any]] = {}
 
     random_seed: int = option(
         123,

@@ -4,7 +4,8 @@ processes, after a signal; one line and an exit status for each fault).
 
   Experiment, Context   what an app declares in its train_lib, and what its parts are given
                         (experiment.py; no TensorFlow)
-  main                  an app's `main`: flags, pins, cluster, run (cli.py; no TensorFlow)
+  App, main             an app's entry point (its train.py's APP, what the tools run) and its
+                        `main`: flags, pins, cluster, run (cli.py; no TensorFlow)
 
 TensorFlow-backed, imported after the pins: `repro_experiment.runner` (`train`, the chief's and
 a worker's run; `run_config`, the seeded RunConfig an app's Estimator gets).
@@ -13,7 +14,7 @@ Layers: it sits above `repro_app` (options, run directory, faults) and `repro_cl
 (several processes), and knows no dataset and no model.
 """
 
-from repro_experiment.cli import main
+from repro_experiment.cli import App, main
 from repro_experiment.experiment import Context, Experiment
 
-__all__ = ["Context", "Experiment", "main"]
+__all__ = ["App", "Context", "Experiment", "main"]

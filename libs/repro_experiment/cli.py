@@ -1,4 +1,5 @@
-"""An app's `main`: its flags, the numerics pins, a cluster or `--local_workers`, then the run.
+"""An app's entry point, `App`, and its `main`: its flags, the numerics pins, a cluster or
+`--local_workers`, then the run.
 
     # apps/<name>/<name>/train.py
     import repro_experiment
@@ -9,22 +10,29 @@
 
         return train_lib.EXPERIMENT
 
-    if __name__ == "__main__":
-        repro_experiment.main("<name>", MyOptions, experiment)
+    APP = repro_experiment.App("<name>", MyOptions, experiment)
 
+    if __name__ == "__main__":
+        APP.main()
+
+The tools know an app by its `APP` (apps/repro/repro/apps.py imports every app's train.py).
 No TensorFlow here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from absl import app
 
 import repro_app
 import repro_cluster
+
+if TYPE_CHECKING:
+    from repro_experiment.experiment import Experiment
 
 # fn(opts, log): a command the app runs instead of training (e.g. the GAN's --eval).
 Command = Callable[[Any, Callable[[str], None]], Any]
@@ -67,3 +75,40 @@ def main(
             repro_app.run(lambda log: runner.train(declared, opts, log, cluster))
 
     app.run(run)
+
+
+@dataclasses.dataclass(frozen=True)
+class App:
+    """An app, as its train.py declares it (`APP`) and every tool runs it.
+
+    Attributes:
+      name: its package; `python -m <name>.train` runs it.
+      options: its RunOptions subclass (its `QUICK` settings: `quick_flags`).
+      experiment: fn() -> its Experiment (imports TensorFlow: called after the pins).
+      instead: fn() -> a Command to run instead of training, or None (see `main`).
+    """
+
+    name: str
+    options: type[repro_app.RunOptions]
+    experiment: Callable[[], Experiment]
+    instead: Callable[[], Command | None] | None = None
+
+    @property
+    def module(self) -> str:
+        """The module a run starts: `python -m <name>.train`."""
+        return f"{self.name}.train"
+
+    def quick_flags(self) -> list[str]:
+        """Its options' QUICK settings as flags (the smallest run that builds every op, with
+        results of seconds)."""
+        return [f"--{name}={value}" for name, value in self.options.QUICK.items()]
+
+    def quick_data_flags(self, directory: str) -> list[str]:
+        """Flags of its data group's quick data (DataOptions.quick_data), written under
+        `directory` (which exists): a small sample of its dataset, what the tests run on."""
+        data_group = type(self.options().data)
+        return [f"--{name}={value}" for name, value in data_group.quick_data(directory).items()]
+
+    def main(self) -> None:
+        """The app's `main` (see `main`)."""
+        main(self.name, self.options, self.experiment, self.instead)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # imports TensorFlow
     from tf_determinism.reduce import MicroBatchShare
 
 Log = Callable[[str], None]
+# The sub-seeds of every run, besides the app's (its seed names may not reuse them).
+SKELETON_SEEDS = ("data", "initializers")
 # fn(batch {feature: [rows, ...] tensor}, global batch index int64) -> (features, labels).
 BatchMap = Callable[[Any, Any], Any]
 
@@ -71,7 +73,7 @@ class Experiment:
     Attributes:
       name: the app's package (`python -m <name>.train`; runs go to runs/<name>/<run_name>).
       seed_names: the sub-seeds the app draws from (`ctx.seeds.<name>`); the skeleton adds
-        "data", the order of the input stream. run.json records all of them.
+        SKELETON_SEEDS ("data", "initializers"). run.json records all of them.
       prepare: fn(opts, log) -> repro_app.data.PreparedData: the training split written as
         seeded_input records (e.g. mnist_input.data.prepare_mnist); every process calls it.
       batch_map: fn(ctx) -> BatchMap: the per-batch map of the seeded stream, giving the
@@ -102,5 +104,7 @@ class Experiment:
     resolve: Callable[[Any], Any] = lambda opts: opts
 
     def seeds(self, root: int) -> SeedTree:
-        """The run's seed tree: "data" (the skeleton's), then the app's names."""
-        return SeedTree.from_root(root, ("data", *self.seed_names))
+        """The run's seed tree: the skeleton's "data" (the order of the input stream) and
+        "initializers" (Keras initializers the model leaves unseeded, keyed by variable name),
+        then the app's names."""
+        return SeedTree.from_root(root, (*SKELETON_SEEDS, *self.seed_names))

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +43,8 @@ from repro_experiment.experiment import Context, Experiment
 from run_record import LossesWriter, truncate_losses, update_run_json
 from run_record.losses_csv import LOSSES_CSV
 from run_record.manifest import ManifestError
+from tf_determinism import internals
+from tf_determinism.initializers import with_seeded_keras_initializers
 
 Log = Callable[[str], None]
 Hooks = Sequence[tf.estimator.SessionRunHook]
@@ -160,8 +163,8 @@ def _fit(
     """estimator.train from global step `step` (the input skips the batches trained on) to
     the schedule's stop step. Returns the step after which a signal stopped it, else None."""
     opts = ctx.opts
-    estimator = experiment.estimator(
-        ctx, run_config(opts, model_dir=model_dir, writes=writes, member=member)
+    estimator = _estimator(
+        experiment, ctx, run_config(opts, model_dir=model_dir, writes=writes, member=member)
     )
     input_fn = data.train_input_fn(
         ctx.prepared,
@@ -182,6 +185,18 @@ def _fit(
             saving_listeners=list(listeners),
         )
     return stop.stopped_at
+
+
+def _estimator(
+    experiment: Experiment, ctx: Context, config: tf.estimator.RunConfig
+) -> tf.estimator.Estimator:
+    """The app's Estimator, whose graphs build under seeded Keras initializers: an initializer
+    the model left unseeded (Keras' default) is keyed by (the run's `initializers` seed, the
+    variable's name), as tf_determinism's own are, not by a seed Python draws per process."""
+    return internals.wrap_model_fn(
+        experiment.estimator(ctx, config),
+        lambda model_fn: with_seeded_keras_initializers(model_fn, ctx.seeds.initializers),
+    )
 
 
 def _scalars_hook(
@@ -290,6 +305,40 @@ def _run_chief(
 
 
 @contextlib.contextmanager
+def _unseeded_draws(where: str) -> Iterator[None]:
+    """TF's error for an unseeded random op run eagerly (op determinism is on) becomes one line
+    naming the call and the stateless draw to use, exit 2 (the checkpoints stay: the same
+    command, once fixed, writes the results without training)."""
+    try:
+        yield
+    except RuntimeError as e:
+        if "Random ops require a seed" not in str(e):
+            raise
+        raise RunError(f"{where}: {_unseeded_call(e)}") from None
+
+
+def _unseeded_call(error: BaseException) -> str:
+    """'an unseeded random op (text_lm/train_lib.py:93: tf.random.normal([2])) ...': the app's
+    line that called into TensorFlow."""
+    frames = traceback.extract_tb(error.__traceback__)
+    library = ("/tensorflow/", "/keras/", "/tf_keras/")
+    callers = [f for f in frames if not any(part in f.filename for part in library)]
+    code = (callers[-1].line or "").split("  #")[0] if callers else ""
+    at = f" ({_short(callers[-1].filename)}:{callers[-1].lineno}: {code})"
+    return (
+        f"an unseeded random op{at if callers else ''} draws from this process's state, not "
+        "the run's; draw with tf.random.stateless_* and seed=tf_determinism.stateless_key("
+        "ctx.seeds.<name>, i) (a sub-seed the app names)"
+    )
+
+
+def _short(path: str) -> str:
+    """A source path from its package on (apps/x/x/train_lib.py -> x/train_lib.py)."""
+    parts = path.split(os.sep)
+    return os.sep.join(parts[-2:])
+
+
+@contextlib.contextmanager
 def _manifest_errors() -> Iterator[None]:
     try:
         yield
@@ -315,8 +364,8 @@ def _write_results(experiment: Experiment, ctx: Context, log: Log) -> None:
     if experiment.results is None:
         return
     model_dir = str(ctx.opts.model_dir)
-    estimator = AuditedEstimator(experiment.estimator(ctx, run_config(ctx.opts)), model_dir)
-    with no_space_errors(model_dir, what="the results"):
+    estimator = AuditedEstimator(_estimator(experiment, ctx, run_config(ctx.opts)), model_dir)
+    with no_space_errors(model_dir, what="the results"), _unseeded_draws("results()"):
         results = experiment.results(ctx, estimator, log)
         for name, content in results.items():
             path = os.path.join(model_dir, name)

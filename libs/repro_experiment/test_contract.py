@@ -1,31 +1,33 @@
-"""The skeleton's contract, tested once for every app (parametrized over repro's APPS): at tiny
-settings, each app
+"""The skeleton's contract, tested once for every app of the registry (apps/repro/repro/apps.py):
+at its quick settings (its options' QUICK) on its data group's quick data, each app
 
-  * run twice (here and in a fresh process) gives byte-identical losses.csv, checkpoints and
-    results, and another seed differs from step 1;
-  * resumed after a crash (steps after its last checkpoint lost) equals the straight run;
+  * run twice (here and in a fresh process) gives byte-identical losses.csv (every logged
+    column), checkpoints and results, and another seed differs from step 1;
+  * resumed after a crash (steps after its last checkpoint lost) equals the straight run, from
+    a relative run directory as the default runs/<app>/... is;
   * on `--local_workers=2` equals one process at the same --micro_batches=2;
   * stopped by SIGTERM ends with exit status 5 after a checkpointed step, and the same command
     then ends identical to the straight run;
-  * has only audited graphs (no CPU-dependent kernel) in run.json's census.
+  * has only audited graphs (no CPU-dependent kernel, no stateful random op) in run.json.
 
-A new app passes it by being added to APPS below with its tiny flags; it needs no test of its
-own for any of this. Every run uses M = 2 micro-batches, so that one straight run serves all.
+A new app passes it by its line in the registry; it needs no test of its own for any of this.
+Every run uses M = 2 micro-batches, so that one straight run serves all. A difference fails
+with `repro compare`'s report: the first divergent step and column, the differing tensors.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-import signal
 import subprocess
 import sys
+from typing import Any
 
-import numpy as np
 import pytest
-import tensorflow as tf
 
 import repro_app
+from repro.apps import REGISTERED
+from repro_experiment import App
+from repro_experiment.testing import Crash, CrashAfter, SignalAt
 from run_record import read_losses, read_run_json
 from tf_determinism import child_env, graph_audit
 
@@ -39,106 +41,29 @@ COMMON = (
     "--save_summary_steps=1000",
     "--buffer_size=256",
 )
-# Each app's options class and its smallest settings that still build every op of its graph.
-APPS = {
-    "mnist_gan": ("GanOptions", "--width_divisor=16", "--batch_size=8"),
-    "mnist_classifier": ("ClassifierOptions", "--batch_size=8"),
-    "text_lm": (
-        "TextLmOptions",
-        "--batch_size=8",
-        "--seq_len=16",
-        "--width=16",
-        "--heads=2",
-        "--layers=1",
-    ),
-}
-_WORDS = (
-    "the",
-    "a",
-    "cat",
-    "sat",
-    "on",
-    "mat",
-    "and",
-    "dog",
-    "ran",
-    "far",
-    "away",
-    "home",
-    "why",
-    "not",
-    "today",
-    "is",
-    "was",
-    "fine",
-    "\n",
-)
 
 
-class _Crash(Exception):
-    """A crash after some steps (as kill -9: what was not checkpointed is lost)."""
-
-
-class _AtStep(tf.estimator.SessionRunHook):
-    """A hook calling `self.act()` once global step `step` has been computed."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def begin(self) -> None:
-        self._global_step = tf.compat.v1.train.get_global_step()
-
-    def after_create_session(self, session, coord) -> None:
-        self._at = int(session.run(self._global_step))
-
-    def after_run(self, run_context, run_values) -> None:
-        self._at += 1
-        if self._at == self.step:
-            self.act()
-
-    def act(self) -> None:
-        raise NotImplementedError
-
-
-class _CrashAfter(_AtStep):
-    def act(self) -> None:
-        raise _Crash()
-
-
-class _SignalAt(_AtStep):
-    def act(self) -> None:
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-@pytest.fixture(scope="session")
-def tiny_text_dir(tmp_path_factory) -> str:
-    """About 12 KB of generated text in two files (no Debian package needed)."""
-    directory = tmp_path_factory.mktemp("tiny_text")
-    words = np.random.default_rng(0).choice(_WORDS, size=3000)
-    for i, part in enumerate(np.array_split(words, 2)):
-        (directory / f"part{i}").write_text(" ".join(part))
-    return str(directory)
-
-
-@pytest.fixture(scope="module", params=sorted(APPS))
-def app(request, tiny_idx_dir, tiny_text_dir, tmp_path_factory, run_here):
-    """One app: its name, `fresh(model_dir, *flags)`, its tiny run in a fresh process, and
-    `here(model_dir, *flags)`, the same run in this process (no TensorFlow import)."""
-    name = request.param
-    class_name, *tiny = APPS[name]
-    data = {"text_lm": f"--text_dir={tiny_text_dir}"}.get(name, f"--mnist_idx_dir={tiny_idx_dir}")
-    command = [*COMMON, *tiny, data, f"--data_dir={tmp_path_factory.mktemp('data')}"]
-    options = getattr(importlib.import_module(f"{name}.options"), class_name)
+def contract_runner(app: App, tmp_path_factory: Any, run_here: Any) -> dict[str, Any]:
+    """One app at its quick settings: its name, `fresh(model_dir, *flags)`, its run in a fresh
+    process, and `here(model_dir, *flags, hooks=())`, the same run in this process (no
+    TensorFlow import)."""
+    data = app.quick_data_flags(str(tmp_path_factory.mktemp("quick_data")))
+    command = [
+        *COMMON,
+        *app.quick_flags(),
+        *data,
+        f"--data_dir={tmp_path_factory.mktemp('data')}",
+    ]
 
     def flags_of(model_dir, *extra: str) -> list[str]:
         return [*command, f"--model_dir={model_dir}", *extra]
 
     def here(model_dir, *extra: str, hooks=()) -> list[str]:
-        return run_here(name, options, flags_of(model_dir, *extra), hooks)
+        return run_here(app.name, app.options, flags_of(model_dir, *extra), hooks)
 
     def fresh(model_dir, *extra: str, **kwargs) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", f"{name}.train", *flags_of(model_dir, *extra)],
+            [sys.executable, "-m", app.module, *flags_of(model_dir, *extra)],
             env=child_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -147,7 +72,13 @@ def app(request, tiny_idx_dir, tiny_text_dir, tmp_path_factory, run_here):
             **kwargs,
         )
 
-    return {"name": name, "here": here, "fresh": fresh}
+    return {"name": app.name, "here": here, "fresh": fresh}
+
+
+@pytest.fixture(scope="module", params=sorted(REGISTERED))
+def app(request, tmp_path_factory, run_here):
+    """One registered app (see `contract_runner`)."""
+    return contract_runner(REGISTERED[request.param], tmp_path_factory, run_here)
 
 
 @pytest.fixture(scope="module")
@@ -180,11 +111,14 @@ def test_twice_in_a_fresh_process_identical_another_seed_differs(
     assert all(ours[n][0].tobytes() != theirs[n][0].tobytes() for n in names)
 
 
-def test_resume_after_a_crash_equals_the_straight_run(app, straight, identical_runs, tmp_path):
-    model_dir = str(tmp_path / "crashed")
+def test_resume_after_a_crash_equals_the_straight_run(
+    app, straight, identical_runs, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    model_dir = os.path.join("runs", "crashed")  # relative, as the default runs/<app>/...
     every_10 = "--save_checkpoints_steps=10"
-    with pytest.raises(_Crash):
-        app["here"](model_dir, every_10, hooks=[_CrashAfter(23)])
+    with pytest.raises(Crash):
+        app["here"](model_dir, every_10, hooks=[CrashAfter(23)])
     assert list(read_losses(model_dir)[1]) == list(range(1, 24))  # 21-23 are not checkpointed
     assert f"resuming at step 20 of {STEPS} in {model_dir}" in app["here"](model_dir, every_10)
     assert identical_runs(straight, model_dir)
@@ -205,7 +139,7 @@ def test_sigterm_stops_after_a_checkpointed_step_and_the_same_command_resumes(
     stop are the same as for a kill from outside, mnist_gan/test_signals.py)."""
     model_dir = str(tmp_path / "preempted")
     with pytest.raises(repro_app.PreemptedError) as stopped:
-        app["here"](model_dir, hooks=[_SignalAt(3)])
+        app["here"](model_dir, hooks=[SignalAt(3)])
     assert stopped.value.exit_status == repro_app.EXIT_PREEMPTED == 5
     assert str(stopped.value) == (
         f"SIGTERM: stopped after step 3, checkpoint "
@@ -221,3 +155,4 @@ def test_every_graph_is_audited_and_clean(app, straight):
     assert census["train"] and set(census) <= {"train", "predict"}
     for mode, ops in census.items():
         assert not set(ops) & set(graph_audit.DENIED_OPS), (mode, set(ops))
+    assert not set(census["train"]) & set(graph_audit.RANDOM_OPS)

@@ -21,7 +21,13 @@ from run_compare.checkpoints import (
     latest_checkpoint,
     same_tensors,
 )
-from run_compare.compare import BadRunError, RunComparison, compare_runs, identical_runs
+from run_compare.compare import (
+    BadRunError,
+    RunComparison,
+    compare_runs,
+    difference_report,
+    identical_runs,
+)
 from run_compare.loss_diff import LossDiff, LossesComparison, LossTable, compare_losses, load_losses
 from run_compare.plot import render_comparison_png, write_comparison_png
 from run_compare.reference import (
@@ -52,6 +58,7 @@ __all__ = [
     "compare_runs",
     "compare_tensors",
     "diff_records",
+    "difference_report",
     "format_report",
     "format_value",
     "identical_runs",

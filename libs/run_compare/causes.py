@@ -50,6 +50,21 @@ _CAUSES: tuple[tuple[str, str], ...] = (
 )
 
 
+# The ops a resumed run's input adds to its train graph when it resumes inside an epoch
+# (seeded_input's shuffled_windows with skip > 0): a SkipDataset and the arithmetic of where to
+# start. A census that differs in these alone says one run resumed, not that it computed
+# otherwise.
+RESUME_OPS = frozenset({"SkipDataset", "Const", "Equal", "Mul", "Pack", "SelectV2", "StridedSlice"})
+
+
+def _resume_census(fields: list[FieldDiff]) -> list[FieldDiff]:
+    """The graph_ops fields that only say one run resumed (empty when neither did)."""
+    census = [f for f in fields if f.path.startswith("graph_ops.")]
+    if not any(f.path.endswith(".SkipDataset") for f in census):
+        return []
+    return [f for f in census if f.path.rsplit(".", 1)[1] in RESUME_OPS]
+
+
 def _rank(path: str) -> int | None:
     for rank, (prefix, _) in enumerate(_CAUSES):
         if path == prefix or path.startswith(prefix + "."):
@@ -59,8 +74,12 @@ def _rank(path: str) -> int | None:
 
 def likely_causes(fields: list[FieldDiff]) -> list[tuple[str, FieldDiff]]:
     """The differing run.json fields that can change bits, as (meaning, field), most likely
-    first (paths, argv, host names and timings are left out: they change no number)."""
+    first (paths, argv, host names and timings are left out: they change no number, and so
+    is the census of what a resume adds to a train graph)."""
+    resumed = _resume_census(fields)
     ranked = [
-        (rank, field.path, field) for field in fields if (rank := _rank(field.path)) is not None
+        (rank, field.path, field)
+        for field in fields
+        if (rank := _rank(field.path)) is not None and field not in resumed
     ]
     return [(_CAUSES[rank][1], field) for rank, _, field in sorted(ranked, key=lambda r: r[:2])]

@@ -151,17 +151,35 @@ def compare_runs(dir_a: str, dir_b: str) -> RunComparison:
     )
 
 
-def identical_runs(dir_a: str, dir_b: str) -> bool:
-    """True when two run directories hold byte-identical losses.csv files, bitwise-equal
+def difference_report(dir_a: str, dir_b: str) -> str | None:
+    """None when two run directories hold byte-identical losses.csv files, bitwise-equal
     checkpoints (every tensor's dtype, shape and bytes; the latest of the same step) and
-    byte-identical result files.
+    byte-identical result files; else what differs, as `repro compare` prints it (the first
+    divergent step and column with both values, the differing tensors of each checkpoint, the
+    result files, the likely causes).
 
     Raises:
       BadRunError: as compare_runs.
     """
+    from run_compare.report import format_report
+
     result = compare_runs(dir_a, dir_b)
     with open(os.path.join(dir_a, "losses.csv"), "rb") as fa, open(
         os.path.join(dir_b, "losses.csv"), "rb"
     ) as fb:
         same_losses = fa.read() == fb.read()
-    return same_losses and result.identical
+    if same_losses and result.identical:
+        return None
+    report = format_report(result)
+    if result.identical:  # the values are equal, the bytes are not (e.g. a header)
+        report += f"losses.csv: the files differ byte for byte ({dir_a}, {dir_b})\n"
+    return report
+
+
+def identical_runs(dir_a: str, dir_b: str) -> bool:
+    """True when `difference_report` finds nothing.
+
+    Raises:
+      BadRunError: as compare_runs.
+    """
+    return difference_report(dir_a, dir_b) is None

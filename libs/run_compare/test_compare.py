@@ -172,3 +172,34 @@ def test_a_torn_checkpoint_is_one_line_for_compare_and_check(tmp_path, fake_run)
         ), message
         assert "IndexError" in message and "\n" not in message
     assert run_compare.check_against(reference, a).reproduces  # the intact one still does
+
+
+def test_the_report_of_a_difference_names_the_step_column_and_tensors(tmp_path, fake_run):
+    a = fake_run(tmp_path / "a")
+    assert run_compare.difference_report(a, fake_run(tmp_path / "same")) is None
+    ulp = float(np.nextafter(np.float32(1.5), np.float32(2)))
+    w = np.ones([2, 3], np.float32)
+    w[0, 1] = 3.0
+    b = fake_run(tmp_path / "b", losses=((1, 0.5, 0.25), (2, 0.125, ulp)), w=w)
+    report = run_compare.difference_report(a, b)
+    assert "d  1 of 2 steps bitwise equal; first divergent step 2:" in report
+    assert "  w  float32 [2, 3]: 1 of 6 elements differ" in report
+    assert report.rstrip().splitlines()[-1].startswith("DIFFERENT")
+
+
+def _census(**ops: int) -> dict:
+    return {"graph_ops": {"train": {"Conv2D": 4, "MatMul": 6, **ops}}}
+
+
+def test_a_resumed_runs_census_is_no_likely_cause():
+    """A run resumed inside an epoch holds a SkipDataset and its start arithmetic in its train
+    graph: that census is no cause; another op (a Softmax kernel) still is."""
+    straight = _census(Const=955, Equal=4, Mul=143, Pack=12, SelectV2=2, StridedSlice=52)
+    resumed = _census(
+        Const=958, Equal=5, Mul=144, Pack=15, SelectV2=3, StridedSlice=53, SkipDataset=1
+    )
+    assert run_compare.likely_causes(diff_records(straight, resumed)) == []
+    causes = run_compare.likely_causes(diff_records(straight, {**resumed, "graph_ops": {
+        "train": {**resumed["graph_ops"]["train"], "Softmax": 1}}}))  # fmt: skip
+    assert [field.path for _, field in causes] == ["graph_ops.train.Softmax"]
+    assert run_compare.likely_causes(diff_records(straight, _census(Const=958))) != []

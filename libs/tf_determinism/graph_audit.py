@@ -1,4 +1,5 @@
-"""Refuses a graph holding an op whose bits depend on the CPU model (imports TF).
+"""Refuses a graph holding an op whose bits depend on the CPU model, and a train graph holding a
+stateful random op (imports TF).
 
 What is denied, and how it was found (TF 2.15.1, tensorflow-cpu wheel, x86-64):
   * Kernels compiled with approximate instructions. A disassembly of libtensorflow_cc.so.2
@@ -14,7 +15,13 @@ What is denied, and how it was found (TF 2.15.1, tensorflow-cpu wheel, x86-64):
     by the same Reciprocal kernel. A scalar denominator is folded by Eigen's scalar path, which
     divides (exact); a vector one is not.
 `sqrt` and division are correctly rounded on every IEEE CPU: `tf_determinism.exact` has the
-replacements. `repro emulate` (apps/repro) is how a new model checks that nothing else in its
+replacements.
+
+Stateful random ops (`RANDOM_OPS`: `tf.random.normal`, `tf.random.uniform`, Keras' `Dropout`,
+TF1's default variable initializers, `tf.random.Generator`, ...) draw from a counter the process
+keeps and no checkpoint holds: a resumed run draws the first step's numbers again, another
+process its own, and an op seed (`seed=42`) gives every micro-batch the same numbers. In a train
+graph (`audit(graph, training=True)`) they are refused, naming the stateless draw to use. `repro emulate` (apps/repro) is how a new model checks that nothing else in its
 graph follows the CPU.
 """
 
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -33,12 +41,22 @@ _DIVIDE = "divide the numerator itself (x / y), never x * (1 / y)"
 _ADAM = "Adam (tf_determinism.optimizers.DeterministicAdam: sqrt and division)"
 
 
+_CPU = "so its bits follow the CPU vendor"
+
+
 @dataclasses.dataclass(frozen=True)
 class Denial:
-    """Why an op type is denied and what to build instead."""
+    """Why an op type is denied and what to build instead.
+
+    Attributes:
+      kernel: what the op does that is refused.
+      replacement: what to build instead.
+      consequence: what that does to the bits.
+    """
 
     kernel: str
     replacement: str
+    consequence: str = _CPU
 
 
 def _training_ops(names: tuple[str, ...]) -> dict[str, Denial]:
@@ -100,6 +118,46 @@ DENIED_OPS: dict[str, Denial] = {
     },
     **_training_ops(("Adagrad", "ProximalAdagrad", "Adadelta", "RMSProp", "CenteredRMSProp")),
 }
+_STATELESS = (
+    "tf.random.stateless_* keyed by a named seed, the batch index and the micro-batch "
+    "(seed=tf_determinism.stateless_key(ctx.seeds.<name>, features['batch_index'], micro))"
+)
+_DRAWS = Denial(
+    "a stateful random op draws from a counter this process keeps",
+    _STATELESS,
+    "so a resumed run or another process draws other numbers (and an op seed gives every "
+    "micro-batch the same ones)",
+)
+# Every stateful random op of TF 2.15.1's registry but tf.data's own (the skeleton's input is
+# seeded; an app's batch_map is audited with the train graph).
+RANDOM_OPS: dict[str, Denial] = {
+    name: _DRAWS
+    for name in (
+        "RandomStandardNormal", "RandomUniform", "RandomUniformInt", "TruncatedNormal",
+        "ParameterizedTruncatedNormal", "RandomShuffle", "Multinomial", "RandomGamma",
+        "RandomPoisson", "RandomPoissonV2", "RandomCrop", "StatefulRandomBinomial",
+        "StatefulStandardNormal", "StatefulStandardNormalV2", "StatefulTruncatedNormal",
+        "StatefulUniform", "StatefulUniformFullInt", "StatefulUniformInt", "RngReadAndSkip",
+        "RngSkip", "NonDeterministicInts", "AllCandidateSampler", "FixedUnigramCandidateSampler",
+        "LearnedUnigramCandidateSampler", "LogUniformCandidateSampler",
+        "ThreadUnsafeUnigramCandidateSampler", "UniformCandidateSampler",
+        "SampleDistortedBoundingBox", "SampleDistortedBoundingBoxV2", "RandomShuffleQueue",
+        "RandomShuffleQueueV2", "Skipgram",
+    )
+}  # fmt: skip
+# Layers by their default names (a name scope component): what they are, what replaces them.
+_LAYERS = {
+    "dropout": ("Keras' Dropout or tf.nn.dropout", "tf_determinism.layers.dropout(x, rate, key, "
+                "tag), key = tf_determinism.stateless_key(ctx.seeds.dropout, "
+                "features['batch_index'], micro)"),
+    "layer_normalization": ("a Keras LayerNormalization", "tf_determinism.layers.layer_norm "
+                            "(exact.layer_normalization: divides by tf.sqrt)"),
+    "batch_normalization": ("a Keras BatchNormalization", "tf_determinism.exact."
+                            "batch_normalization over tf.nn.moments (gan_models.layers."
+                            "batch_norm is one)"),
+}  # fmt: skip
+
+
 # Divisions Grappler's constant folding rewrites (see the module docstring; DivNoNan is not
 # rewritten, measured).
 _DIVISIONS = ("RealDiv", "Div", "Xdivy")
@@ -119,16 +177,39 @@ _NOT_FOLDABLE = (
 )
 
 
-class CpuDependentOpError(ValueError):
-    """The graph holds an op whose bits follow the CPU (one line: op, scope, replacement)."""
+def _layer(scope: str) -> tuple[str, str] | None:
+    """(what, replacement) of the layer whose default name is a component of `scope`
+    (dropout_1, model/layer_normalization, ...), innermost first."""
+    for part in reversed(scope.split("/")):
+        found = _LAYERS.get(re.sub(r"_\d+$", "", part))
+        if found:
+            return found
+    return None
+
+
+class RefusedOpError(ValueError):
+    """The graph holds a refused op (one line: op, scope, why, replacement)."""
 
     def __init__(self, op_type: str, op_name: str, denial: Denial) -> None:
         scope = op_name.rpartition("/")[0] or "(top level)"
+        replacement, layer = denial.replacement, _layer(scope)
+        where = f"name scope {scope}"
+        if layer:
+            where += f": {layer[0]}"
+            replacement = layer[1]
         super().__init__(
-            f"{op_type} op '{op_name}' (name scope {scope}): {denial.kernel}, so its bits "
-            f"follow the CPU vendor; use {denial.replacement}"
+            f"{op_type} op '{op_name}' ({where}): {denial.kernel}, {denial.consequence}; "
+            f"use {replacement}"
         )
         self.op_type, self.op_name, self.denial = op_type, op_name, denial
+
+
+class CpuDependentOpError(RefusedOpError):
+    """An op whose bits follow the CPU."""
+
+
+class StatefulRandomOpError(RefusedOpError):
+    """A stateful random op in a train graph."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,19 +328,26 @@ def _folded_reciprocals(graph: tf.Graph) -> Iterator[tuple[tf.Operation, Denial]
             )
 
 
-def audit(graph: tf.Graph) -> dict[str, int]:
-    """Checks `graph` for CPU-dependent ops (see the module docstring).
+def audit(graph: tf.Graph, *, training: bool = False) -> dict[str, int]:
+    """Checks `graph` for CPU-dependent ops and, in a train graph, stateful random ops (see the
+    module docstring).
+
+    Args:
+      graph: the graph, built.
+      training: it trains (resumes, runs on several processes): refuse stateful random ops.
 
     Returns:
       The op census (`op_census`).
 
     Raises:
-      CpuDependentOpError: the first such op, in creation order.
+      CpuDependentOpError, StatefulRandomOpError: the first such op, in creation order.
     """
     for node in _nodes(graph):
         denial = DENIED_OPS.get(node.type)
         if denial is not None and (node.dtype is None or node.dtype in _APPROXIMATE_DTYPES):
             raise CpuDependentOpError(node.type, node.name, denial)
+        if training and node.type in RANDOM_OPS:
+            raise StatefulRandomOpError(node.type, node.name, RANDOM_OPS[node.type])
     for op, denial in _folded_reciprocals(graph):
         raise CpuDependentOpError(op.type, op.name, denial)
     return op_census(graph)

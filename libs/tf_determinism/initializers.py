@@ -9,7 +9,11 @@ the graph seed cannot change an initial weight.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import math
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import tensorflow as tf
@@ -70,3 +74,60 @@ class StatelessNormal:
         return tf.random.stateless_normal(
             [int(d) for d in shape], seed=self.key, dtype=tf.as_dtype(dtype).base_dtype
         )
+
+
+def _keras_initializer(initial_value: Any) -> Any:
+    """The Keras initializer an `add_weight` variable is initialized by (Keras passes
+    functools.partial(initializer, shape, dtype=...)), or None."""
+    if not isinstance(initial_value, functools.partial):
+        return None
+    initializer = initial_value.func
+    keras_base = tf.keras.initializers.Initializer
+    return initializer if isinstance(initializer, keras_base) else None
+
+
+def _seeded_creator(init_seed: int) -> Callable[..., Any]:
+    def creator(next_creator: Callable[..., Any], **kwargs: Any) -> Any:
+        initializer = _keras_initializer(kwargs.get("initial_value"))
+        config = initializer.get_config() if initializer is not None else {}
+        if config.get("seed", 0) is None:  # a Keras initializer without a seed
+            graph = tf.compat.v1.get_default_graph()
+            full_name = graph.unique_name(kwargs.get("name") or "Variable", mark_as_used=False)
+            seeded = type(initializer).from_config(
+                {**config, "seed": variable_key(init_seed, full_name)[0]}
+            )
+            partial = kwargs["initial_value"]
+            kwargs["initial_value"] = functools.partial(seeded, *partial.args, **partial.keywords)
+        return next_creator(**kwargs)
+
+    return creator
+
+
+@contextlib.contextmanager
+def seeded_keras_initializers(init_seed: int) -> Iterator[None]:
+    """Within the block (graph mode, the default graph), a variable that a Keras initializer
+    without a seed initializes (every Keras layer's default: `Dense`, `Conv2D`, `Embedding`,
+    `tf.compat.v1.layers`, ...) gets that initializer seeded by (init_seed, the variable's full
+    name), like `StatelessGlorotUniform`.
+
+    Keras draws an unseeded initializer's seed from Python's `random` in each process, so two
+    runs start from other weights; keyed by name, the weights do not depend on the process, the
+    order the layers are built in, or what else the graph holds. A seeded initializer is left
+    as the model has it.
+    """
+    with tf.variable_creator_scope(_seeded_creator(init_seed)):
+        yield
+
+
+def with_seeded_keras_initializers(
+    model_fn: Callable[..., Any], init_seed: int
+) -> Callable[..., Any]:
+    """`model_fn` (an Estimator's), building its graph inside `seeded_keras_initializers`; the
+    same signature (the Estimator passes the arguments it names)."""
+
+    def seeded(*args: Any, **kwargs: Any) -> Any:
+        with seeded_keras_initializers(init_seed):
+            return model_fn(*args, **kwargs)
+
+    seeded.__signature__ = inspect.signature(model_fn)  # type: ignore[attr-defined]
+    return seeded

@@ -11,6 +11,8 @@ versions are the locked ones.
   make_lost_peer_final()        monitored_session._PREEMPTION_ERRORS: a lost peer must not be
                                 "recovered" by re-creating the session (it hangs)
   with_master(run_config, t)    RunConfig._master: run an Estimator on a given gRPC server
+  wrap_model_fn(estimator, f)   Estimator._model_fn: build every graph of an Estimator through
+                                f(model_fn) (the Keras initializers seeded by the run)
   tfgan_predict_spec(...)       TF-GAN's estimator internals for the generator's predictions
   install_getargspec_shim()     inspect.getargspec, which TF-GAN 2.1.0 calls and Python 3.11
                                 removed
@@ -112,6 +114,15 @@ def with_master(run_config: Any, target: str) -> Any:
     config = run_config.replace()
     config._master = target
     return config
+
+
+def wrap_model_fn(estimator: Any, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Any:
+    """`estimator`, whose model_fn is now wrap(its model_fn) (Estimator has no setter; it calls
+    `._model_fn`, passing the arguments its signature names)."""
+    if not callable(getattr(estimator, "_model_fn", None)):
+        raise _changed("tf.estimator.Estimator._model_fn", "building an Estimator's graphs")
+    estimator._model_fn = wrap(estimator._model_fn)
+    return estimator
 
 
 def tfgan_predict_spec(features: Any, generator_fn: Callable[[Any], Any], scope: str) -> Any:

@@ -15,7 +15,8 @@ can run before every gradient, and hence every read feeding one, is computed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import tensorflow as tf
@@ -33,45 +34,63 @@ class DeterministicAdam(tf.compat.v1.train.AdamOptimizer):
         return super().compute_gradients(*args, **kwargs)
 
 
+@dataclasses.dataclass(frozen=True)
+class MicroBatchUpdate:
+    """What `micro_batch_update` built.
+
+    Attributes:
+      loss: the mean loss over the micro-batches (and processes).
+      train_op: the update op, which increments the global step.
+      scalars: every other scalar the loss_fn returned, averaged exactly as the loss; name them
+        in the graph to log them (`tf.identity(update.scalars["kl"], name="kl")`, then
+        Experiment.scalars' {"kl": "kl:0"}).
+    """
+
+    loss: tf.Tensor
+    train_op: tf.Operation
+    scalars: dict[str, tf.Tensor]
+
+
 def micro_batch_update(
     optimizer: tf.compat.v1.train.Optimizer,
-    loss_fn: Callable[[int, Any], tf.Tensor],
+    loss_fn: Callable[[int, Any], tf.Tensor | tuple[tf.Tensor, Mapping[str, tf.Tensor]]],
     rows: Any,
     *,
     micro_batches: int,
     share: MicroBatchShare | None = None,
-) -> tuple[tf.Tensor, tf.Operation]:
+) -> MicroBatchUpdate:
     """One update of the trainable variables from per-micro-batch passes, any model.
 
     The global batch's rows [i*B/M, (i+1)*B/M) are micro-batch i, each its own pass
     `loss_fn(i, its rows)`; each pass's gradients are computed on their own (never one
     `tf.gradients` of a summed loss, whose aggregation would interleave the passes) and their
     mean over the M micro-batches is a pairwise tree over i (`reduce.micro_batch_means`; across
-    processes, `share.mean`), so the update is a function of (seed, M) alone. At M = 1 it is
-    `optimizer.minimize(loss)`.
+    processes, `share.mean`), so the update is a function of (seed, M) alone. The loss and any
+    other scalars the passes return are averaged the same way, so every logged column is the
+    same on one process and on several. At M = 1 it is `optimizer.minimize(loss)`.
 
     Args:
       optimizer: e.g. a DeterministicAdam.
-      loss_fn: fn(global micro-batch index, rows: `rows`' structure, sliced) -> float32
-        scalar loss; it may key its random draws by the index.
+      loss_fn: fn(global micro-batch index, rows: `rows`' structure, sliced) -> the float32
+        scalar loss, or (the loss, {name: float32 scalar}) to log more than the loss (e.g. a
+        VAE's reconstruction and KL terms); it may key its random draws by the index.
       rows: a nest of [R, ...] tensors: the rows of this process's micro-batches.
       micro_batches: M.
       share: this process's micro-batches [first, last) and the mean across processes; None:
         all M are here.
-
-    Returns:
-      (the mean loss, the update op, which increments the global step, created if need be).
     """
     first, last = (share.first, share.last) if share else (0, micro_batches)
     parts = [tf.split(t, last - first) for t in tf.nest.flatten(rows)]
     passes = []
     for local, micro in enumerate(range(first, last)):
-        loss = loss_fn(micro, tf.nest.pack_sequence_as(rows, [p[local] for p in parts]))
-        passes.append((loss, [grad for grad, _ in optimizer.compute_gradients(loss)]))
-    loss, grads = micro_batch_means(passes, share.mean if share else None)
+        returned = loss_fn(micro, tf.nest.pack_sequence_as(rows, [p[local] for p in parts]))
+        loss, scalars = returned if isinstance(returned, tuple) else (returned, {})
+        grads = [grad for grad, _ in optimizer.compute_gradients(loss)]
+        passes.append((loss, dict(scalars), grads))
+    loss, scalars, grads = micro_batch_means(passes, share.mean if share else None)
     variables = tf.compat.v1.trainable_variables()
     update = optimizer.apply_gradients(
         list(zip(grads, variables, strict=True)),
         global_step=tf.compat.v1.train.get_or_create_global_step(),
     )
-    return loss, update
+    return MicroBatchUpdate(loss, update, scalars)

@@ -15,8 +15,10 @@ _v1 = tf.compat.v1
 
 
 def _graph(build: Callable[[tf.Tensor], object], dtype: tf.DType = tf.float32) -> tf.Graph:
-    """A graph applying `build` to a variable-backed float tensor [4, 8]."""
+    """A graph applying `build` to a variable-backed float tensor [4, 8]; with a graph seed, as
+    the Estimator sets one (RunConfig's tf_random_seed)."""
     with tf.Graph().as_default() as graph:
+        _v1.set_random_seed(1)
         with _v1.variable_scope("net"):
             x = _v1.get_variable("x", [4, 8], dtype, initializer=_v1.ones_initializer())
             build(tf.identity(x))
@@ -153,3 +155,77 @@ def test_exact_softmax_and_layer_norm_compute_what_tf_does_and_pass_the_audit() 
     assert census["Exp"] >= 1 and census["Sqrt"] >= 1 and census["SqrtGrad"] >= 1
     assert not {"Softmax", "Rsqrt", "Reciprocal"} & set(census)
     assert _refusal(_graph(lambda v: tf.nn.softmax(v))).startswith("Softmax op ")
+
+
+@pytest.mark.parametrize(
+    "build, op",
+    [
+        (lambda x: x + tf.random.normal([4, 8]), "RandomStandardNormal"),
+        (lambda x: x + tf.random.normal([4, 8], seed=42), "RandomStandardNormal"),
+        (lambda x: x + tf.random.uniform([4, 8]), "RandomUniform"),
+        (lambda x: tf.random.shuffle(x), "RandomShuffle"),
+        (lambda x: tf.random.categorical(x, 2), "Multinomial"),
+        (lambda x: tf.random.truncated_normal([2]), "TruncatedNormal"),
+        (lambda x: tf.random.uniform([2], maxval=5, dtype=tf.int32), "RandomUniformInt"),
+        (lambda x: tf.random.gamma([2], 1.0), "RandomGamma"),
+        (lambda x: tf.random.poisson([2], 1.0), "RandomPoissonV2"),
+        (lambda x: _v1.get_variable("w", [8, 2]), "RandomUniform"),  # TF1's default init
+    ],
+)
+def test_stateful_random_ops_are_refused_in_a_train_graph(build: Callable, op: str) -> None:
+    graph = _graph(build)
+    assert graph_audit.audit(graph)[op] >= 1  # a predict graph may hold them
+    with pytest.raises(graph_audit.StatefulRandomOpError) as caught:
+        graph_audit.audit(graph, training=True)
+    message = str(caught.value)
+    assert message.startswith(f"{op} op '") and "\n" not in message
+    assert message.endswith(
+        "a stateful random op draws from a counter this process keeps, so a resumed run or "
+        "another process draws other numbers (and an op seed gives every micro-batch the same "
+        "ones); use tf.random.stateless_* keyed by a named seed, the batch index and the "
+        "micro-batch (seed=tf_determinism.stateless_key(ctx.seeds.<name>, "
+        "features['batch_index'], micro))"
+    )
+
+
+def test_dropout_is_refused_naming_the_stateless_dropout() -> None:
+    graph = _graph(lambda x: tf.compat.v1.nn.dropout(x, rate=0.5))
+    with pytest.raises(graph_audit.StatefulRandomOpError) as caught:
+        graph_audit.audit(graph, training=True)
+    assert str(caught.value).startswith(
+        "RandomUniform op 'net/dropout/random_uniform/RandomUniform' (name scope "
+        "net/dropout/random_uniform: Keras' Dropout or tf.nn.dropout): a stateful random op "
+    )
+    assert str(caught.value).endswith("; use tf_determinism.layers.dropout(x, rate, key, tag), "
+                                      "key = tf_determinism.stateless_key(ctx.seeds.dropout, "
+                                      "features['batch_index'], micro)")  # fmt: skip
+
+
+def test_every_stateful_random_op_of_tf_is_known() -> None:
+    """Every stateful op of TF's registry whose name says it draws, but tf.data's (the
+    skeleton's seeded input), is in RANDOM_OPS: a TF upgrade's new one fails here."""
+    from tensorflow.core.framework import op_def_pb2
+    from tensorflow.python.client import pywrap_tf_session
+
+    ops = op_def_pb2.OpList()
+    ops.ParseFromString(pywrap_tf_session.TF_GetBuffer(pywrap_tf_session.TF_GetAllOpList()))
+    drawing = {
+        op.name
+        for op in ops.op
+        if op.is_stateful
+        and any(w in op.name for w in ("Random", "Multinomial", "Sampler", "Rng", "Stateful"))
+        and not any(w in op.name for w in ("Dataset", "SeedGenerator", "PartitionedCall"))
+        and op.name != "StatelessRandomGetAlg"  # stateful only in name: it reads the algorithm
+    }
+    assert drawing - set(graph_audit.RANDOM_OPS) == set()
+
+
+def test_stateless_draws_pass_in_a_train_graph() -> None:
+    def build(x: tf.Tensor) -> None:
+        key = tf.constant([1, 2], tf.int64)
+        tf.random.stateless_normal([4, 8], seed=key)
+        tf.nn.experimental.stateless_dropout(x, 0.5, seed=key)
+        tf.keras.layers.Dense(3, kernel_initializer=tf.keras.initializers.GlorotUniform(5))(x)
+
+    census = graph_audit.audit(_graph(build), training=True)
+    assert census["StatelessRandomNormalV2"] == 1

@@ -125,7 +125,7 @@ def make_model_fn(
                 logits = logits_fn(rows[0], seeds.init, dropout_rate, key)
             return _loss(logits, rows[1])
 
-        loss, train_op = micro_batch_update(
+        update = micro_batch_update(
             optimizer,
             loss_fn,
             (features[INPUT_KEY], labels),
@@ -133,7 +133,7 @@ def make_model_fn(
             share=share,
         )
         return tf.estimator.EstimatorSpec(
-            mode, loss=tf.identity(loss, name=LOSS_NAME), train_op=train_op
+            mode, loss=tf.identity(update.loss, name=LOSS_NAME), train_op=update.train_op
         )
 
     return model_fn

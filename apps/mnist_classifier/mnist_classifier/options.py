@@ -29,6 +29,13 @@ class ClassifierModelOptions(ModelOptions):
         lower_bound=0.0,
         upper_bound=0.99,
     )
+    test_images: int = option(
+        0,
+        "Test images the exported model classifies into metrics.json at the end of the run (the "
+        "first ones of the test split); 0: all of them.",
+        lower_bound=0,
+        resumable=True,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +54,7 @@ class ClassifierOptions(RunOptions):
     }
     # The learning rate decays over max_train_steps, so for this app it changes the numbers.
     IDENTITY_TOO: ClassVar[frozenset[str]] = frozenset({"max_train_steps"})
+    QUICK: ClassVar[dict[str, Any]] = {"batch_size": 8, "test_images": 64}
 
     data: MnistDataOptions = MnistDataOptions()
     model: ClassifierModelOptions = ClassifierModelOptions()

@@ -95,7 +95,7 @@ def test_run_record_and_export_layout(runs) -> None:
     with open(os.path.join(model_dir, "run.json"), encoding="utf-8") as f:
         record = json.load(f)
     assert record["seed"] == 5 and record["app"] == "mnist_classifier"
-    assert set(record["seeds"]) == {"root", "data", "init", "dropout"}  # the app's names
+    assert set(record["seeds"]) == {"root", "data", "initializers", "init", "dropout"}
     assert record["flags"]["max_train_steps"] == STEPS and record["flags"]["intra_op_threads"] == 2
     assert record["identity"]["schedule"] == {"max_train_steps": STEPS}  # the decay length
     assert record["identity"]["data"].startswith("idx-")

@@ -16,5 +16,7 @@ def experiment():
     return train_lib.EXPERIMENT
 
 
+APP = repro_experiment.App("mnist_classifier", ClassifierOptions, experiment)
+
 if __name__ == "__main__":
-    repro_experiment.main("mnist_classifier", ClassifierOptions, experiment)
+    APP.main()

@@ -73,9 +73,12 @@ def export_classifier(trained: Any, export_dir: str) -> str:
 
 
 def results(ctx: repro_experiment.Context, trained: Any, log: Any) -> dict[str, Any]:
-    """export/ and metrics.json: the test split's accuracy of the exported SavedModel."""
+    """export/ and metrics.json: the accuracy of the exported SavedModel on the test split (its
+    first --test_images, or all of it)."""
     export_dir = export_classifier(trained, os.path.join(str(ctx.opts.model_dir), EXPORT_DIR))
     images, labels = ctx.prepared.mnist.splits["test"]
+    count = ctx.opts.model.test_images or len(labels)
+    images, labels = images[:count], labels[:count]
     with mnist_eval.load_classifier(export_dir, ctx.opts.numerics) as classifier:
         logits = classifier.logits(mnist_eval.to_classifier_input(images))
     test_accuracy, correct = mnist_eval.accuracy(logits, labels)

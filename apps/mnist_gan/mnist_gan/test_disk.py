@@ -26,12 +26,15 @@ def _truncate_data_files(model_dir, step: str = "*") -> None:
 
 
 def test_a_torn_newest_checkpoint_falls_back_to_the_newest_intact_one(
-    train_here, identical_runs, tmp_path
+    train_here, identical_runs, tmp_path, monkeypatch
 ):
+    """With relative run directories, as the default runs/mnist_gan/... is (a resume once
+    looked for runs/x/runs/x/model.ckpt-N)."""
+    monkeypatch.chdir(tmp_path)
     every_10 = ("--save_checkpoints_steps=10", "--keep_checkpoint_max=2")
-    reference = tmp_path / "reference"
+    reference = os.path.join("runs", "reference")
     train_here(reference, *every_10, "--max_train_steps=40")
-    model_dir = tmp_path / "torn"
+    model_dir = os.path.join("runs", "torn")
     train_here(model_dir, *every_10, "--max_train_steps=20")
     _truncate_data_files(model_dir, "20")
 

@@ -38,11 +38,12 @@ def test_one_core_and_a_bit_changing_environment_same_bits(
     assert record["determinism"]["overridden_environment"] == bit_changing_env
     assert record["determinism"]["environment"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
     assert read_run_json(a)["host"]["onednn_isa"] == record["host"]["onednn_isa"]
-    # The seed tree: the data's and the GAN's named sub-seeds.
+    # The seed tree: the skeleton's and the GAN's named sub-seeds.
     assert record["app"] == "mnist_gan" and record["seed"] == 123
     assert set(record["seeds"]) == {
         "root",
         "data",
+        "initializers",
         "init",
         "noise",
         "gradient_penalty",

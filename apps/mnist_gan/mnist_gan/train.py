@@ -42,7 +42,9 @@ def experiment():
     return train_lib.EXPERIMENT
 
 
+APP = repro_experiment.App(
+    "mnist_gan", GanOptions, experiment, instead=lambda: _evaluate if _EVAL.value else None
+)
+
 if __name__ == "__main__":
-    repro_experiment.main(
-        "mnist_gan", GanOptions, experiment, instead=lambda: _evaluate if _EVAL.value else None
-    )
+    APP.main()

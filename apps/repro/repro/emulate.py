@@ -1,4 +1,5 @@
-"""`repro emulate`: one short app run natively and on an emulated CPU, compared bit for bit.
+"""`repro emulate`: one short app run (2 steps at the app's quick settings) natively and on an
+emulated CPU, compared bit for bit.
 
 QEMU's user-mode emulator (Debian package `qemu-user`) runs the training process on another
 CPU:
@@ -31,21 +32,12 @@ import time
 from collections.abc import Callable, Sequence
 
 from repro import arm_env
-from repro.apps import UnknownAppError, train_module
-from repro.twice import Launcher, TwiceError, check_flags, run_training
+from repro.apps import UnknownAppError
+from repro.apps import app as registered_app
+from repro.twice import Launcher, TwiceError, check_flags, quick_run, run_training
 
 QEMUS = {"x86_64": "qemu-x86_64", "aarch64": "qemu-aarch64"}
 INSTALL_HINT = "install it with `apt-get install qemu-user` (Debian, Ubuntu)"
-# About 100x slower emulated (x86; aarch64's matmuls 250-400x): 2 rows, 2 steps (the user's
-# flags come after and win).
-SHORT_RUN = (
-    "--batch_size=2",
-    "--max_train_steps=2",
-    "--save_checkpoints_steps=1",
-    "--keep_checkpoint_max=3",
-    "--save_summary_steps=1000",
-    "--log_step_count_steps=1",
-)
 
 
 class EmulateError(Exception):
@@ -179,13 +171,14 @@ def emulate(
         environment, a failed run.
     """
     try:
-        module = train_module(app)
+        declared = registered_app(app)
         check_flags(app_flags, "emulate")
     except (UnknownAppError, TwiceError) as e:
         raise EmulateError(str(e)) from None
+    module = declared.module
     cpu = resolve_cpu(spec)
     base = os.path.join(runs_root, f"emulate-{cpu.label}-{time.strftime('%Y%m%d-%H%M%S')}")
-    flags = [*SHORT_RUN, *app_flags]
+    flags = quick_run(declared, app_flags)
     with tempfile.TemporaryDirectory(prefix="repro-emulate-") as scratch:
         runs = {"native": Launcher(), spec: launcher(cpu, scratch, echo)}
         dirs = {"native": base + "-native", spec: base + "-" + cpu.label}

@@ -1,7 +1,8 @@
 """repro (`./pants run apps/repro`): prove (or disprove) that two runs are the same bit for bit.
 
     ./pants run apps/repro -- compare RUN_A RUN_B [--app APP] [--out PATH]
-    ./pants run apps/repro -- twice [--app APP] [--cpu MODEL] [--runs_root DIR] [--out PATH]
+    ./pants run apps/repro -- twice [--app APP] [--quick] [--cpu MODEL] [--runs_root DIR]
+                                    [--out PATH]
                                     -- <app flags>
     ./pants run apps/repro -- check [--app APP] [--reference PATH] [--runs_root DIR]
     ./pants run apps/repro -- emulate --cpu MODEL [--app APP] [--runs_root DIR] -- <app flags>
@@ -59,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         help="where the two new run directories go (default: runs/repro)",
     )
     twice.add_argument("--out", help=f"the plot's path (default: <run b>/{PNG_NAME})")
+    twice.add_argument(
+        "--quick",
+        action="store_true",
+        help="the short run emulate makes: 2 steps at the app's quick settings (its options' "
+        "QUICK), before the app flags",
+    )
     twice.add_argument(
         "--cpu",
         help="run both on an emulated CPU (as emulate's --cpu): the "
@@ -185,20 +192,25 @@ def twice(
     runs_root: str,
     out: str | None = None,
     cpu: str | None = None,
+    quick: bool = False,
 ) -> int:
-    """Runs `app` twice in fresh processes (on the emulated `cpu` if given), then compares the
-    two; returns the exit code."""
+    """Runs `app` twice in fresh processes (on the emulated `cpu` if given; the short run at its
+    quick settings with `quick`), then compares the two; returns the exit code."""
     import tempfile
 
+    from repro.apps import UnknownAppError
+    from repro.apps import app as registered
     from repro.emulate import EmulateError, launcher, resolve_cpu
-    from repro.twice import NATIVE, TwiceError, run_twice
+    from repro.twice import NATIVE, TwiceError, quick_run, run_twice
 
     echo = lambda line: print(line, flush=True)  # noqa: E731
     try:
+        if quick:
+            app_flags = quick_run(registered(app), app_flags)
         with tempfile.TemporaryDirectory(prefix="repro-twice-") as scratch:
             how = launcher(resolve_cpu(cpu), scratch, echo) if cpu else NATIVE
             run_a, run_b = run_twice(app, app_flags, runs_root, echo, launcher=how)
-    except (TwiceError, EmulateError) as e:
+    except (TwiceError, EmulateError, UnknownAppError) as e:
         return _bad_input("twice", str(e))
     return compare(run_a, run_b, out)
 
@@ -278,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if passthrough:
             return _bad_input("verify", f"unexpected arguments after --: {' '.join(passthrough)}")
         return verify(args)
-    return twice(args.app, passthrough, args.runs_root, args.out, args.cpu)
+    return twice(args.app, passthrough, args.runs_root, args.out, args.cpu, args.quick)
 
 
 if __name__ == "__main__":

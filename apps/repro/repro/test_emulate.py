@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from repro import emulate
+from repro.apps import APPS, REGISTERED
 from tf_determinism import child_env
 
 _FAKE_QEMU = """#!/bin/sh
@@ -97,7 +98,7 @@ def test_unknown_model_and_bad_flags_are_refused_before_any_run(
         ("--cpu", "arm:max"): "--cpu arm:max: unknown architecture 'arm'; one of x86_64, "
         "aarch64",
         ("--cpu", "Haswell", "--app", "mnist_svm"): "unknown app 'mnist_svm'; one of "
-        "mnist_gan, mnist_classifier, text_lm",
+        "mnist_classifier, mnist_gan, text_lm",
         ("--cpu", "Haswell", "--", "--model_dir=x"): "--model_dir=x: emulate picks the run "
         "directories itself; use --runs_root to "
         "choose where",
@@ -211,19 +212,9 @@ def test_comparison_of_losses_checkpoints_and_results(tmp_path, fake_run):
     assert lines[7].startswith("  likely cause")  # the recorded one, most likely first
 
 
-# Each app's smallest settings (as libs/repro_experiment/test_contract.py's).
-_TINY = {
-    "mnist_gan": ("--width_divisor=16",),
-    "mnist_classifier": (),
-    "text_lm": ("--seq_len=8", "--width=8", "--heads=2", "--layers=1"),
-}
-
-
 def test_every_app_is_in_the_tool() -> None:
     """Every app's `python -m <app>.train` is importable from this tool's sources, in a fresh
     process (its flags defined, no TensorFlow): what `./pants run apps/repro` ships."""
-    from repro.apps import APPS
-
     for app in APPS:
         proc = subprocess.run(
             [sys.executable, "-m", f"{app}.train", "--helpfull"],
@@ -241,21 +232,12 @@ def test_every_app_is_in_the_tool() -> None:
 # The classifier (its module was missing from the tool) in the quick tier; every app in the slow.
 @pytest.mark.parametrize(
     "app",
-    [
-        pytest.param(a, marks=() if a == "mnist_classifier" else pytest.mark.slow)
-        for a in sorted(_TINY)
-    ],
+    [pytest.param(a, marks=() if a == "mnist_classifier" else pytest.mark.slow) for a in APPS],
 )
-def test_emulate_runs_every_app_from_the_tool_in_fresh_processes(
-    app, fake_qemu, tmp_path, tiny_idx_dir
-):
+def test_emulate_runs_every_app_from_the_tool_in_fresh_processes(app, fake_qemu, tmp_path):
     """`python -m repro.main emulate --app APP`, in a fresh process with this tool's sources
-    only (as `./pants run apps/repro` runs it): both runs train, compare IDENTICAL, exit 0."""
-    data = (
-        f"--text_dir={tmp_path / 'text'}" if app == "text_lm" else f"--mnist_idx_dir={tiny_idx_dir}"
-    )
-    (tmp_path / "text").mkdir()
-    (tmp_path / "text" / "t").write_text("the cat sat on the mat and the dog ran far. " * 40)
+    only (as `./pants run apps/repro` runs it), at the app's quick settings (emulate's own) on
+    its quick data: both runs train, compare IDENTICAL, exit 0."""
     proc = subprocess.run(
         [
             sys.executable,
@@ -269,10 +251,9 @@ def test_emulate_runs_every_app_from_the_tool_in_fresh_processes(
             "--runs_root",
             str(tmp_path / "runs"),
             "--",
-            data,
+            *REGISTERED[app].quick_data_flags(str(tmp_path)),
             "--buffer_size=64",
             f"--data_dir={tmp_path / 'data'}",
-            *_TINY[app],
         ],
         env=child_env(),
         capture_output=True,
@@ -284,6 +265,7 @@ def test_emulate_runs_every_app_from_the_tool_in_fresh_processes(
         f"IDENTICAL: {app} natively and on an emulated x86_64 Haswell train the same bits"
     )
     assert "checkpoint model.ckpt-2: " in proc.stdout
+    assert " ".join(REGISTERED[app].quick_flags()) in proc.stdout  # the short run's settings
 
 
 def test_a_pip_is_found_beside_a_pex_venv_without_one() -> None:

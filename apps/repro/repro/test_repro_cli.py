@@ -86,7 +86,7 @@ def test_every_command_takes_app_and_refuses_a_wrong_one(tmp_path, capsys, fake_
         (["compare", gan, gan, "--app", "text_lm"], f"{gan} is a run of mnist_gan, not text_lm"),
         (
             ["compare", gan, gan, "--app", "nope"],
-            "unknown app 'nope'; one of mnist_gan, mnist_classifier, text_lm",
+            "unknown app 'nope'; one of mnist_classifier, mnist_gan, text_lm",
         ),
         (["twice", "--app", "nope", "--runs_root", str(tmp_path / "r")], "unknown app 'nope'"),
         (["check", "--app", "nope"], "unknown app 'nope'"),

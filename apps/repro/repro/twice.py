@@ -14,13 +14,29 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from repro.apps import DEFAULT_APP, UnknownAppError, train_module
+from repro_experiment import App
 from tf_determinism import child_env
 
 LOG_NAME = "train.log"
+# The short run of `emulate` and `twice --quick`, about 100x slower emulated (x86; aarch64's
+# matmuls 250-400x): 2 steps, a checkpoint each, at the app's quick settings.
+SHORT_RUN = (
+    "--max_train_steps=2",
+    "--save_checkpoints_steps=1",
+    "--keep_checkpoint_max=3",
+    "--save_summary_steps=1000",
+    "--log_step_count_steps=1",
+)
 
 
 class TwiceError(Exception):
     """Bad input for `twice` or a failed training run (one-line message; exit 2)."""
+
+
+def quick_run(app: App, app_flags: Sequence[str]) -> list[str]:
+    """The short run's flags: SHORT_RUN, the app's quick settings (App.quick_flags: its
+    smallest model and batch, results of seconds), then `app_flags`, which win."""
+    return [*SHORT_RUN, *app.quick_flags(), *app_flags]
 
 
 def check_flags(app_flags: Sequence[str], command: str = "twice") -> None:

@@ -14,7 +14,7 @@ from tf_determinism import exact, stateless_key
 from tf_determinism.layers import dense, dropout, layer_norm, variable
 from tf_determinism.optimizers import DeterministicAdam, micro_batch_update
 
-VOCAB, LOSS_NAME, SAMPLE_STEPS = 256, "train_loss", 300
+VOCAB, LOSS_NAME = 256, "train_loss"
 _v1 = tf.compat.v1
 
 
@@ -61,7 +61,9 @@ def _losses(tokens: tf.Tensor, targets: tf.Tensor, model: Any, seed: int, key: A
 
 
 def _sample(context: tf.Tensor, model: Any, seeds: Any) -> tf.Tensor:
-    """SAMPLE_STEPS bytes after each context [B, L]; Gumbel-max keyed by (samples seed, t)."""
+    """model.sample_bytes bytes after each context [B, L]; Gumbel-max keyed by (samples seed,
+    t)."""
+    steps = model.sample_bytes
     logits_fn(context, model, seeds.init)  # creates the variables outside the loop
 
     def step(t: tf.Tensor, window: tf.Tensor, out: tf.TensorArray) -> Any:
@@ -73,9 +75,9 @@ def _sample(context: tf.Tensor, model: Any, seeds: Any) -> tf.Tensor:
         return t + 1, tf.concat([window[:, 1:], byte[:, None]], 1), out.write(t, byte)
 
     _, _, out = tf.while_loop(
-        lambda t, *_: t < SAMPLE_STEPS,
+        lambda t, *_: t < steps,
         step,
-        [tf.constant(0), context, tf.TensorArray(tf.int32, SAMPLE_STEPS)],
+        [tf.constant(0), context, tf.TensorArray(tf.int32, steps)],
     )
     return tf.transpose(out.stack())
 
@@ -101,7 +103,7 @@ def make_model_fn(model: Any, seeds: Any, share: Any = None):
             key = stateless_key(seeds.dropout, features["batch_index"], micro)
             return tf.reduce_mean(_losses(*rows, model, seeds.init, key))
 
-        loss, train_op = micro_batch_update(
+        update = micro_batch_update(
             DeterministicAdam(model.learning_rate),
             loss_fn,
             (features["tokens"], labels),
@@ -109,7 +111,7 @@ def make_model_fn(model: Any, seeds: Any, share: Any = None):
             share=share,
         )
         return tf.estimator.EstimatorSpec(
-            mode, loss=tf.identity(loss, name=LOSS_NAME), train_op=train_op
+            mode, loss=tf.identity(update.loss, name=LOSS_NAME), train_op=update.train_op
         )
 
     return model_fn

@@ -10,5 +10,7 @@ def experiment():
     return train_lib.EXPERIMENT
 
 
+APP = repro_experiment.App("text_lm", TextLmOptions, experiment)
+
 if __name__ == "__main__":
-    repro_experiment.main("text_lm", TextLmOptions, experiment)
+    APP.main()

@@ -24,10 +24,11 @@ HELD_OUT = 10  # every 10th window is validation
 
 @dataclasses.dataclass(frozen=True)
 class PreparedText(PreparedData):
-    """+ the validation windows and the unigram baseline's bits per byte on them."""
+    """+ the validation windows, and the unigram baseline: each byte's code length in bits
+    (-log2 of its add-one smoothed train frequency)."""
 
     validation: np.ndarray = dataclasses.field(kw_only=True)
-    unigram_bits: float = dataclasses.field(kw_only=True)
+    unigram_code: np.ndarray = dataclasses.field(kw_only=True)
 
 
 def read_text(text_dir: str | None) -> bytes:
@@ -81,7 +82,7 @@ def prepare(opts: Any, log: Any) -> PreparedText:
         manifest,
         f"{source}:{digest}",
         validation=windows[held_out],
-        unigram_bits=float(-np.log2(counts / counts.sum())[windows[held_out][:, 1:]].mean()),
+        unigram_code=-np.log2(counts / counts.sum()),
     )
 
 
@@ -96,10 +97,12 @@ def batch_map(ctx: repro_experiment.Context):
 
 
 def results(ctx: repro_experiment.Context, trained: Any, log: Any) -> dict[str, Any]:
-    """metrics.json and samples.txt (the model's continuations of 4 validation windows)."""
+    """metrics.json (the first --validation_windows held-out windows' loss, or all of them) and
+    samples.txt (the model's continuations of the first 4 held-out windows)."""
     held_out = ctx.prepared.validation.astype(np.int32)
+    scored = held_out[: ctx.opts.data.validation_windows or len(held_out)]
     features = [
-        {"tokens": held_out[:, :-1], "targets": held_out[:, 1:]},
+        {"tokens": scored[:, :-1], "targets": scored[:, 1:]},
         {"context": held_out[:4, 1:]},
     ]
     losses, texts = (
@@ -116,14 +119,15 @@ def results(ctx: repro_experiment.Context, trained: Any, log: Any) -> dict[str, 
     )
     loss = float(np.mean(losses, dtype=np.float64))  # nats per byte
     bits = loss / math.log(2)
-    log(f"validation: {bits:.3f} bits per character (unigram {ctx.prepared.unigram_bits:.3f})")
+    unigram = float(ctx.prepared.unigram_code[scored[:, 1:]].mean())
+    log(f"validation: {bits:.3f} bits per character (unigram {unigram:.3f})")
     text = lambda tokens: bytes(tokens.astype(np.uint8)).decode(errors="replace")  # noqa: E731
     return {
         "metrics.json": {
             "validation_loss": loss,
             "validation_bits_per_character": bits,
-            "validation_windows": len(held_out),
-            "unigram_bits_per_character": ctx.prepared.unigram_bits,
+            "validation_windows": len(scored),
+            "unigram_bits_per_character": unigram,
             "global_step": int(trained.get_variable_value("global_step")),
         },
         "samples.txt": "".join(
