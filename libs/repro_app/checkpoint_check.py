@@ -98,13 +98,10 @@ def fall_back_to_intact(model_dir: str, log: Callable[[str], None]) -> str | Non
     for _, reason in found.torn:
         log(f"{reason}; removed, resuming from {os.path.basename(found.newest_intact)}")
     # The state file first: a crash in between leaves a state that names intact files only.
-    # Its paths relative to model_dir, as the Estimator's saver writes them (TF writes a path as
-    # given, and would join a relative model_dir to it again when reading it).
-    relative = lambda prefix: os.path.relpath(prefix, model_dir)  # noqa: E731
+    # (The paths as check_checkpoints has them: relative to the working directory when
+    # model_dir is; TF writes those relative to model_dir.)
     tf.compat.v1.train.update_checkpoint_state(
-        model_dir,
-        relative(found.newest_intact),
-        all_model_checkpoint_paths=[relative(p) for p in reversed(found.intact)],
+        model_dir, found.newest_intact, all_model_checkpoint_paths=list(reversed(found.intact))
     )
     for prefix, _ in found.torn:
         remove_partial_checkpoint(model_dir, step_of(prefix))

@@ -109,7 +109,8 @@ def test_the_registry_is_one_import_per_app() -> None:
 def _checklist(readme: str) -> list[str]:
     """The app-folder paths the README's "Add an experiment" section names, in order."""
     section = readme.split("\n## Add an experiment\n", 1)[1].split("\n## ", 1)[0]
-    return [p for p in re.findall(r"`(apps/[^`\s]+)`", section) if "<name>" in p or p == REGISTRY]
+    paths = re.findall(r"`(apps/[^`\s]+)`", section)
+    return [p for p in paths if not p.endswith("/") and ("<name>" in p or p == REGISTRY)]
 
 
 def test_the_readme_checklist_names_the_files_the_registry_test_demands() -> None:

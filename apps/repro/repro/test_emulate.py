@@ -166,15 +166,7 @@ def test_the_emulated_path_holds_this_tools_own_packages(tmp_path) -> None:
     from repro import arm_env
 
     linked = os.listdir(arm_env.project_path(str(tmp_path / "p")))
-    assert {
-        "repro",
-        "mnist_gan",
-        "mnist_classifier",
-        "text_lm",
-        "tf_determinism",
-        "repro_experiment",
-        "seeded_input",
-    } <= set(linked)
+    assert {"repro", *APPS, "tf_determinism", "repro_experiment", "seeded_input"} <= set(linked)
     assert not {"numpy", "tensorflow", "absl", "packaging"} & set(linked)  # installed ones
 
 
