@@ -78,8 +78,8 @@ def main() -> int:
         if not {".git", "dist", "runs", "data"} & set(p.relative_to(ROOT).parts)
     ]
     local = set(packages) | {p.stem for p in sources}  # packages, and modules beside their importer
-    imported = set().union(*(_imports(p) for p in sources))
-    third_party = imported - local - set(sys.stdlib_module_names)
+    modules: set[str] = set().union(*(_imports(p) for p in sources))
+    third_party = modules - local - set(sys.stdlib_module_names)
     for missing in sorted(third_party - listed):
         problems.append(f"pyproject.toml: isort's known_third_party lacks {missing}")
     for extra in sorted(listed - third_party):

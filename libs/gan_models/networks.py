@@ -94,7 +94,8 @@ def generator(inputs: Any, config: GANConfig, is_training: bool) -> tf.Tensor:
         continuous_dim], categorical code int32 [B] in [0, categorical_dim), continuous codes
         float32 [B, continuous_dim]). Lists are accepted for tuples (TF-GAN converts them).
       config: The model configuration (gan_type, seed, weight decay, code sizes).
-      is_training: Batch norm uses batch statistics and adds moving-average update ops if True,
+      is_training: Batch norm uses batch statistics (reported to the active
+        `layers.recording_batch_stats()` block; the step updates the moving averages) if True,
         the moving averages otherwise.
 
     Returns:

@@ -23,14 +23,15 @@ a variable's write must depend on every read of it in that run. Generator variab
 on 2). Discriminator variables: read in 1 and 3; written in 4, which depends on 2 and on 3's
 losses and gradients. `u` of the spectral norms: read in 1 and 3, written in 5. Adam slots,
 moving averages: read and written in 2 or 4 only. The global step is only incremented (the
-Estimator's hooks read it in the same run for scheduling only; see mnist_gan's hooks).
+Estimator's hooks read it in the same run for scheduling only; repro_app's hooks count runs
+instead).
 
 Micro-batches (config.micro_batches M): the global batch's rows [i*B/M, (i+1)*B/M) are
 micro-batch i, each its own pass with its own batch-norm statistics; a pass's gradients are
 computed per micro-batch (never one `tf.gradients` over a summed loss, whose aggregation
 would interleave the micro-batches' paths) and combined in micro-batch order. A process may
-compute only micro-batches [first, last) and take the means from a `micro_batch_mean` that
-combines them with the other processes' (multi-worker):
+compute only micro-batches [first, last) and take the means from `share.mean` (a
+`MicroBatchShare`), which combines them with the other processes' (multi-worker):
 the update is a function of (seed, M) alone.
 """
 

@@ -1,4 +1,4 @@
-"""Reader for the IDX format MNIST is distributed in (`train-images-idx3-ubyte[.gz]`, ...).
+"""Reader and writer of the IDX format MNIST is distributed in (`train-images-idx3-ubyte[.gz]`, ...).
 
 Format (big-endian): two zero bytes, a dtype code, the number of dimensions `d`, then `d`
 uint32 sizes, then the data in row-major order. MNIST uses dtype 0x08 (uint8): images are

@@ -7,7 +7,8 @@ TensorFlow-backed, imported by train_libs after the pins: `mnist_input.data` (`p
 MNIST loaded and its train split written as seeded records, a `PreparedMnist`;
 `scale_images`: the (x - 128) / 128 input). Importing this package does not import TensorFlow.
 
-It sits between the skeleton (`repro_app`, which knows no dataset) and the MNIST apps: an app
+It sits between the skeleton (`repro_experiment` and `repro_app`, which know no dataset) and
+the MNIST apps (`MnistDataOptions.quick_data`: their quick data, real digits): an app
 on other data writes a library like this one, and neither the skeleton nor this library
 changes.
 """

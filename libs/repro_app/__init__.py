@@ -23,7 +23,8 @@ and the seeded stream over them, for any dataset; MNIST's are in `mnist_input`),
 (each step's scalars: losses.csv, the progress line, the NaN/Inf stop), `repro_app.preemption`
 (signals: finish the step, checkpoint, exit 5), `repro_app.disk_full` (a full disk in one line,
 partial checkpoints removed), `repro_app.checkpoint_check` (a torn newest checkpoint: fall back
-to the newest intact one).
+to the newest intact one), `repro_app.manifest_writer` (each checkpoint's manifest.json entry,
+the archive).
 Importing this package does not import TensorFlow.
 """
 

@@ -1,11 +1,12 @@
-"""The shared `main` of a training app: stray arguments, numerics pins, one-line failures.
+"""Parts of an app's `main` (repro_experiment.main uses them): stray arguments, numerics pins,
+one-line failures.
 
     _FLAGS = repro_app.define_flags(MyOptions)
 
     def main(argv):
         opts = repro_app.parse_options(argv, MyOptions, {n: f.value for n, f in _FLAGS.items()})
-        from my_app import train_lib          # imports TensorFlow: only now
-        repro_app.run(train_lib.train, opts)
+        from repro_experiment import runner   # imports TensorFlow: only now
+        repro_app.run(lambda log: runner.train(experiment, opts, log))
 """
 
 from __future__ import annotations

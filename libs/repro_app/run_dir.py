@@ -1,6 +1,6 @@
 """A run directory's lifecycle: lock it, refuse another run's, write run.json, find the step.
 
-    record = run_json_content(opts, prepared, extra={...})   # what run.json holds
+    record = run_json_content(opts, prepared, seeds, extra={...})   # what run.json holds
     with open_run_dir(opts.model_dir, record, log) as step:   # step: restored global step
         ... train from `step`, write checkpoints and losses.csv ...
 
@@ -116,7 +116,7 @@ def run_json_content(
     Args:
       opts: the app's options (with `random_seed`, `numerics`).
       data: the prepared TFRecords (their content identity joins the run identity).
-      seeds: the run's seed tree (the sub-seeds the app named, and `data`).
+      seeds: the run's seed tree (the skeleton's `data` and `initializers`, then the app's).
       keep_identity: see `options.identity`.
       extra: app-specific top-level entries (e.g. the cluster's shape).
     """

@@ -3,8 +3,8 @@
 An app is a package `<name>` with three modules:
 
     options.py    its options: a `repro_app.RunOptions` subclass (no TensorFlow)
-    train.py      `repro_experiment.main("<name>", <Options>, <fn returning EXPERIMENT>)`
-                  (no TensorFlow; see repro_experiment.cli)
+    train.py      `APP = repro_experiment.App("<name>", <Options>, <fn returning EXPERIMENT>)`
+                  and `APP.main()` (no TensorFlow; see repro_experiment.cli)
     train_lib.py  `EXPERIMENT = repro_experiment.Experiment(...)`: its input, model, logged
                   scalars and results (imports TensorFlow; imported after the numerics pins)
 
@@ -75,7 +75,8 @@ class Experiment:
       seed_names: the sub-seeds the app draws from (`ctx.seeds.<name>`); the skeleton adds
         SKELETON_SEEDS ("data", "initializers"). run.json records all of them.
       prepare: fn(opts, log) -> repro_app.data.PreparedData: the training split written as
-        seeded_input records (e.g. mnist_input.data.prepare_mnist); every process calls it.
+        seeded_input records (e.g. via mnist_input.data.prepare_mnist(opts.data, log)); every
+        process calls it.
       batch_map: fn(ctx) -> BatchMap: the per-batch map of the seeded stream, giving the
         model's (features, labels) for `ctx.rows` rows.
       estimator: fn(ctx, run_config) -> tf.estimator.Estimator: the model, on the seeded

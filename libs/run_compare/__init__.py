@@ -1,12 +1,13 @@
-"""Bit-for-bit comparison of two run directories (run.json, losses.csv, latest checkpoint).
+"""Bit-for-bit comparison of two run directories (run.json, losses.csv, checkpoints, results).
 
 Used by `apps/repro`. Reads the run directories apps write through `run_record`; imports
 TensorFlow only to read checkpoints. One module per part of a run:
 
   run_json_diff   run.json field by field (`FieldDiff`: identity or provenance)
   loss_diff       losses.csv loss by loss, step by step, as float32 bits
-  checkpoints     the latest checkpoint, tensor by tensor, as bits
-  compare         the three together (`compare_runs`, `identical_runs`)
+  checkpoints     a checkpoint, tensor by tensor, as bits
+  compare         all of them and the result files (`compare_runs`, `difference_report`,
+                  `identical_runs`)
   causes, report  the likely causes of a difference, the printed report
   plot            comparison.png
   reference       a shipped reference run and whether this machine reproduces it

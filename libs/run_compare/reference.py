@@ -1,9 +1,10 @@
 """A reference record of one short, fixed run, and whether another run reproduces it.
 
 The record is small enough to ship in the repo (apps/repro/repro/references/): the app, every
-step's losses as float32 hex, a sha256 of every checkpoint tensor (dtype, shape, bytes), the
-flags that made the run, and the fingerprint of the machine that made it (run.json's host.cpu,
-host.onednn_isa, versions). `check_against` compares a fresh run with it bit for bit.
+step's losses as float32 hex, a sha256 of every tensor of its latest checkpoint (dtype, shape,
+bytes), the flags that made the run, and the fingerprint of the machine that made it (run.json's
+host.cpu, host.machine, host.onednn_isa and _threads, versions, determinism.environment).
+`check_against` compares a fresh run with it bit for bit.
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
-"""The run record that apps write and compare: `run.json` and `losses.csv` in a model_dir.
+"""The run record that apps write and compare: `run.json`, `losses.csv` and `manifest.json` in
+a model_dir.
 
   run_json     run.json (a "record": the dict it holds): write, read, update one entry, and
                the identity check a resume must pass
   losses_csv   losses.csv: one row per step, every value exactly the float32 TF computed
   provenance   where and with what a run ran (host, versions, git commit)
+  manifest     manifest.json: every checkpoint's tensors and losses.csv row's sha256, chained
   checkpoint_files  a checkpoint's files copied or linked into another directory
 
-Written by every training app (through `repro_app.run_dir`) and read by `run_compare` and
-`apps/repro`, so it lives in a library of its own.
+Written for every app by the skeleton (repro_app.run_dir, repro_experiment.runner,
+repro_app.manifest_writer) and read by `run_compare` and `apps/repro`, so it lives in a library
+of its own.
 """
 
 from run_record.checkpoint_files import copy_checkpoint

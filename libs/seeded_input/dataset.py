@@ -1,4 +1,4 @@
-"""Building blocks of the seeded pipelines: seeds, shard reading, per-epoch shuffling.
+"""Building blocks of the seeded pipelines: argument checks, shard reading, per-epoch shuffling.
 
 See the package docstring (``seeded_input/__init__.py``) for the determinism guarantee, and
 ``pipeline.input_fn`` for the composed pipeline.

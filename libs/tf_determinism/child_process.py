@@ -4,7 +4,8 @@ Reproducing a run in a fresh process (an app's test, `repro twice`, `--local_wor
 benchmark variant) only means something if the child runs the same code: the same app and
 libraries, from the same place. Under a Pants pex or pytest this process finds its packages
 through sys.path entries that a bare `python -m` would not see, so they are handed to the
-child as PYTHONPATH. Every launcher in the repo uses this one function.
+child as PYTHONPATH. Every native launcher in the repo uses this one function (the emulated
+aarch64 one hands on a path of its own, repro.arm_env.project_path).
 """
 
 from __future__ import annotations

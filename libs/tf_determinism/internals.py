@@ -6,7 +6,8 @@ has and no public API offers. Another version may rename or drop it: each access
 of an AttributeError deep in a run. `check_versions()` says in one line whether the installed
 versions are the locked ones.
 
-  collective_ops()              TF's collective ops module (all_gather, all_to_all)
+  collective_ops()              TF's collective ops module (all_gather, all_gather_v2,
+                                all_to_all_v2)
   is_op_determinism_enabled()   tf.config has only the setter in 2.15
   make_lost_peer_final()        monitored_session._PREEMPTION_ERRORS: a lost peer must not be
                                 "recovered" by re-creating the session (it hangs)

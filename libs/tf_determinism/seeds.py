@@ -2,13 +2,15 @@
 
 Every random number a run uses comes from one of its sub-seeds, each a pure function of the root
 seed (`--random_seed`) and its *name*: `derive_seed(root, name)`. The app names the sub-seeds it
-draws from; the skeleton adds `data` (the order of the input stream). Consumers never see the
+draws from; the skeleton adds `data` (the order of the input stream) and `initializers` (Keras
+initializers the model leaves unseeded, keyed by variable name). Consumers never see the
 root: the data pipeline gets `data`, initializers get `init`, and so on, so adding a consumer
 (a new name) cannot shift what another one draws, and no library changes for it. Inside a
 sub-seed, per-use keys are derived again by name or by position, e.g. the MNIST GAN's:
 
     root ──┬─ data              seeded_input: derive(data, "files") shard order,
            │                    derive(data, "shuffle") window permutations
+           ├─ initializers      Keras' unseeded initializers: derive(initializers, name)
            ├─ init              one key per variable: derive(init, full variable name)
            ├─ noise             generator inputs of global batch k: [noise, k]
            ├─ gradient_penalty  WGAN-GP interpolation weights at step s: [gradient_penalty, s]

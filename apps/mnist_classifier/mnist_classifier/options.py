@@ -1,7 +1,8 @@
 """The MNIST classifier's options: the shared groups (with its own defaults), MNIST's data group,
 and its model.
 
-No TensorFlow here: train.py defines the flags from these classes before TF is imported.
+No TensorFlow here: the skeleton (repro_experiment.main) defines the flags from these
+classes before TF is imported.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ def _load(
       repro_app.RunError: see run_eval.
     """
     try:
-        tf_determinism.check_int("--num_images", num_images, 2)
+        tf_determinism.check_int("--num_eval_images", num_images, 2)
     except ValueError as e:
         raise repro_app.RunError(str(e)) from None
     opts = options_from_run(model_dir)
@@ -190,7 +190,7 @@ def run_eval(
 
     Returns:
       The eval.json content: checkpoint, global_step, gan_type, loss, num_images,
-      random_seed, generator_batch_size, classifier {export_dir, weights_sha256}, data
+      random_seed, eval_seed, generator_batch_size, classifier {export_dir, weights_sha256}, data
       {source, digest, test_count, reference_split, reference_count}, generated
       {mnist_score, frechet_distance}, real {mnist_score, frechet_distance,
       test_mnist_score}, numerics.

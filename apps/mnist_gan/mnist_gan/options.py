@@ -1,7 +1,8 @@
 """The MNIST GAN's options: the shared groups, MNIST's data group, and its model (TF-GAN example
 defaults).
 
-No TensorFlow here: train.py defines the flags from these classes before TF is imported.
+No TensorFlow here: the skeleton (repro_experiment.main) defines the flags from these
+classes before TF is imported.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def test_eval_refusals(trained, tmp_path) -> None:
         eval_lib.run_eval(gan_dir, str(tmp_path / "no_classifier"), NUM_IMAGES, print)
     with pytest.raises(repro_app.RunError, match="run.json"):
         eval_lib.run_eval(str(tmp_path), trained["classifier"], NUM_IMAGES, print)
-    with pytest.raises(repro_app.RunError, match="num_images must be an int >= 2"):
+    with pytest.raises(repro_app.RunError, match="--num_eval_images must be an int >= 2"):
         eval_lib.run_eval(gan_dir, trained["classifier"], 1, print)
 
 

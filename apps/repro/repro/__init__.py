@@ -1,1 +1,2 @@
-"""`./pants run apps/repro`: `compare` two runs bit for bit, or run mnist_gan `twice`."""
+"""`./pants run apps/repro`: `compare`, `twice`, `check`, `emulate` and `verify` runs of any
+registered app (apps.py), bit for bit."""

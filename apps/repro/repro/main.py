@@ -2,18 +2,20 @@
 
     ./pants run apps/repro -- compare RUN_A RUN_B [--app APP] [--out PATH]
     ./pants run apps/repro -- twice [--app APP] [--quick] [--cpu MODEL] [--runs_root DIR]
-                                    [--out PATH]
-                                    -- <app flags>
+                                    [--out PATH] -- <app flags>
     ./pants run apps/repro -- check [--app APP] [--reference PATH] [--runs_root DIR]
+                                    [--write_reference PATH --reason TEXT]
     ./pants run apps/repro -- emulate --cpu MODEL [--app APP] [--runs_root DIR] -- <app flags>
     ./pants run apps/repro -- verify RUN_DIR [--all | --segments N] [--seed S] [--cpu MODEL]
-                                             [--local_workers W] [--report PATH]
+                                             [--local_workers W] [--runs_root DIR]
+                                             [--report PATH]
 
-APP is one of repro.apps.APPS (default mnist_gan).
+APP is one of repro.apps.APPS, the registry (default mnist_gan). The runs root defaults to
+runs/repro, relative to the working directory (`./pants run` runs in the checkout's root).
 
-Exit status: 0 when losses and weights are bitwise identical (check: to the reference; verify:
-to the run's manifest), 1 when they differ (or were tampered with), 2 on bad input (one-line
-message on stderr).
+Exit status: 0 when losses, weights and result files are bitwise identical (check: to the
+reference; verify: to the run's manifest), 1 when they differ (or were tampered with), 2 on bad
+input (one-line message on stderr).
 """
 
 import argparse

@@ -123,8 +123,10 @@ def test_twice_as_the_results_section_types_it(tmp_path) -> None:
 
 
 def _needs_fortunes(app: str) -> None:
-    if app == "text_lm" and not os.path.isdir(FORTUNES):
-        pytest.skip(f"{FORTUNES} is missing (.ci/run installs Debian's fortunes)")
+    assert app != "text_lm" or os.path.isdir(FORTUNES), (
+        f"{FORTUNES} is missing: run build-support/debian_packages.sh (the slow tier's Debian "
+        "packages)"
+    )
 
 
 @pytest.mark.slow
@@ -143,8 +145,10 @@ def test_check_each_app_against_its_shipped_reference(app, tmp_path) -> None:
 def test_emulate_each_app_on_an_emulated_haswell(app, tmp_path) -> None:
     """The README's `emulate --cpu Haswell --app APP` under the real qemu-x86_64, the results
     included (the text LM's once ran 29 minutes without finishing)."""
-    if shutil.which("qemu-x86_64") is None:
-        pytest.skip("qemu-x86_64 is missing (.ci/run installs Debian's qemu-user)")
+    assert shutil.which("qemu-x86_64"), (
+        "qemu-x86_64 is missing: run build-support/debian_packages.sh (the slow tier's Debian "
+        "packages)"
+    )
     _needs_fortunes(app)
     start = time.monotonic()
     out = _ok(repro(tmp_path, "emulate", "--cpu", "Haswell", "--app", app, timeout=1800))
