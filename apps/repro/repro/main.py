@@ -153,8 +153,6 @@ def _label(run_dir: str) -> str:
 def compare(run_a: str, run_b: str, out: str | None = None, app: str | None = None) -> int:
     """Compares two run directories (of `app`, when given), prints the report, writes the
     plot; returns the exit code."""
-    # TF's C++ INFO lines (CPU features, oneDNN) would bury the report; warnings still show.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     import run_compare  # after argument parsing: --help stays instant
 
     try:
@@ -271,6 +269,8 @@ def verify(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parses `argv` (default: sys.argv[1:]) and runs the command; returns the exit code."""
+    # TF's C++ INFO lines (CPU features, oneDNN) would bury the reports; warnings still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     args_in = list(sys.argv[1:] if argv is None else argv)
     # Everything after the first `--` belongs to the app, untouched by argparse.
     passthrough: list[str] = []
