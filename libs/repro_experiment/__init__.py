@@ -8,7 +8,9 @@ processes, after a signal; one line and an exit status for each fault).
                         `main`: flags, pins, cluster, run (cli.py; no TensorFlow)
 
 TensorFlow-backed, imported after the pins: `repro_experiment.runner` (`train`, the chief's and
-a worker's run; `run_config`, the seeded RunConfig an app's Estimator gets).
+a worker's run; `run_config`, the seeded RunConfig an app's Estimator gets; its model_fn built
+under seeded Keras initializers) and `repro_experiment.testing` (faults at a step, for tests).
+`keras_probe/` is a test app: a model written the usual Keras way.
 
 Layers: it sits above `repro_app` (options, run directory, faults) and `repro_cluster`
 (several processes), and knows no dataset and no model.

@@ -9,13 +9,16 @@ beyond crash-safe writes):
   machine.fingerprint, onednn_probe     what the CPU is: ISA levels, caches, cores (machine.py)
   SeedTree, derive_seed, stateless_key the run's one seed tree, sub-seeds named by the app
                                         (seeds.py)
-  StatelessGlorotUniform,              initializers keyed by (init seed, variable name)
-  StatelessNormal, variable_key         (initializers.py; import TF)
+  StatelessGlorotUniform,              initializers keyed by (init seed, variable name); Keras'
+  StatelessNormal, variable_key,        unseeded ones seeded the same way around a model_fn
+  seeded_keras_initializers             (initializers.py; import TF)
   DeterministicAdam,                   pairwise, gated gradient aggregation; one update from
-  micro_batch_update                    per-micro-batch passes, for any model (optimizers.py)
+  micro_batch_update                    per-micro-batch passes, for any model, the loss and any
+                                        other scalars averaged alike (optimizers.py)
   layers.dense, layer_norm, dropout     layers on the stateless initializers (layers.py)
   exact.softmax, layer_normalization,  vendor-independent replacements of TF's approximate
-  batch_normalization, l2_normalize     kernels (exact.py; graph_audit.py refuses those)
+  batch_normalization, l2_normalize     kernels (exact.py; graph_audit.py refuses those, and a
+                                        train graph's stateful random ops)
   tree_sum, tree_mean                  sums in an order fixed by position (reduce.py)
   write_bytes_atomic, write_text_atomic writes a crash cannot leave half done (atomic.py): a
   write_json_atomic                     resume after kill -9 must find whole files; sorted
