@@ -27,33 +27,20 @@ import pytest
 import repro_app
 from repro.apps import REGISTERED
 from repro_experiment import App
-from repro_experiment.testing import Crash, CrashAfter, SignalAt
+from repro_experiment.testing import Crash, CrashAfter, SignalAt, quick_command
 from run_record import read_losses, read_run_json
 from tf_determinism import child_env, graph_audit
 
 STEPS = 40
-COMMON = (
-    "--micro_batches=2",
-    f"--max_train_steps={STEPS}",
-    "--save_checkpoints_steps=1000",
-    "--keep_checkpoint_max=1",
-    "--log_step_count_steps=1",
-    "--save_summary_steps=1000",
-    "--buffer_size=256",
-)
 
 
 def contract_runner(app: App, tmp_path_factory: Any, run_here: Any) -> dict[str, Any]:
     """One app at its quick settings: its name, `fresh(model_dir, *flags)`, its run in a fresh
     process, and `here(model_dir, *flags, hooks=())`, the same run in this process (no
     TensorFlow import)."""
-    data = app.quick_data_flags(str(tmp_path_factory.mktemp("quick_data")))
-    command = [
-        *COMMON,
-        *app.quick_flags(),
-        *data,
-        f"--data_dir={tmp_path_factory.mktemp('data')}",
-    ]
+    command = quick_command(
+        app, STEPS, str(tmp_path_factory.mktemp("data")), str(tmp_path_factory.mktemp("quick"))
+    )
 
     def flags_of(model_dir, *extra: str) -> list[str]:
         return [*command, f"--model_dir={model_dir}", *extra]

@@ -21,7 +21,7 @@ import tensorflow as tf
 import repro_app
 from repro_experiment.keras_probe.options import LAYERS, ProbeOptions
 from repro_experiment.keras_probe.train import APP
-from repro_experiment.testing import Crash, CrashAfter, SignalAt
+from repro_experiment.testing import Crash, CrashAfter, SignalAt, quick_command
 from run_record import read_losses
 from tf_determinism import child_env
 
@@ -44,20 +44,13 @@ REFUSED = {
     "is one)",
 }
 STEPS = 12
-COMMON = (
-    "--micro_batches=2",
-    f"--max_train_steps={STEPS}",
-    "--save_checkpoints_steps=1000",
-    "--keep_checkpoint_max=1",
-    "--log_step_count_steps=1",
-    "--buffer_size=256",
-)
 
 
 @pytest.fixture(scope="module")
 def flags_of(tmp_path_factory):
-    data = APP.quick_data_flags(str(tmp_path_factory.mktemp("quick_data")))
-    command = [*COMMON, *APP.quick_flags(), *data, f"--data_dir={tmp_path_factory.mktemp('d')}"]
+    command = quick_command(
+        APP, STEPS, str(tmp_path_factory.mktemp("data")), str(tmp_path_factory.mktemp("quick"))
+    )
     return lambda model_dir, *extra: [*command, f"--model_dir={model_dir}", *extra]
 
 

@@ -1,5 +1,6 @@
-"""Faults at a chosen step, for tests of the skeleton's guarantees (imports TensorFlow): hooks
-passed to `runner.train(..., extra_hooks=[...])` (the root conftest's `run_here`)."""
+"""For tests of the skeleton's guarantees (imports TensorFlow): an app's quick command line, and
+faults at a chosen step, hooks passed to `runner.train(..., extra_hooks=[...])` (the root
+conftest's `run_here`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,25 @@ import os
 import signal
 
 import tensorflow as tf
+
+from repro_experiment.cli import App
+
+
+def quick_command(app: App, steps: int, data_dir: str, quick_data_dir: str) -> list[str]:
+    """The flags of `steps` steps of `app` at M = 2 micro-batches, at its quick settings, on its
+    quick data (written under quick_data_dir), no checkpoint but the last, a row per step."""
+    return [
+        "--micro_batches=2",
+        f"--max_train_steps={steps}",
+        "--save_checkpoints_steps=1000",
+        "--keep_checkpoint_max=1",
+        "--log_step_count_steps=1",
+        "--save_summary_steps=1000",
+        "--buffer_size=256",
+        *app.quick_flags(),
+        *app.quick_data_flags(quick_data_dir),
+        f"--data_dir={data_dir}",
+    ]
 
 
 class Crash(Exception):
