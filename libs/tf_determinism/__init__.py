@@ -20,6 +20,8 @@ beyond crash-safe writes):
   batch_normalization, l2_normalize     kernels (exact.py; graph_audit.py refuses those, and a
                                         train graph's stateful random ops)
   tree_sum, tree_mean                  sums in an order fixed by position (reduce.py)
+  portable.matmul, reduce_sum, exp, ... float32 ops with the same bits on x86-64 and aarch64
+                                        (portable.py; their proof's ops: portable_proof.py)
   write_bytes_atomic, write_text_atomic writes a crash cannot leave half done (atomic.py): a
   write_json_atomic                     resume after kill -9 must find whole files; sorted
                                         JSON, so equal records give equal bytes
