@@ -66,6 +66,13 @@ def make_inputs(path: str, seed: int = 20261207) -> None:
         attention_q=normal(2, 4, 16, 8), attention_k=normal(2, 4, 16, 8),
         attention_v=normal(2, 4, 8, 16), attention_w=normal(2, 4, 5, 16),
         edge_rows=edge_rows, edge_w=normal(64, 8),
+        # Convolutions at the GAN's and the classifier's filter shapes (narrower, batch 2).
+        conv_in28=normal(2, 28, 28, 1), conv_w_critic1=normal(4, 4, 1, 16),
+        conv_in14=normal(2, 14, 14, 16), conv_w_critic2=normal(4, 4, 16, 32),
+        conv_in28x8=normal(2, 28, 28, 8), conv_w_out=normal(4, 4, 8, 1),
+        conv_w_classifier=normal(3, 3, 1, 8),
+        deconv_in7=normal(2, 7, 7, 32), deconv_w1=normal(4, 4, 16, 32),
+        deconv_w2=normal(4, 4, 8, 16),
         # Sums: inner and outer axes, a batch-norm moment, a full sum.
         sum_x=normal(64, 3000, spread=4), conv_x=normal(8, 14, 14, 16),
         # Transcendentals over wide ranges and the edge cases.
@@ -114,6 +121,14 @@ def _graph_outputs(inputs: dict[str, np.ndarray]) -> dict[str, Any]:
     with_gradient("matmul/attention_tt", lambda q, w: p.matmul(q, w, transpose_a=True,
                   transpose_b=True), t["attention_q"], t["attention_w"])  # fmt: skip
     out["matmul/edge_rows"] = p.matmul(t["edge_rows"], t["edge_w"])
+    conv = lambda stride: lambda x, w: p.conv2d(x, w, stride)  # noqa: E731
+    deconv = lambda x, w: p.conv2d_transpose(x, w, 2)  # noqa: E731
+    with_gradient("conv2d/critic1_s2", conv(2), t["conv_in28"], t["conv_w_critic1"])
+    with_gradient("conv2d/critic2_s2", conv(2), t["conv_in14"], t["conv_w_critic2"])
+    with_gradient("conv2d/out_s1", conv(1), t["conv_in28x8"], t["conv_w_out"])
+    with_gradient("conv2d/classifier_3x3", conv(1), t["conv_in28"], t["conv_w_classifier"])
+    with_gradient("conv2d_transpose/7to14", deconv, t["deconv_in7"], t["deconv_w1"])
+    with_gradient("conv2d_transpose/14to28", deconv, t["conv_in14"], t["deconv_w2"])
     for axis in (0, 1, None):
         with_gradient(f"reduce_sum/axis{axis}", lambda x, a=axis: p.reduce_sum(x, a), t["sum_x"])
     with_gradient("reduce_mean/moments", lambda x: p.reduce_mean(x, [0, 1, 2]), t["conv_x"])
