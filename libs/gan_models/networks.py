@@ -27,6 +27,7 @@ import tensorflow_probability as tfp
 
 from gan_models import layers
 from gan_models.config import GANConfig
+from tf_determinism import ops
 
 _LEAKY_ALPHA = 0.01
 
@@ -82,7 +83,7 @@ def _generator_body(
     )
     layers.add_weight_decay_loss(config.weight_decay)
     # Same range as the real images: [-1, 1].
-    return tf.tanh(net)
+    return ops.tanh(net)
 
 
 def generator(inputs: Any, config: GANConfig, is_training: bool) -> tf.Tensor:
