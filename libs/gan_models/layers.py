@@ -164,7 +164,7 @@ def spectral_normalize(kernel: tf.Variable, *, seed: int) -> tf.Tensor:
     u_new, v = _power_iteration(w_mat, u_var)
     u_new, v = tf.stop_gradient(u_new), tf.stop_gradient(v)
     sigma = ops.matmul(ops.matmul(u_new, w_mat, transpose_a=True), v)[0][0]
-    return kernel / sigma
+    return ops.divide_by_scalar(kernel, sigma)
 
 
 def spectral_norm_update_op() -> tf.Operation:

@@ -189,7 +189,7 @@ def gradient_penalty(
         ys=critic_out, xs=interpolates, aggregation_method=tf.AggregationMethod.EXPERIMENTAL_TREE
     )[0]
     squares = ops.reduce_sum(tf.square(gradients), axis=list(range(1, gradients.shape.ndims)))
-    penalties = tf.sqrt(squares + epsilon) / target - 1.0
+    penalties = ops.sqrt(squares + epsilon) / target - 1.0
     if one_sided:
         penalties = tf.maximum(0.0, penalties)
     if ops.portable():

@@ -75,7 +75,7 @@ def l2_normalize(x: Any, *, axis: Any = None, epsilon: float = 1e-12) -> tf.Tens
     with tf.name_scope("exact_l2_normalize"):
         x = tf.convert_to_tensor(x)
         square_sum = ops.reduce_sum(tf.square(x), axis, keepdims=True)
-        return x / tf.sqrt(tf.maximum(square_sum, tf.cast(epsilon, x.dtype)))
+        return x / ops.sqrt(tf.maximum(square_sum, tf.cast(epsilon, x.dtype)))
 
 
 def batch_normalization(
@@ -95,8 +95,8 @@ def batch_normalization(
       A tensor of x's shape and dtype.
     """
     with tf.name_scope("exact_batchnorm"):
-        multiplier = scale / tf.sqrt(variance + epsilon)
-        return x * multiplier + (offset - mean * multiplier)
+        multiplier = scale / ops.sqrt(variance + epsilon)
+        return ops.scale_shift(x, multiplier, offset - mean * multiplier)
 
 
 def softmax(logits: Any, axis: int = -1) -> tf.Tensor:
@@ -140,4 +140,4 @@ def layer_normalization(
         x = tf.convert_to_tensor(x)
         centered = x - ops.reduce_mean(x, axis, keepdims=True)
         variance = ops.reduce_mean(tf.square(centered), axis, keepdims=True)
-        return centered / tf.sqrt(variance + epsilon) * scale + offset
+        return centered / ops.sqrt(variance + epsilon) * scale + offset

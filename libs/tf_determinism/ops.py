@@ -103,6 +103,60 @@ def softmax(logits: Any, axis: int = -1) -> Any:
     return exact.softmax(logits, axis)
 
 
+def _outer_axes(x: tf.Tensor) -> list[int]:
+    return list(range(x.shape.rank - 1))
+
+
+def scale_shift(x: Any, multiplier: Any, shift: Any) -> Any:
+    """x * multiplier + shift, the per-channel [C] multiplier and shift broadcast over x
+    [..., C] (a normalization's last step); portable: their gradients' sums over every axis but
+    the last are too (TF's would be float32 Sums of the broadcast)."""
+    if not portable():
+        return x * multiplier + shift
+
+    @tf.custom_gradient
+    def op(x: tf.Tensor, multiplier: tf.Tensor, shift: tf.Tensor) -> Any:
+        def grad(g: tf.Tensor) -> Any:
+            axes = _outer_axes(x)
+            return g * multiplier, _portable.reduce_sum(g * x, axes), _portable.reduce_sum(g, axes)
+
+        return x * multiplier + shift, grad
+
+    return op(*(tf.convert_to_tensor(t, tf.float32) for t in (x, multiplier, shift)))
+
+
+def divide_by_scalar(x: Any, scalar: Any) -> Any:
+    """x / scalar (a spectral norm's kernel / sigma); portable: the scalar's gradient,
+    -sum(g x) / scalar**2, sums portably."""
+    if not portable():
+        return x / scalar
+
+    @tf.custom_gradient
+    def op(x: tf.Tensor, scalar: tf.Tensor) -> Any:
+        y = x / scalar
+
+        def grad(g: tf.Tensor) -> Any:
+            return g / scalar, -_portable.reduce_sum(g * y) / scalar
+
+        return y, grad
+
+    return op(tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(scalar, tf.float32))
+
+
+def sqrt(x: Any) -> Any:
+    """`tf.sqrt` (correctly rounded everywhere); portable: its gradient g * 0.5 / sqrt(x) as
+    single ops (TF's SqrtGrad kernel gave other bits on aarch64, measured)."""
+    if not portable():
+        return tf.sqrt(x)
+
+    @tf.custom_gradient
+    def op(x: tf.Tensor) -> Any:
+        y = tf.sqrt(x)
+        return y, lambda g: (g * 0.5) / y
+
+    return op(tf.convert_to_tensor(x, tf.float32))
+
+
 def tanh(x: Any) -> Any:
     return _portable.tanh(x) if portable() else tf.tanh(x)
 
