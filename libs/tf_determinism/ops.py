@@ -117,8 +117,11 @@ def scale_shift(x: Any, multiplier: Any, shift: Any) -> Any:
     @tf.custom_gradient
     def op(x: tf.Tensor, multiplier: tf.Tensor, shift: tf.Tensor) -> Any:
         def grad(g: tf.Tensor) -> Any:
+            # Through this op again, so that a second derivative (a gradient penalty's) is
+            # portable too.
             axes = _outer_axes(x)
-            return g * multiplier, _portable.reduce_sum(g * x, axes), _portable.reduce_sum(g, axes)
+            d_x = op(g, multiplier, tf.zeros_like(shift))
+            return d_x, _portable.reduce_sum(g * x, axes), _portable.reduce_sum(g, axes)
 
         return x * multiplier + shift, grad
 
@@ -136,7 +139,7 @@ def divide_by_scalar(x: Any, scalar: Any) -> Any:
         y = x / scalar
 
         def grad(g: tf.Tensor) -> Any:
-            return g / scalar, -_portable.reduce_sum(g * y) / scalar
+            return op(g, scalar), -_portable.reduce_sum(g * y) / scalar
 
         return y, grad
 
@@ -151,8 +154,9 @@ def sqrt(x: Any) -> Any:
 
     @tf.custom_gradient
     def op(x: tf.Tensor) -> Any:
-        y = tf.sqrt(x)
-        return y, lambda g: (g * 0.5) / y
+        # The gradient divides by sqrt(x) built anew through this op, so that a second
+        # derivative (a gradient penalty's) is portable too.
+        return tf.sqrt(x), lambda g: (g * 0.5) / op(x)
 
     return op(tf.convert_to_tensor(x, tf.float32))
 

@@ -52,6 +52,11 @@ _SQRT2 = 1.41421356237309514547e00
 _EXP_DEGREE, _EXPM1_DEGREE, _ATANH_TERMS = 13, 17, 11
 
 
+# The name scope of every float64 GEMM and sum of integer-valued slices: graph_audit allows
+# float64 MatMul and Sum only there.
+EXACT_SCOPE = "portable_exact"
+
+
 class PortableShapeError(ValueError):
     """A portable op's operands are not what it supports (one line)."""
 
@@ -207,9 +212,10 @@ def _exact_matmul(
     eb = _exponent(tf.reduce_max(tf.abs(_flush32(b)), axis=inner_b, keepdims=True))
     a0, a1 = _slices(a64 * _pow2(-ea), beta)
     b0, b1 = _slices(b64 * _pow2(-eb), beta)
-    product = lambda x, y: tf.linalg.matmul(  # noqa: E731
-        x, y, transpose_a=transpose_a, transpose_b=transpose_b
-    )
+    def product(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        with tf.name_scope(EXACT_SCOPE):  # the audit's mark of an integer-valued product
+            return tf.linalg.matmul(x, y, transpose_a=transpose_a, transpose_b=transpose_b)
+
     # Fixed order: the leading product, then the two cross terms (the fourth is below 2**-2beta).
     total = product(a0, b0) * 2.0 ** (-2 * beta) + (product(a0, b1) + product(a1, b0)) * 2.0 ** (
         -3 * beta
@@ -358,9 +364,9 @@ def _sum_bits(terms: int) -> int:
 def _sliced_sum(r: tf.Tensor, axes: list[int], beta: int) -> tf.Tensor:
     """The float64 sum over `axes` (kept) of r in [-1, 1], by 2 exact integer slices."""
     s0, s1 = _slices(r, beta)
-    return tf.reduce_sum(s0, axes, keepdims=True) * 2.0 ** (-beta) + tf.reduce_sum(
-        s1, axes, keepdims=True
-    ) * 2.0 ** (-2 * beta)
+    with tf.name_scope(EXACT_SCOPE):  # the audit's mark of an integer-valued sum
+        t0, t1 = tf.reduce_sum(s0, axes, keepdims=True), tf.reduce_sum(s1, axes, keepdims=True)
+    return t0 * 2.0 ** (-beta) + t1 * 2.0 ** (-2 * beta)
 
 
 def _exact_sum64(x: tf.Tensor, axes: list[int]) -> tf.Tensor:
@@ -376,6 +382,17 @@ def _sum64_of_unit(e64: tf.Tensor, axes: list[int]) -> tf.Tensor:
     return _sliced_sum(e64, axes, _sum_bits(_count(e64, axes)))
 
 
+def _broadcast(g: tf.Tensor, shape: tf.Tensor, axes: list[int]) -> tf.Tensor:
+    """g (kept dimensions of size 1 at `axes`) broadcast to `shape`, whose own gradient (a
+    second derivative's) is the portable sum back over `axes`."""
+
+    @tf.custom_gradient
+    def op(g: tf.Tensor) -> Any:
+        return tf.broadcast_to(g, shape), lambda gg: reduce_sum(gg, axes, keepdims=True)
+
+    return op(g)
+
+
 def reduce_sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
     """`tf.reduce_sum` of float32 x over `axis` (None: all), by exact slices, with its gradient
     (the incoming gradient broadcast back: no arithmetic)."""
@@ -389,7 +406,7 @@ def reduce_sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool =
 
         def grad(g: tf.Tensor) -> tf.Tensor:
             kept = g if keepdims else tf.reshape(g, tf.shape(total))
-            return tf.broadcast_to(kept, tf.shape(x))
+            return _broadcast(kept, tf.shape(x), axes)
 
         return y, grad
 
@@ -410,7 +427,7 @@ def reduce_mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool 
 
         def grad(g: tf.Tensor) -> tf.Tensor:
             kept = g if keepdims else tf.reshape(g, tf.shape(total))
-            return tf.broadcast_to(kept / count, tf.shape(x))
+            return _broadcast(kept / count, tf.shape(x), axes)
 
         return y, grad
 

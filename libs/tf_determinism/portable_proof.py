@@ -76,7 +76,7 @@ def make_inputs(path: str, seed: int = 20261207) -> None:
         # Sums: inner and outer axes, a batch-norm moment, a full sum.
         sum_x=normal(64, 3000, spread=4), conv_x=normal(8, 14, 14, 16),
         # Transcendentals over wide ranges and the edge cases.
-        wide=wide, positive=positive, near_zero=np.concatenate(
+        wide=wide, finite=wide[np.isfinite(wide)], positive=positive, near_zero=np.concatenate(
             [edges, rng.uniform(-1e-3, 1e-3, 1000).astype(_F32)]),
         logits=logits, lm_logits=normal(2, 16, 256, spread=1),
         labels=rng.integers(0, 10, 32).astype(np.int32),
@@ -151,6 +151,30 @@ def _graph_outputs(inputs: dict[str, np.ndarray]) -> dict[str, Any]:
                   t["lm_labels"], t["lm_logits"])  # fmt: skip
     with_gradient("sigmoid_xent", lambda z, x: p.sigmoid_cross_entropy_with_logits(z, x),
                   t["sigmoid_labels"], t["logits"])  # fmt: skip
+    # TF's own single operations, which the portable allowlist admits (graph_audit).
+    # On finite inputs (and sqrt on non-negative ones): a NaN an invalid operation makes is
+    # negative on x86 and positive on aarch64, and x86's max returns one of its operands where
+    # aarch64's returns NaN; a NaN loss ends a run anyway, and the portable ops write the
+    # canonical NaN.
+    fa, fb = t["finite"][:2000], t["finite"][2000:4000]
+    for name, fn in (("AddV2", tf.add), ("Sub", tf.subtract), ("Mul", tf.multiply),
+                     ("RealDiv", tf.math.truediv), ("DivNoNan", tf.math.divide_no_nan),
+                     ("Maximum", tf.maximum), ("Minimum", tf.minimum)):  # fmt: skip
+        out[f"tf/{name}"] = fn(fa, fb)
+    out["tf/AddN"] = tf.math.add_n([fa, fb])
+    out["tf/Sqrt"] = tf.sqrt(tf.abs(t["finite"]))
+    for name, fn in (("Neg", tf.negative), ("Abs", tf.abs), ("Square", tf.square),
+                     ("Floor", tf.floor), ("Round", tf.round), ("Relu", tf.nn.relu),
+                     ("LeakyRelu", lambda x: tf.nn.leaky_relu(x, 0.01)),
+                     ("Cast64", lambda x: tf.cast(tf.cast(x, tf.float64) / 3.0, tf.float32)),
+                     ("Max", lambda x: tf.reduce_max(tf.reshape(x[:5999], [-1, 7]), 1))):
+        out[f"tf/{name}"] = fn(t["finite"])
+    relu_grads = tf.gradients([tf.nn.relu(fa), tf.nn.leaky_relu(fa, 0.01)], [fa],
+                              grad_ys=[fb, fb])  # fmt: skip
+    out["tf/ReluGrad+LeakyReluGrad"] = relu_grads[0]
+    key = tf.constant([7, 11], tf.int64)
+    out["tf/StatelessRandomNormalV2"] = tf.random.stateless_normal([4096], key)
+    out["tf/StatelessRandomUniformV2"] = tf.random.stateless_uniform([4096], key)
     out["control/tf_matmul"] = tf.matmul(t["critic"], t["critic_w"])
     out["control/tf_exp"] = tf.exp(t["wide"])
     out["control/tf_inner_sum"] = tf.reduce_sum(t["sum_x"], 1)
