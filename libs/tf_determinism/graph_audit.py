@@ -218,7 +218,7 @@ PORTABLE_OPS: dict[str, Portable] = {
         "stateless random draws (Philox, then single operations)", f"{PORTABLE_PROOF}: tf/*"),
     **_allow(
         "AddV2 Sub Mul RealDiv DivNoNan Neg Abs Sqrt Square Floor Round Maximum Minimum Max "
-        "Min LeakyRelu LeakyReluGrad Relu ReluGrad FloorDiv FloorMod",
+        "LeakyRelu LeakyReluGrad Relu ReluGrad",
         _IEEE, f"{PORTABLE_PROOF}: tf/*"),
     "AddN": Portable("a sum of two (commutative): the pairwise gradient aggregation",
                      f"{PORTABLE_PROOF}: tf/AddN"),
@@ -340,6 +340,9 @@ class _Node:
     inputs: int = 0
 
 
+_GRADIENT = re.compile(r"(^|/)gradients(_\d+)?/")
+
+
 def _live(graph: tf.Graph) -> set[tf.Operation]:
     """The ops a run can execute: ancestors of the stateful ops (variable writes, summaries,
     the input) and of every op nothing consumes, but for unconsumed gradient ops (tf.gradients
@@ -348,7 +351,7 @@ def _live(graph: tf.Graph) -> set[tf.Operation]:
     roots = [
         op
         for op in graph.get_operations()
-        if op.op_def.is_stateful or (op not in consumed and not op.name.startswith("gradients"))
+        if op.op_def.is_stateful or (op not in consumed and not _GRADIENT.search(op.name))
     ]
     live: set[tf.Operation] = set()
     while roots:
