@@ -258,8 +258,12 @@ def _portable_denial(node: Any) -> Denial | None:
     if allowed is not None:
         if allowed.dtypes is not None and dtype not in allowed.dtypes:
             allowed = None
-        elif node.type in ("MatMul", "BatchMatMulV2", "Sum") and dtype == "float64" and not any(
-            re.fullmatch(rf"{_EXACT_SCOPE}(_\d+)?", part) for part in node.name.split("/")
+        elif (
+            node.type in ("MatMul", "BatchMatMulV2", "Sum")
+            and dtype == "float64"
+            and not any(
+                re.fullmatch(rf"{_EXACT_SCOPE}(_\d+)?", part) for part in node.name.split("/")
+            )
         ):
             allowed = None
         elif node.type == "AddN" and node.inputs > 2:
@@ -268,8 +272,10 @@ def _portable_denial(node: Any) -> Denial | None:
         return None
     return Denial(
         f"no portable form of it is proven{f' for {dtype}' if dtype else ''}",
-        _PORTABLE_REPLACEMENTS.get(node.type, "an op of tf_determinism.ops or "
-                                   "tf_determinism.portable, or --numerics=fast"),
+        _PORTABLE_REPLACEMENTS.get(
+            node.type,
+            "an op of tf_determinism.ops or " "tf_determinism.portable, or --numerics=fast",
+        ),
         "so x86-64 and aarch64 may round it otherwise",
     )
 

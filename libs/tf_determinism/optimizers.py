@@ -46,8 +46,10 @@ class DeterministicAdam(tf.compat.v1.train.AdamOptimizer):
         )
         # TF's kernel: lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t); m += (g - m)(1 - beta1);
         # v += (g^2 - v)(1 - beta2); var -= lr_t m / (sqrt(v) + epsilon).
-        lr_t = lr * tf.sqrt(1.0 - tf.cast(beta2_power, lr.dtype)) / (
-            1.0 - tf.cast(beta1_power, lr.dtype)
+        lr_t = (
+            lr
+            * tf.sqrt(1.0 - tf.cast(beta2_power, lr.dtype))
+            / (1.0 - tf.cast(beta1_power, lr.dtype))
         )
         m, v = self.get_slot(var, "m"), self.get_slot(var, "v")
         m_t = tf.compat.v1.assign(m, m + (grad - m) * (1.0 - beta1))

@@ -212,6 +212,7 @@ def _exact_matmul(
     eb = _exponent(tf.reduce_max(tf.abs(_flush32(b)), axis=inner_b, keepdims=True))
     a0, a1 = _slices(a64 * _pow2(-ea), beta)
     b0, b1 = _slices(b64 * _pow2(-eb), beta)
+
     def product(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.name_scope(EXACT_SCOPE):  # the audit's mark of an integer-valued product
             return tf.linalg.matmul(x, y, transpose_a=transpose_a, transpose_b=transpose_b)

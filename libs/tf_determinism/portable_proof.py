@@ -163,11 +163,17 @@ def _graph_outputs(inputs: dict[str, np.ndarray]) -> dict[str, Any]:
         out[f"tf/{name}"] = fn(fa, fb)
     out["tf/AddN"] = tf.math.add_n([fa, fb])
     out["tf/Sqrt"] = tf.sqrt(tf.abs(t["finite"]))
-    for name, fn in (("Neg", tf.negative), ("Abs", tf.abs), ("Square", tf.square),
-                     ("Floor", tf.floor), ("Round", tf.round), ("Relu", tf.nn.relu),
-                     ("LeakyRelu", lambda x: tf.nn.leaky_relu(x, 0.01)),
-                     ("Cast64", lambda x: tf.cast(tf.cast(x, tf.float64) / 3.0, tf.float32)),
-                     ("Max", lambda x: tf.reduce_max(tf.reshape(x[:5999], [-1, 7]), 1))):
+    for name, fn in (
+        ("Neg", tf.negative),
+        ("Abs", tf.abs),
+        ("Square", tf.square),
+        ("Floor", tf.floor),
+        ("Round", tf.round),
+        ("Relu", tf.nn.relu),
+        ("LeakyRelu", lambda x: tf.nn.leaky_relu(x, 0.01)),
+        ("Cast64", lambda x: tf.cast(tf.cast(x, tf.float64) / 3.0, tf.float32)),
+        ("Max", lambda x: tf.reduce_max(tf.reshape(x[:5999], [-1, 7]), 1)),
+    ):
         out[f"tf/{name}"] = fn(t["finite"])
     relu_grads = tf.gradients([tf.nn.relu(fa), tf.nn.leaky_relu(fa, 0.01)], [fa],
                               grad_ys=[fb, fb])  # fmt: skip
