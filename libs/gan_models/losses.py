@@ -191,7 +191,7 @@ def gradient_penalty(
     squares = ops.reduce_sum(tf.square(gradients), axis=list(range(1, gradients.shape.ndims)))
     penalties = ops.sqrt(squares + epsilon) / target - 1.0
     if one_sided:
-        penalties = tf.maximum(0.0, penalties)
+        penalties = ops.maximum(penalties, 0.0)
     if ops.portable():
         return _mean(tf.square(penalties))
     return tf.compat.v1.losses.compute_weighted_loss(

@@ -75,7 +75,7 @@ def l2_normalize(x: Any, *, axis: Any = None, epsilon: float = 1e-12) -> tf.Tens
     with tf.name_scope("exact_l2_normalize"):
         x = tf.convert_to_tensor(x)
         square_sum = ops.reduce_sum(tf.square(x), axis, keepdims=True)
-        return x / ops.sqrt(tf.maximum(square_sum, tf.cast(epsilon, x.dtype)))
+        return x / ops.sqrt(ops.maximum(square_sum, tf.cast(epsilon, x.dtype)))
 
 
 def batch_normalization(

@@ -217,9 +217,13 @@ PORTABLE_OPS: dict[str, Portable] = {
         "StatelessTruncatedNormalV2 StatelessShuffle StatelessRandomGetAlg",
         "stateless random draws (Philox, then single operations)", f"{PORTABLE_PROOF}: tf/*"),
     **_allow(
-        "AddV2 Sub Mul RealDiv DivNoNan Neg Abs Sqrt Square Floor Round Maximum Minimum Max "
-        "LeakyRelu LeakyReluGrad Relu ReluGrad",
+        "AddV2 Sub Mul RealDiv DivNoNan Neg Abs Sqrt Square Floor Round Max LeakyRelu "
+        "LeakyReluGrad",
         _IEEE, f"{PORTABLE_PROOF}: tf/*"),
+    # A float max of a subnormal is the flushed zero on x86, the subnormal in aarch64's scalar
+    # code (control/tf_maximum_subnormal): portable.relu and portable.maximum select instead.
+    **_allow("Maximum Minimum", "integer (shape arithmetic): exact", END_TO_END,
+             dtypes=("int32", "int64")),
     "AddN": Portable("a sum of two (commutative): the pairwise gradient aggregation",
                      f"{PORTABLE_PROOF}: tf/AddN"),
     **_allow("MatMul BatchMatMulV2 Sum",
@@ -245,6 +249,8 @@ _PORTABLE_REPLACEMENTS = {
         ("SparseSoftmaxCrossEntropyWithLogits", "sparse_softmax_cross_entropy_with_logits"),
         ("SoftmaxCrossEntropyWithLogits", "log_softmax"))},
     "SqrtGrad": "tf_determinism.ops.sqrt (its gradient as single ops)",
+    **dict.fromkeys(("Relu", "ReluGrad", "Maximum", "Minimum"),
+                    "tf_determinism.ops.relu / ops.maximum (a compare and a select)"),
     "ResourceApplyAdam": "tf_determinism.optimizers.DeterministicAdam (single ops)",
 }  # fmt: skip
 

@@ -161,6 +161,14 @@ def sqrt(x: Any) -> Any:
     return op(tf.convert_to_tensor(x, tf.float32))
 
 
+def relu(x: Any) -> Any:
+    return _portable.relu(x) if portable() else tf.nn.relu(x)
+
+
+def maximum(x: Any, y: Any) -> Any:
+    return _portable.maximum(x, y) if portable() else tf.maximum(x, y)
+
+
 def tanh(x: Any) -> Any:
     return _portable.tanh(x) if portable() else tf.tanh(x)
 

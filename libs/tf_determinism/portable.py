@@ -106,6 +106,22 @@ def _where(condition: tf.Tensor, value: float, x: tf.Tensor) -> tf.Tensor:
     return tf.where(condition, tf.fill(tf.shape(x), tf.constant(value, x.dtype)), x)
 
 
+def relu(x: Any) -> tf.Tensor:
+    """max(x, 0) as a compare and a select. TF's Relu and Maximum of a subnormal operand
+    return the flushed zero on x86 (DAZ) but, in aarch64's scalar code, the subnormal itself
+    (FZ flushes the compare's inputs, not the selected value): measured, portable_proof's
+    control. A compare reads a subnormal as zero on both, and a select moves bits."""
+    x = tf.convert_to_tensor(x, tf.float32)
+    return tf.where(x > 0.0, x, tf.zeros_like(x))
+
+
+def maximum(x: Any, y: Any) -> tf.Tensor:
+    """max(x, y) as a compare and a select (see relu): y where x >= y is false (also a NaN)."""
+    x = tf.convert_to_tensor(x, tf.float32)
+    y = tf.convert_to_tensor(y, tf.float32)
+    return tf.where(x >= y, x, y)
+
+
 # --- exact slices -----------------------------------------------------------------------------
 
 

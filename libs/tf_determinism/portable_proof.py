@@ -22,7 +22,12 @@ from typing import Any
 import numpy as np
 
 # TF's own ops on some of the same inputs: known to differ between x86 and aarch64.
-CONTROLS = ("control/tf_matmul", "control/tf_exp", "control/tf_inner_sum")
+CONTROLS = (
+    "control/tf_matmul",
+    "control/tf_exp",
+    "control/tf_inner_sum",
+    "control/tf_maximum_subnormal",
+)
 _F32 = np.float32
 
 
@@ -85,14 +90,30 @@ def make_inputs(path: str, seed: int = 20261207) -> None:
     )  # fmt: skip
 
 
-def _graph_outputs(inputs: dict[str, np.ndarray]) -> dict[str, Any]:
+def _subnormal(x: np.ndarray) -> np.ndarray:
+    """Where x (float32) is subnormal, from its bits."""
+    bits = x.view(np.uint32)
+    return ((bits & 0x7F800000) == 0) & ((bits & 0x007FFFFF) != 0)
+
+
+def _graph_outputs(inputs: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[Any, np.ndarray]]:
     """{name: tensor} of every portable op and gradient (and the controls), in the default
-    graph."""
+    graph, and {placeholder: value}: the inputs to feed."""
     import tensorflow as tf
 
     from tf_determinism import portable as p
 
-    t = {name: tf.constant(value) for name, value in inputs.items()}
+    feeds: dict[Any, np.ndarray] = {}
+
+    def fed(value: np.ndarray) -> Any:
+        """A placeholder fed `value` at run time: a constant would be folded by Grappler on
+        the main thread, not computed by the kernel in TF's pool (whose threads flush
+        subnormals)."""
+        placeholder = tf.compat.v1.placeholder(tf.as_dtype(value.dtype), value.shape)
+        feeds[placeholder] = value
+        return placeholder
+
+    t = {name: fed(value) for name, value in inputs.items()}
     out: dict[str, Any] = {}
 
     def with_gradient(name: str, fn: Callable[..., Any], *args: Any) -> None:
@@ -158,9 +179,18 @@ def _graph_outputs(inputs: dict[str, np.ndarray]) -> dict[str, Any]:
     # canonical NaN.
     fa, fb = t["finite"][:2000], t["finite"][2000:4000]
     for name, fn in (("AddV2", tf.add), ("Sub", tf.subtract), ("Mul", tf.multiply),
-                     ("RealDiv", tf.math.truediv), ("DivNoNan", tf.math.divide_no_nan),
-                     ("Maximum", tf.maximum), ("Minimum", tf.minimum)):  # fmt: skip
+                     ("RealDiv", tf.math.truediv), ("DivNoNan", tf.math.divide_no_nan)):  # fmt: skip
         out[f"tf/{name}"] = fn(fa, fb)
+    # Max of a subnormal: x86 (DAZ) returns the flushed zero, aarch64's scalar code (a short
+    # vector) the subnormal (a control); portable.relu and portable.maximum select instead.
+    pairs = inputs["finite"][:2000], inputs["finite"][2000:4000]
+    subnormal = _subnormal(pairs[0]) | _subnormal(pairs[1])
+    sa, sb = (fed(x[subnormal]) for x in pairs)
+    out["control/tf_maximum_subnormal"] = tf.maximum(sa, sb)
+    with_gradient("relu/subnormal", p.relu, tf.concat([sa, sb], 0))
+    with_gradient("maximum/subnormal", p.maximum, sa, sb)
+    with_gradient("relu", p.relu, t["finite"])
+    with_gradient("maximum", p.maximum, fa, fb)
     out["tf/AddN"] = tf.math.add_n([fa, fb])
     out["tf/Sqrt"] = tf.sqrt(tf.abs(t["finite"]))
     for name, fn in (
@@ -184,7 +214,7 @@ def _graph_outputs(inputs: dict[str, np.ndarray]) -> dict[str, Any]:
     out["control/tf_matmul"] = tf.matmul(t["critic"], t["critic_w"])
     out["control/tf_exp"] = tf.exp(t["wide"])
     out["control/tf_inner_sum"] = tf.reduce_sum(t["sum_x"], 1)
-    return out
+    return out, feeds
 
 
 def compute(inputs_path: str, numerics: Any) -> dict[str, np.ndarray]:
@@ -198,9 +228,10 @@ def compute(inputs_path: str, numerics: Any) -> dict[str, np.ndarray]:
     with np.load(inputs_path) as loaded:
         inputs = {name: loaded[name] for name in loaded.files}
     with tf.Graph().as_default():
-        tensors = _graph_outputs(inputs)
+        tensors, feeds = _graph_outputs(inputs)
         with tf.compat.v1.Session(config=tf_determinism.session_config(numerics)) as session:
-            return dict(zip(tensors, session.run(list(tensors.values())), strict=True))
+            values = session.run(list(tensors.values()), feed_dict=feeds)
+            return dict(zip(tensors, values, strict=True))
 
 
 def ulps(a: np.ndarray, b: np.ndarray) -> int:
