@@ -7,6 +7,8 @@
 #    name the architecture as the cause. Should the bits ever match, this fails so that the
 #    README's rows are re-measured.
 # 2. the same run twice on the emulated aarch64 CPU: IDENTICAL (the same-machine guarantee).
+# 3. the same run with `--numerics=portable`, natively and emulated: IDENTICAL (README "x86-64
+#    and aarch64: the same bits with --numerics=portable").
 # qemu-user comes from Debian: installed with apt-get when it is missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -59,5 +61,10 @@ PY
 
 ./pants run apps/repro -- twice --quick --cpu neoverse-n1 --runs_root "$runs/arm-arm" -- \
   "${flags[@]}"
+
+./pants run apps/repro -- emulate --cpu neoverse-n1 --runs_root "$runs/portable" -- \
+  "${flags[@]}" --numerics=portable || {
+  echo "arm_emulated_check: the portable GAN was not IDENTICAL on x86-64 and the emulated" \
+       "aarch64 (report above)" >&2; exit 1; }
 echo "arm_emulated_check: passed (x86 against aarch64 DIFFERENT as measured; aarch64 twice" \
-     "IDENTICAL)"
+     "IDENTICAL; x86 against aarch64 with --numerics=portable IDENTICAL)"

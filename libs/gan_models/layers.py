@@ -27,7 +27,7 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
-from tf_determinism import exact
+from tf_determinism import exact, ops
 from tf_determinism.initializers import StatelessGlorotUniform, StatelessNormal
 
 # Parallel collections (kernel i pairs with u i); Variables serialize into the MetaGraph.
@@ -123,7 +123,7 @@ def add_weight_decay_loss(weight_decay: float) -> None:
         k for k in _v1.get_collection(WEIGHT_DECAY_KERNELS) if k.op.name.startswith(scope + "/")
     ]
     if kernels:
-        total = functools.reduce(tf.add, [tf.reduce_sum(tf.square(k)) for k in kernels])
+        total = functools.reduce(tf.add, [ops.reduce_sum(tf.square(k)) for k in kernels])
         _v1.losses.add_loss(
             tf.multiply(weight_decay, total, name="weight_decay_loss"),
             _v1.GraphKeys.REGULARIZATION_LOSSES,
@@ -135,8 +135,8 @@ def _bias(units: int) -> tf.Variable:
 
 
 def _power_iteration(w_mat: tf.Tensor, u: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    v = exact.l2_normalize(tf.matmul(w_mat, u, transpose_a=True))
-    u_new = exact.l2_normalize(tf.matmul(w_mat, v))
+    v = exact.l2_normalize(ops.matmul(w_mat, u, transpose_a=True))
+    u_new = exact.l2_normalize(ops.matmul(w_mat, v))
     return u_new, v
 
 
@@ -163,8 +163,8 @@ def spectral_normalize(kernel: tf.Variable, *, seed: int) -> tf.Tensor:
         _v1.add_to_collection(SPECTRAL_NORM_U, u_var)
     u_new, v = _power_iteration(w_mat, u_var)
     u_new, v = tf.stop_gradient(u_new), tf.stop_gradient(v)
-    sigma = tf.matmul(tf.matmul(u_new, w_mat, transpose_a=True), v)[0][0]
-    return kernel / sigma
+    sigma = ops.matmul(ops.matmul(u_new, w_mat, transpose_a=True), v)[0][0]
+    return ops.divide_by_scalar(kernel, sigma)
 
 
 def spectral_norm_update_op() -> tf.Operation:
@@ -198,8 +198,8 @@ def dense(
     """
     with _v1.variable_scope(name):
         kernel = _kernel("kernel", [int(x.shape[-1]), units], seed, decay, spectral_norm)
-        y = tf.matmul(x, kernel)
-        return tf.nn.bias_add(y, _bias(units)) if use_bias else y
+        y = ops.matmul(x, kernel)
+        return ops.bias_add(y, _bias(units)) if use_bias else y
 
 
 def conv2d(
@@ -217,8 +217,8 @@ def conv2d(
     with _v1.variable_scope(name):
         shape = [kernel_size, kernel_size, int(x.shape[-1]), filters]
         kernel = _kernel("kernel", shape, seed, decay, spectral_norm)
-        y = tf.nn.conv2d(x, kernel, strides=[1, stride, stride, 1], padding="SAME")
-        return tf.nn.bias_add(y, _bias(filters))
+        y = ops.conv2d(x, kernel, stride)
+        return ops.bias_add(y, _bias(filters))
 
 
 def conv2d_transpose(
@@ -237,11 +237,9 @@ def conv2d_transpose(
         shape = [kernel_size, kernel_size, filters, int(x.shape[-1])]
         kernel = _kernel("kernel", shape, seed, decay, spectral_norm=False)
         out_shape = tf.stack([tf.shape(x)[0], height * stride, width * stride, filters])
-        y = tf.nn.conv2d_transpose(
-            x, kernel, out_shape, strides=[1, stride, stride, 1], padding="SAME"
-        )
+        y = ops.conv2d_transpose(x, kernel, out_shape, stride)
         y.set_shape([x.shape[0], height * stride, width * stride, filters])
-        return tf.nn.bias_add(y, _bias(filters))
+        return ops.bias_add(y, _bias(filters))
 
 
 def batch_norm(
@@ -273,7 +271,7 @@ def batch_norm(
         gamma = _v1.get_variable("gamma", [channels], initializer=_v1.ones_initializer())
         beta = _v1.get_variable("beta", [channels], initializer=_v1.zeros_initializer())
         if not track_moving_averages:
-            mean, variance = tf.nn.moments(x, axes)
+            mean, variance = ops.moments(x, axes)
             return exact.batch_normalization(
                 x, mean=mean, variance=variance, offset=beta, scale=gamma, epsilon=epsilon
             )
@@ -284,7 +282,7 @@ def batch_norm(
             "moving_variance", [channels], trainable=False, initializer=_v1.ones_initializer()
         )
         if is_training:
-            mean, variance = tf.nn.moments(x, axes)
+            mean, variance = ops.moments(x, axes)
             if _RECORDERS:
                 _RECORDERS[-1].append(BatchStats(moving_mean, moving_var, mean, variance, momentum))
         else:
@@ -330,7 +328,7 @@ def condition_on_onehot(
             dtype=tf.float32,
             initializer=StatelessGlorotUniform(seed, _full_name("embedding")),
         )
-        embedded = tf.matmul(tf.cast(one_hot_labels, tf.float32), embedding)
+        embedded = ops.matmul(tf.cast(one_hot_labels, tf.float32), embedding)
         mapped = dense(
             embedded,
             units=x.shape[1:].num_elements(),

@@ -25,7 +25,7 @@ import tensorflow as tf
 import tensorflow_gan as tfgan
 
 from gan_models.config import GANConfig
-from tf_determinism import stateless_key
+from tf_determinism import ops, stateless_key
 
 LOSS_FUNCTIONS: dict[str, tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]] = {
     "wasserstein": (
@@ -39,6 +39,53 @@ LOSS_FUNCTIONS: dict[str, tuple[Callable[..., tf.Tensor], Callable[..., tf.Tenso
         tfgan.losses.least_squares_discriminator_loss,
     ),
 }
+
+
+def _mean(x: tf.Tensor) -> tf.Tensor:
+    return ops.reduce_mean(x)
+
+
+def _xent(label: float, logits: tf.Tensor) -> tf.Tensor:
+    """The mean sigmoid cross-entropy of logits against a constant label."""
+    labels = tf.fill(tf.shape(logits), tf.constant(label, tf.float32))
+    return _mean(ops.sigmoid_cross_entropy_with_logits(labels, logits))
+
+
+def _outputs(model: Any) -> tuple[tf.Tensor, tf.Tensor]:
+    return model.discriminator_real_outputs, model.discriminator_gen_outputs
+
+
+# The same losses from portable ops (`--numerics=portable`): TF-GAN's formulas (the minimax
+# discriminator's one-sided label smoothing 0.25 included) with portable means and
+# cross-entropies; the mean of a weighted loss with weights 1 is TF-GAN's reduction here.
+PORTABLE_LOSS_FUNCTIONS: dict[str, tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]] = {
+    "wasserstein": (
+        lambda m: -_mean(_outputs(m)[1]),
+        lambda m: _mean(_outputs(m)[1]) - _mean(_outputs(m)[0]),
+    ),
+    "minimax": (
+        lambda m: -_xent(0.0, _outputs(m)[1]),
+        lambda m: _xent(0.875, _outputs(m)[0]) + _xent(0.0, _outputs(m)[1]),
+    ),
+    "modified": (
+        lambda m: _xent(1.0, _outputs(m)[1]),
+        lambda m: _xent(0.875, _outputs(m)[0]) + _xent(0.0, _outputs(m)[1]),
+    ),
+    "least_squares": (
+        lambda m: 0.5 * _mean(tf.square(_outputs(m)[1] - 1.0)),
+        lambda m: 0.5 * _mean(tf.square(_outputs(m)[0] - 1.0))
+        + 0.5 * _mean(tf.square(_outputs(m)[1])),
+    ),
+}
+
+
+def loss_functions(config: GANConfig) -> tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]:
+    """(generator's, discriminator's) adversarial loss of config.resolved_loss in the process's
+    numerics mode."""
+    table = PORTABLE_LOSS_FUNCTIONS if ops.portable() else LOSS_FUNCTIONS
+    return table[config.resolved_loss]
+
+
 LOSS_SCOPE = "gan_models"
 # With add_summaries, each published loss is also a TensorBoard scalar "losses/<key>".
 LOSS_SUMMARY_SCOPE = "losses"
@@ -141,10 +188,12 @@ def gradient_penalty(
     gradients = tf.gradients(
         ys=critic_out, xs=interpolates, aggregation_method=tf.AggregationMethod.EXPERIMENTAL_TREE
     )[0]
-    squares = tf.reduce_sum(tf.square(gradients), axis=list(range(1, gradients.shape.ndims)))
-    penalties = tf.sqrt(squares + epsilon) / target - 1.0
+    squares = ops.reduce_sum(tf.square(gradients), axis=list(range(1, gradients.shape.ndims)))
+    penalties = ops.sqrt(squares + epsilon) / target - 1.0
     if one_sided:
-        penalties = tf.maximum(0.0, penalties)
+        penalties = ops.maximum(penalties, 0.0)
+    if ops.portable():
+        return _mean(tf.square(penalties))
     return tf.compat.v1.losses.compute_weighted_loss(
         tf.square(penalties),
         1.0,
@@ -164,7 +213,7 @@ def generator_loss_terms(config: GANConfig, gan_model: Any) -> dict[str, tf.Tens
       {"generator_loss": float32 scalar, total as optimized (L2 included)}, plus
       "mutual_information_penalty" for infogan with a weight > 0.
     """
-    adversarial, _ = LOSS_FUNCTIONS[config.resolved_loss]
+    adversarial, _ = loss_functions(config)
     loss = adversarial(gan_model)
     terms = {}
     if config.gan_type == "infogan" and _uses(config.mutual_information_penalty_weight):
@@ -190,7 +239,7 @@ def discriminator_loss_terms(
       {"discriminator_loss": float32 scalar, total as optimized (L2 included)}, plus
       "gradient_penalty" when a gradient-penalty weight > 0 is set.
     """
-    _, adversarial = LOSS_FUNCTIONS[config.resolved_loss]
+    _, adversarial = loss_functions(config)
     loss = adversarial(gan_model)
     terms = {}
     if _uses(config.gradient_penalty_weight):

@@ -27,6 +27,7 @@ import tensorflow_probability as tfp
 
 from gan_models import layers
 from gan_models.config import GANConfig
+from tf_determinism import ops
 
 _LEAKY_ALPHA = 0.01
 
@@ -46,7 +47,7 @@ def _generator_body(
     net = layers.dense(
         noise, units=_width(config, 1024), name="fc1", seed=seed, use_bias=False, decay=True
     )
-    net = tf.nn.relu(layers.batch_norm(net, name="bn1", is_training=is_training))
+    net = ops.relu(layers.batch_norm(net, name="bn1", is_training=is_training))
     if one_hot_labels is not None:
         net = layers.condition_on_onehot(
             net, one_hot_labels=one_hot_labels, seed=seed, embedding_size=_width(config, 256)
@@ -55,7 +56,7 @@ def _generator_body(
     net = layers.dense(
         net, units=7 * 7 * channels, name="fc2", seed=seed, use_bias=False, decay=True
     )
-    net = tf.nn.relu(layers.batch_norm(net, name="bn2", is_training=is_training))
+    net = ops.relu(layers.batch_norm(net, name="bn2", is_training=is_training))
     net = tf.reshape(net, [-1, 7, 7, channels])
     net = layers.conv2d_transpose(
         net,
@@ -66,7 +67,7 @@ def _generator_body(
         seed=seed,
         decay=True,
     )
-    net = tf.nn.relu(layers.batch_norm(net, name="bn3", is_training=is_training))
+    net = ops.relu(layers.batch_norm(net, name="bn3", is_training=is_training))
     net = layers.conv2d_transpose(
         net,
         filters=_width(config, 32),
@@ -76,13 +77,13 @@ def _generator_body(
         seed=seed,
         decay=True,
     )
-    net = tf.nn.relu(layers.batch_norm(net, name="bn4", is_training=is_training))
+    net = ops.relu(layers.batch_norm(net, name="bn4", is_training=is_training))
     net = layers.conv2d(
         net, filters=1, kernel_size=4, stride=1, name="conv_out", seed=seed, decay=True
     )
     layers.add_weight_decay_loss(config.weight_decay)
     # Same range as the real images: [-1, 1].
-    return tf.tanh(net)
+    return ops.tanh(net)
 
 
 def generator(inputs: Any, config: GANConfig, is_training: bool) -> tf.Tensor:

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from repro_app.errors import RefusedGraphError
 from run_record import update_run_json
-from tf_determinism import graph_audit
+from tf_determinism import graph_audit, ops
 
 CENSUS_KEY = "graph_ops"
 
@@ -32,7 +32,9 @@ class GraphAuditHook(tf.estimator.SessionRunHook):
     def begin(self) -> None:
         try:
             census = graph_audit.audit(
-                tf.compat.v1.get_default_graph(), training=self._mode == "train"
+                tf.compat.v1.get_default_graph(),
+                training=self._mode == "train",
+                portable=ops.portable(),
             )
         except graph_audit.RefusedOpError as e:
             raise RefusedGraphError(f"{self._mode} graph: {e}") from None

@@ -8,7 +8,9 @@ at its quick settings (its options' QUICK) on its data group's quick data, each 
   * on `--local_workers=2` equals one process at the same --micro_batches=2;
   * stopped by SIGTERM ends with exit status 5 after a checkpointed step, and the same command
     then ends identical to the straight run;
-  * has only audited graphs (no CPU-dependent kernel, no stateful random op) in run.json.
+  * has only audited graphs (no CPU-dependent kernel, no stateful random op) in run.json;
+  * with `--numerics=portable` trains graphs of portable ops only (graph_audit.PORTABLE_OPS),
+    or is refused before a step in one line naming the op and its replacement.
 
 A new app passes it by its line in the registry; it needs no test of its own for any of this.
 Every run uses M = 2 micro-batches, so that one straight run serves all. A difference fails
@@ -30,8 +32,12 @@ from repro_experiment import App
 from repro_experiment.testing import Crash, CrashAfter, SignalAt, quick_command
 from run_record import read_losses, read_run_json
 from tf_determinism import child_env, graph_audit
+from tf_determinism import ops as numerics_ops
 
 STEPS = 40
+# The apps whose every op has a portable form today (README "x86-64 and aarch64: the same bits
+# with --numerics=portable"); the others are refused in portable mode.
+PORTABLE_APPS = {"mnist_gan"}
 
 
 def contract_runner(app: App, tmp_path_factory: Any, run_here: Any) -> dict[str, Any]:
@@ -143,3 +149,22 @@ def test_every_graph_is_audited_and_clean(app, straight):
     for mode, ops in census.items():
         assert not set(ops) & set(graph_audit.DENIED_OPS), (mode, set(ops))
     assert not set(census["train"]) & set(graph_audit.RANDOM_OPS)
+
+
+def test_portable_mode_is_audited_or_refused_in_one_line(app, tmp_path):
+    model_dir = str(tmp_path / "portable")
+    try:
+        app["here"](model_dir, "--numerics=portable", "--max_train_steps=1")
+    except repro_app.RefusedGraphError as refused:
+        assert app["name"] not in PORTABLE_APPS, str(refused)
+        message = str(refused)
+        assert "\n" not in message and "no portable form of it is proven" in message
+        assert refused.exit_status == 2 and not list(read_losses(model_dir)[1])
+    else:
+        assert app["name"] in PORTABLE_APPS
+        census = read_run_json(model_dir)["graph_ops"]["train"]
+        assert set(census) <= set(graph_audit.PORTABLE_OPS) | {
+            op for op in census if op.endswith(("Dataset", "DatasetV2", "DatasetV3"))
+        }
+    finally:
+        numerics_ops.set_mode("fast")

@@ -17,6 +17,12 @@ _CAUSES: tuple[tuple[str, str], ...] = (
     # Measured (README "Where the same bits hold"): x86-64 and aarch64 round matmuls, conv
     # gradients, inner-axis sums and transcendentals differently, so it outranks everything.
     ("host.machine", "the machine architecture (x86-64 and aarch64 kernels round differently)"),
+    (
+        "identity.numerics.numerics",
+        "the numerics mode (fast: TF's kernels, which round "
+        "otherwise on another architecture; portable: the same bits "
+        "on x86-64 and aarch64)",
+    ),
     ("identity.random_seed", "the seed"),
     ("identity.numerics.cpu_isa", "the cpu_isa pin (instruction set oneDNN may use)"),
     ("identity.numerics", "a numerics pin"),

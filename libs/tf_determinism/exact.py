@@ -25,6 +25,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from tf_determinism import ops
+
 # Gradient functions registered below, by the op type they replace TF's for.
 _EXACT_GRADIENTS = {"Log": "TfDeterminismExactLog", "Log1p": "TfDeterminismExactLog1p"}
 
@@ -72,8 +74,8 @@ def l2_normalize(x: Any, *, axis: Any = None, epsilon: float = 1e-12) -> tf.Tens
     """
     with tf.name_scope("exact_l2_normalize"):
         x = tf.convert_to_tensor(x)
-        square_sum = tf.reduce_sum(tf.square(x), axis, keepdims=True)
-        return x / tf.sqrt(tf.maximum(square_sum, tf.cast(epsilon, x.dtype)))
+        square_sum = ops.reduce_sum(tf.square(x), axis, keepdims=True)
+        return x / ops.sqrt(ops.maximum(square_sum, tf.cast(epsilon, x.dtype)))
 
 
 def batch_normalization(
@@ -93,8 +95,8 @@ def batch_normalization(
       A tensor of x's shape and dtype.
     """
     with tf.name_scope("exact_batchnorm"):
-        multiplier = scale / tf.sqrt(variance + epsilon)
-        return x * multiplier + (offset - mean * multiplier)
+        multiplier = scale / ops.sqrt(variance + epsilon)
+        return ops.scale_shift(x, multiplier, offset - mean * multiplier)
 
 
 def softmax(logits: Any, axis: int = -1) -> tf.Tensor:
@@ -112,6 +114,8 @@ def softmax(logits: Any, axis: int = -1) -> tf.Tensor:
     """
     with tf.name_scope("exact_softmax"):
         x = tf.convert_to_tensor(logits)
+        if ops.portable():
+            return ops.softmax(x, axis)
         e = tf.exp(x - tf.stop_gradient(tf.reduce_max(x, axis, keepdims=True)))
         return e / tf.reduce_sum(e, axis, keepdims=True)
 
@@ -134,6 +138,6 @@ def layer_normalization(
     """
     with tf.name_scope("exact_layer_norm"):
         x = tf.convert_to_tensor(x)
-        centered = x - tf.reduce_mean(x, axis, keepdims=True)
-        variance = tf.reduce_mean(tf.square(centered), axis, keepdims=True)
-        return centered / tf.sqrt(variance + epsilon) * scale + offset
+        centered = x - ops.reduce_mean(x, axis, keepdims=True)
+        variance = ops.reduce_mean(tf.square(centered), axis, keepdims=True)
+        return centered / ops.sqrt(variance + epsilon) * scale + offset

@@ -31,9 +31,12 @@ import collections
 import dataclasses
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
+from tf_determinism.portable import EXACT_SCOPE as _EXACT_SCOPE
 
 _APPROXIMATE_DTYPES = (tf.float32, tf.float16, tf.bfloat16)
 _EXACT_NORMALIZE = "x / tf.sqrt(v) (tf_determinism.exact.l2_normalize, exact.batch_normalization)"
@@ -158,6 +161,131 @@ _LAYERS = {
 }  # fmt: skip
 
 
+# --- the portable numerics mode (`--numerics=portable`) ---------------------------------------
+
+PORTABLE_PROOF = "apps/repro/repro/test_portable_emulated.py"
+END_TO_END = "build-support/arm_emulated_check.sh (the GAN with --numerics=portable)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Portable:
+    """Why an op type is allowed in a portable graph, and the test that proves it.
+
+    Attributes:
+      why: what makes its bits the same on x86-64 and aarch64.
+      proof: the test that compares them (an output of tf_determinism.portable_proof, run
+        natively and under qemu-aarch64, or the end-to-end check).
+      dtypes: its "T" must be one of these (None: any).
+      scope: only inside this name scope (the portable ops' float64 integer products).
+    """
+
+    why: str
+    proof: str
+    dtypes: tuple[str, ...] | None = None
+    scope: str | None = None
+
+
+def _allow(names: str, why: str, proof: str, **kwargs: Any) -> dict[str, Portable]:
+    return {name: Portable(why, proof, **kwargs) for name in names.split()}
+
+
+_MOVES = "moves, selects, converts or compares values: no float arithmetic"
+_IEEE = "one correctly rounded IEEE operation per element (no fused multiply-add)"
+PORTABLE_OPS: dict[str, Portable] = {
+    **_allow(
+        "Identity IdentityN Reshape Squeeze ExpandDims Transpose ConcatV2 Pack Unpack Split "
+        "SplitV Slice StridedSlice StridedSliceGrad Pad PadV2 BroadcastTo Fill ZerosLike "
+        "OnesLike GatherV2 Shape ShapeN Size Rank Range Const StopGradient NoOp Bitcast "
+        "BitwiseAnd BitwiseOr BitwiseXor LeftShift RightShift Equal NotEqual Less LessEqual "
+        "Greater GreaterEqual IsNan IsInf IsFinite LogicalAnd LogicalOr LogicalNot SelectV2 "
+        "Select Cast OneHot BroadcastGradientArgs Placeholder PlaceholderWithDefault If "
+        "StatelessIf While StatelessWhile Enter Exit Merge Switch NextIteration LoopCond "
+        "TensorArrayV3 TensorArrayWriteV3 TensorArrayReadV3 TensorArrayGatherV3 "
+        "TensorArraySizeV3 TensorArrayScatterV3 ArgMax",
+        _MOVES, END_TO_END),
+    **_allow(
+        "VarHandleOp ReadVariableOp AssignVariableOp AssignAddVariableOp AssignSubVariableOp "
+        "VarIsInitializedOp DestroyResourceOp SaveV2 RestoreV2 MergeV2Checkpoints "
+        "ShardedFilename StringJoin ScalarSummary ImageSummary HistogramSummary MergeSummary "
+        "ParseExampleV2 DecodeRaw IteratorGetNext IteratorToStringHandle IteratorV2 "
+        "MakeIterator AnonymousIteratorV2 DeleteIterator",
+        "variables, checkpoints, summaries, the input's parsing: no float arithmetic",
+        END_TO_END),
+    **_allow(
+        "StatelessRandomGetKeyCounter StatelessRandomNormalV2 StatelessRandomUniformV2 "
+        "StatelessRandomUniformFullIntV2 StatelessRandomUniformIntV2 "
+        "StatelessTruncatedNormalV2 StatelessShuffle StatelessRandomGetAlg",
+        "stateless random draws (Philox, then single operations)", f"{PORTABLE_PROOF}: tf/*"),
+    **_allow(
+        "AddV2 Sub Mul RealDiv DivNoNan Neg Abs Sqrt Square Floor Round Max LeakyRelu "
+        "LeakyReluGrad",
+        _IEEE, f"{PORTABLE_PROOF}: tf/*"),
+    # A float max of a subnormal is the flushed zero on x86, the subnormal in aarch64's scalar
+    # code (control/tf_maximum_subnormal): portable.relu and portable.maximum select instead.
+    **_allow("Maximum Minimum", "integer (shape arithmetic): exact", END_TO_END,
+             dtypes=("int32", "int64")),
+    "AddN": Portable("a sum of two (commutative): the pairwise gradient aggregation",
+                     f"{PORTABLE_PROOF}: tf/AddN"),
+    **_allow("MatMul BatchMatMulV2 Sum",
+             "a float64 product or sum of integers below 2**53: exact in any order",
+             f"{PORTABLE_PROOF}: matmul/*, reduce_sum/*", dtypes=("float64", "int32", "int64"),
+             scope=None),
+}  # fmt: skip
+_DATASET = ("Dataset", "DatasetV2", "DatasetV3")
+# What replaces a refused op in a portable graph.
+_PORTABLE_REPLACEMENTS = {
+    **dict.fromkeys(("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"),
+                    "tf_determinism.ops.matmul (portable.matmul)"),
+    **dict.fromkeys(("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"),
+                    "tf_determinism.ops.conv2d / ops.conv2d_transpose"),
+    **dict.fromkeys(("Sum", "Mean", "Prod", "BiasAddGrad", "L2Loss"),
+                    "tf_determinism.ops.reduce_sum / reduce_mean (and for a per-channel "
+                    "parameter's gradient ops.bias_add, ops.scale_shift, ops.divide_by_scalar)"),
+    **{name: f"tf_determinism.portable.{fn}" for name, fn in (
+        ("Exp", "exp"), ("Expm1", "expm1"), ("Log", "log"), ("Log1p", "log1p"),
+        ("Tanh", "tanh"), ("TanhGrad", "tanh"), ("Sigmoid", "sigmoid"),
+        ("SigmoidGrad", "sigmoid"), ("Softplus", "softplus"), ("SoftplusGrad", "softplus"),
+        ("Softmax", "softmax"), ("LogSoftmax", "log_softmax"),
+        ("SparseSoftmaxCrossEntropyWithLogits", "sparse_softmax_cross_entropy_with_logits"),
+        ("SoftmaxCrossEntropyWithLogits", "log_softmax"))},
+    "SqrtGrad": "tf_determinism.ops.sqrt (its gradient as single ops)",
+    **dict.fromkeys(("Relu", "ReluGrad", "Maximum", "Minimum"),
+                    "tf_determinism.ops.relu / ops.maximum (a compare and a select)"),
+    "ResourceApplyAdam": "tf_determinism.optimizers.DeterministicAdam (single ops)",
+}  # fmt: skip
+
+
+def _portable_denial(node: Any) -> Denial | None:
+    """Why `node` may not be in a portable graph (None: it may)."""
+    allowed = PORTABLE_OPS.get(node.type)
+    if allowed is None and node.type.endswith(_DATASET):
+        return None
+    dtype = node.dtype.name if node.dtype is not None else None
+    if allowed is not None:
+        if allowed.dtypes is not None and dtype not in allowed.dtypes:
+            allowed = None
+        elif (
+            node.type in ("MatMul", "BatchMatMulV2", "Sum")
+            and dtype == "float64"
+            and not any(
+                re.fullmatch(rf"{_EXACT_SCOPE}(_\d+)?", part) for part in node.name.split("/")
+            )
+        ):
+            allowed = None
+        elif node.type == "AddN" and node.inputs > 2:
+            allowed = None
+    if allowed is not None:
+        return None
+    return Denial(
+        f"no portable form of it is proven{f' for {dtype}' if dtype else ''}",
+        _PORTABLE_REPLACEMENTS.get(
+            node.type,
+            "an op of tf_determinism.ops or " "tf_determinism.portable, or --numerics=fast",
+        ),
+        "so x86-64 and aarch64 may round it otherwise",
+    )
+
+
 # Divisions Grappler's constant folding rewrites (see the module docstring; DivNoNan is not
 # rewritten, measured).
 _DIVISIONS = ("RealDiv", "Div", "Xdivy")
@@ -212,22 +340,54 @@ class StatefulRandomOpError(RefusedOpError):
     """A stateful random op in a train graph."""
 
 
+class NonPortableOpError(RefusedOpError):
+    """An op with no portable form proven, in a graph of the portable numerics mode."""
+
+
 @dataclasses.dataclass(frozen=True)
 class _Node:
     type: str
     name: str
     dtype: tf.DType | None  # its "T" attr, None where it has none
+    inputs: int = 0
 
 
-def _nodes(graph: tf.Graph) -> Iterator[_Node]:
-    """Every op of `graph`, then every node of the functions it calls (If/While branches)."""
+_GRADIENT = re.compile(r"(^|/)gradients(_\d+)?/")
+
+
+def _live(graph: tf.Graph) -> set[tf.Operation]:
+    """The ops a run can execute: ancestors of the stateful ops (variable writes, summaries,
+    the input) and of every op nothing consumes, but for unconsumed gradient ops (tf.gradients
+    builds the gradient of every input, also of a constant or a stop_gradient, never run)."""
+    consumed = {t.op for op in graph.get_operations() for t in op.inputs}
+    roots = [
+        op
+        for op in graph.get_operations()
+        if op.op_def.is_stateful or (op not in consumed and not _GRADIENT.search(op.name))
+    ]
+    live: set[tf.Operation] = set()
+    while roots:
+        op = roots.pop()
+        if op not in live:
+            live.add(op)
+            roots.extend(t.op for t in op.inputs)
+            roots.extend(op.control_inputs)
+    return live
+
+
+def _nodes(graph: tf.Graph, live_only: bool = False) -> Iterator[_Node]:
+    """Every op of `graph` (with live_only, those `_live` keeps), then every node of the
+    functions it calls (If/While branches, the input's maps)."""
+    live = _live(graph) if live_only else None
     for op in graph.get_operations():
+        if live is not None and op not in live:
+            continue
         try:
             t = op.get_attr("T")
         except ValueError:
             t = None
         # A list-typed "T" (e.g. Assert's data types) is no element type.
-        yield _Node(op.type, op.name, t if isinstance(t, tf.DType) else None)
+        yield _Node(op.type, op.name, t if isinstance(t, tf.DType) else None, len(op.inputs))
     for function in graph.as_graph_def().library.function:
         for node in function.node_def:
             has_t = "T" in node.attr and node.attr["T"].type
@@ -235,6 +395,7 @@ def _nodes(graph: tf.Graph) -> Iterator[_Node]:
                 node.op,
                 f"{function.signature.name}/{node.name}",
                 tf.as_dtype(node.attr["T"].type) if has_t else None,
+                len([i for i in node.input if not i.startswith("^")]),
             )
 
 
@@ -328,20 +489,28 @@ def _folded_reciprocals(graph: tf.Graph) -> Iterator[tuple[tf.Operation, Denial]
             )
 
 
-def audit(graph: tf.Graph, *, training: bool = False) -> dict[str, int]:
+def audit(graph: tf.Graph, *, training: bool = False, portable: bool = False) -> dict[str, int]:
     """Checks `graph` for CPU-dependent ops and, in a train graph, stateful random ops (see the
-    module docstring).
+    module docstring); in the portable numerics mode, that every op a run can execute is on
+    the portable allowlist (PORTABLE_OPS).
 
     Args:
       graph: the graph, built.
       training: it trains (resumes, runs on several processes): refuse stateful random ops.
+      portable: refuse any op not on PORTABLE_OPS (a float32 matmul, a TF exp, ...).
 
     Returns:
       The op census (`op_census`).
 
     Raises:
-      CpuDependentOpError, StatefulRandomOpError: the first such op, in creation order.
+      CpuDependentOpError, StatefulRandomOpError, NonPortableOpError: the first such op, in
+        creation order.
     """
+    if portable:
+        for node in _nodes(graph, live_only=True):
+            denial = _portable_denial(node)
+            if denial is not None:
+                raise NonPortableOpError(node.type, node.name, denial)
     for node in _nodes(graph):
         denial = DENIED_OPS.get(node.type)
         if denial is not None and (node.dtype is None or node.dtype in _APPROXIMATE_DTYPES):

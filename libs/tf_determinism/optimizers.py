@@ -21,17 +21,41 @@ from typing import Any
 
 import tensorflow as tf
 
+from tf_determinism import ops
 from tf_determinism.reduce import MicroBatchShare, micro_batch_means
 
 
 class DeterministicAdam(tf.compat.v1.train.AdamOptimizer):
     """`AdamOptimizer` whose gradients are aggregated pairwise and gated, whatever the caller
-    (e.g. TF-GAN's `create_train_op`, or `minimize`) asks for."""
+    (e.g. TF-GAN's `create_train_op`, or `minimize`) asks for. In the portable numerics mode
+    its update is TF's formula written as single ops (TF's fused ResourceApplyAdam kernel is one
+    Eigen expression, which a compiler may contract into fused multiply-adds on aarch64)."""
 
     def compute_gradients(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["gate_gradients"] = tf.compat.v1.train.Optimizer.GATE_GRAPH
         kwargs["aggregation_method"] = tf.AggregationMethod.EXPERIMENTAL_TREE
         return super().compute_gradients(*args, **kwargs)
+
+    def _resource_apply_dense(self, grad: Any, var: Any) -> Any:
+        if not ops.portable():
+            return super()._resource_apply_dense(grad, var)
+        beta1_power, beta2_power = self._get_beta_accumulators()
+        lr, beta1, beta2, epsilon = (
+            tf.cast(t, var.dtype.base_dtype)
+            for t in (self._lr_t, self._beta1_t, self._beta2_t, self._epsilon_t)
+        )
+        # TF's kernel: lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t); m += (g - m)(1 - beta1);
+        # v += (g^2 - v)(1 - beta2); var -= lr_t m / (sqrt(v) + epsilon).
+        lr_t = (
+            lr
+            * tf.sqrt(1.0 - tf.cast(beta2_power, lr.dtype))
+            / (1.0 - tf.cast(beta1_power, lr.dtype))
+        )
+        m, v = self.get_slot(var, "m"), self.get_slot(var, "v")
+        m_t = tf.compat.v1.assign(m, m + (grad - m) * (1.0 - beta1))
+        v_t = tf.compat.v1.assign(v, v + (tf.square(grad) - v) * (1.0 - beta2))
+        update = tf.compat.v1.assign_sub(var, lr_t * m_t / (tf.sqrt(v_t) + epsilon))
+        return tf.group(update, m_t, v_t)
 
 
 @dataclasses.dataclass(frozen=True)

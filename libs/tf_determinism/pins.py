@@ -87,6 +87,13 @@ class Numerics:
         "native lets each CPU use its best (fastest, but the bits follow the CPU).",
         choices=CPU_ISAS,
     )
+    numerics: str = _setting(
+        "fast",
+        "fast: TF's own kernels (x86-64 and aarch64 train other bits); portable: "
+        "tf_determinism.portable's ops, the same bits on x86-64 and aarch64, slower (README). "
+        "Part of the run.",
+        choices=("fast", "portable"),
+    )
 
 
 def _is_x86() -> bool:
@@ -169,6 +176,9 @@ def configure_tensorflow(numerics: Numerics) -> None:
         pass
     if numerics.deterministic:
         tf.config.experimental.enable_op_determinism()
+    from tf_determinism import ops
+
+    ops.set_mode(numerics.numerics)
     # TF's Python logger prints deprecation notices from TF-GAN/Estimator internals at WARNING;
     # the app reports its own progress, so keep only TF's errors.
     tf.get_logger().setLevel(logging.ERROR)

@@ -14,6 +14,9 @@ those alone:
                                           GEMMs of integers (exact in any order while
                                           2 * beta + ceil(log2 K) <= 53, checked when the graph
                                           is built), combined in a fixed order, cast to float32
+  conv2d, conv2d_transpose                 the SAME convolutions as one portable matmul of patches
+                                          (slices, no arithmetic); their adjoint adds the
+                                          patches back in a fixed order
   reduce_sum, reduce_mean                  the same slicing, one scale per reduced group
   exp, log, log1p, expm1, tanh, sigmoid,   fixed formulas in float64 single ops (range reduction
   softplus, rsqrt                          from bits, Horner polynomials, no fused multiply-add)
@@ -47,6 +50,11 @@ _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 _INV_LN2 = 1.44269504088896338700e00
 _SQRT2 = 1.41421356237309514547e00
 _EXP_DEGREE, _EXPM1_DEGREE, _ATANH_TERMS = 13, 17, 11
+
+
+# The name scope of every float64 GEMM and sum of integer-valued slices: graph_audit allows
+# float64 MatMul and Sum only there.
+EXACT_SCOPE = "portable_exact"
 
 
 class PortableShapeError(ValueError):
@@ -96,6 +104,22 @@ def _where(condition: tf.Tensor, value: float, x: tf.Tensor) -> tf.Tensor:
     """x with `value` where condition holds (a clamp that keeps NaN: tf.minimum and
     tf.maximum treat NaN differently on x86 and aarch64)."""
     return tf.where(condition, tf.fill(tf.shape(x), tf.constant(value, x.dtype)), x)
+
+
+def relu(x: Any) -> tf.Tensor:
+    """max(x, 0) as a compare and a select. TF's Relu and Maximum of a subnormal operand
+    return the flushed zero on x86 (DAZ) but, in aarch64's scalar code, the subnormal itself
+    (FZ flushes the compare's inputs, not the selected value): measured, portable_proof's
+    control. A compare reads a subnormal as zero on both, and a select moves bits."""
+    x = tf.convert_to_tensor(x, tf.float32)
+    return tf.where(x > 0.0, x, tf.zeros_like(x))
+
+
+def maximum(x: Any, y: Any) -> tf.Tensor:
+    """max(x, y) as a compare and a select (see relu): y where x >= y is false (also a NaN)."""
+    x = tf.convert_to_tensor(x, tf.float32)
+    y = tf.convert_to_tensor(y, tf.float32)
+    return tf.where(x >= y, x, y)
 
 
 # --- exact slices -----------------------------------------------------------------------------
@@ -204,9 +228,11 @@ def _exact_matmul(
     eb = _exponent(tf.reduce_max(tf.abs(_flush32(b)), axis=inner_b, keepdims=True))
     a0, a1 = _slices(a64 * _pow2(-ea), beta)
     b0, b1 = _slices(b64 * _pow2(-eb), beta)
-    product = lambda x, y: tf.linalg.matmul(  # noqa: E731
-        x, y, transpose_a=transpose_a, transpose_b=transpose_b
-    )
+
+    def product(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        with tf.name_scope(EXACT_SCOPE):  # the audit's mark of an integer-valued product
+            return tf.linalg.matmul(x, y, transpose_a=transpose_a, transpose_b=transpose_b)
+
     # Fixed order: the leading product, then the two cross terms (the fourth is below 2**-2beta).
     total = product(a0, b0) * 2.0 ** (-2 * beta) + (product(a0, b1) + product(a1, b0)) * 2.0 ** (
         -3 * beta
@@ -214,6 +240,121 @@ def _exact_matmul(
     row_scale = tf.linalg.matrix_transpose(ea) if transpose_a else ea  # [..., M, 1]
     column_scale = tf.linalg.matrix_transpose(eb) if transpose_b else eb  # [..., 1, N]
     return _to32(total * _pow2(row_scale) * _pow2(column_scale))
+
+
+# --- convolutions ---------------------------------------------------------------------------
+
+
+def _same_padding(size: int, out: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TF's "SAME" padding (before, after) of one spatial axis."""
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _geometry(shape: Any, kernel: tuple[int, int], stride: int, out: tuple[int, int]) -> Any:
+    """((pad_top, pad_bottom), (pad_left, pad_right)) of a SAME convolution."""
+    return tuple(
+        _same_padding(_static(shape[1 + a], "a convolution's spatial size"), out[a], kernel[a],
+                      stride)
+        for a in (0, 1)
+    )  # fmt: skip
+
+
+def _im2col(x: tf.Tensor, kernel: tuple[int, int], stride: int, out: tuple[int, int]) -> Any:
+    """The SAME convolution's patches of x [B, H, W, C]: [B, Ho, Wo, kh * kw * C], in the
+    filter's (row, column, channel) order (slices and a concat: no arithmetic)."""
+    (top, bottom), (left, right) = _geometry(x.shape, kernel, stride, out)
+    padded = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+    pieces = [
+        padded[:, i : i + (out[0] - 1) * stride + 1 : stride,
+               j : j + (out[1] - 1) * stride + 1 : stride, :]
+        for i in range(kernel[0])
+        for j in range(kernel[1])
+    ]  # fmt: skip
+    return tf.concat(pieces, axis=-1)
+
+
+def _col2im(cols: tf.Tensor, kernel: tuple[int, int], stride: int, size: Any) -> tf.Tensor:
+    """The adjoint of `_im2col`: every patch value added back to its input position, the
+    kh * kw contributions summed pairwise in a fixed order (single additions), [B, H, W, C]."""
+    batch, out_h, out_w = (_static(d, "a convolution's shape") for d in cols.shape[:3])
+    channels = _static(cols.shape[3], "a convolution's channels") // (kernel[0] * kernel[1])
+    out = (out_h, out_w)
+    (top, bottom), (left, right) = _geometry([batch, *size, channels], kernel, stride, out)
+    height, width = size[0] + top + bottom, size[1] + left + right
+    span = ((out_h - 1) * stride + 1, (out_w - 1) * stride + 1)
+    pieces = []
+    for n, piece in enumerate(tf.split(cols, kernel[0] * kernel[1], axis=-1)):
+        i, j = divmod(n, kernel[1])
+        if stride > 1:  # zeros between the rows and columns: [B, Ho * s, Wo * s, C], cropped
+            piece = tf.reshape(piece, [batch, out_h, 1, out_w, 1, channels])
+            piece = tf.pad(piece, [[0, 0], [0, 0], [0, stride - 1], [0, 0], [0, stride - 1],
+                                   [0, 0]])  # fmt: skip
+            piece = tf.reshape(piece, [batch, out_h * stride, out_w * stride, channels])
+            piece = piece[:, : span[0], : span[1], :]
+        pieces.append(tf.pad(piece, [[0, 0], [i, height - i - span[0]],
+                                     [j, width - j - span[1]], [0, 0]]))  # fmt: skip
+    while len(pieces) > 1:
+        pairs = [tf.add(pieces[k], pieces[k + 1]) for k in range(0, len(pieces) - 1, 2)]
+        pieces = pairs + ([pieces[-1]] if len(pieces) % 2 else [])
+    return pieces[0][:, top : top + size[0], left : left + size[1], :]
+
+
+def conv2d(x: Any, filters: Any, stride: int = 1) -> tf.Tensor:
+    """`tf.nn.conv2d(x, filters, stride, "SAME")` (NHWC), as one portable matmul of x's patches
+    [B Ho Wo, kh kw Cin] by the filters [kh kw Cin, Cout]; gradient: the filters' by a portable
+    matmul of the patches and the incoming gradient, x's by the adjoint of the patches (its
+    contributions added in a fixed order). Never Winograd, FFT or a kernel's own blocking."""
+    x, filters = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(filters, tf.float32)
+    kh, kw, cin, cout = (_static(d, "a filter's shape") for d in filters.shape)
+    batch, height, width = (_static(d, "a convolution's input shape") for d in x.shape[:3])
+    out = (-(-height // stride), -(-width // stride))
+
+    @tf.custom_gradient
+    def op(x: tf.Tensor, filters: tf.Tensor) -> Any:
+        patches = tf.reshape(_im2col(x, (kh, kw), stride, out), [-1, kh * kw * cin])
+        matrix = tf.reshape(filters, [kh * kw * cin, cout])
+        y = tf.reshape(matmul(patches, matrix), [batch, *out, cout])
+
+        def grad(g: tf.Tensor) -> Any:
+            g = tf.reshape(g, [-1, cout])
+            cols = tf.reshape(matmul(g, matrix, transpose_b=True), [batch, *out, kh * kw * cin])
+            d_filters = tf.reshape(matmul(patches, g, transpose_a=True), filters.shape)
+            return _col2im(cols, (kh, kw), stride, (height, width)), d_filters
+
+        return y, grad
+
+    return op(x, filters)
+
+
+def conv2d_transpose(x: Any, filters: Any, stride: int) -> tf.Tensor:
+    """`tf.nn.conv2d_transpose(x, filters, [B, H s, W s, Cout], stride, "SAME")` (filters
+    [kh, kw, Cout, Cin]): the adjoint of the patches of x times the filters, a portable matmul
+    [B H W, Cin] by [Cin, kh kw Cout]; its gradients: x's, the patches of g by the filters; the
+    filters', the patches of g by x (portable matmuls)."""
+    x, filters = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(filters, tf.float32)
+    kh, kw, cout, cin = (_static(d, "a filter's shape") for d in filters.shape)
+    batch, height, width = (_static(d, "a convolution's input shape") for d in x.shape[:3])
+    size = (height * stride, width * stride)
+
+    @tf.custom_gradient
+    def op(x: tf.Tensor, filters: tf.Tensor) -> Any:
+        flat = tf.reshape(x, [-1, cin])
+        matrix = tf.reshape(filters, [kh * kw * cout, cin])
+        cols = tf.reshape(matmul(flat, matrix, transpose_b=True),
+                          [batch, height, width, kh * kw * cout])  # fmt: skip
+        y = _col2im(cols, (kh, kw), stride, size)
+
+        def grad(g: tf.Tensor) -> Any:
+            patches = tf.reshape(_im2col(g, (kh, kw), stride, (height, width)),
+                                 [-1, kh * kw * cout])  # fmt: skip
+            d_x = tf.reshape(matmul(patches, matrix), x.shape)
+            d_filters = tf.reshape(matmul(patches, flat, transpose_a=True), filters.shape)
+            return d_x, d_filters
+
+        return y, grad
+
+    return op(x, filters)
 
 
 # --- sums ---------------------------------------------------------------------------------
@@ -240,9 +381,9 @@ def _sum_bits(terms: int) -> int:
 def _sliced_sum(r: tf.Tensor, axes: list[int], beta: int) -> tf.Tensor:
     """The float64 sum over `axes` (kept) of r in [-1, 1], by 2 exact integer slices."""
     s0, s1 = _slices(r, beta)
-    return tf.reduce_sum(s0, axes, keepdims=True) * 2.0 ** (-beta) + tf.reduce_sum(
-        s1, axes, keepdims=True
-    ) * 2.0 ** (-2 * beta)
+    with tf.name_scope(EXACT_SCOPE):  # the audit's mark of an integer-valued sum
+        t0, t1 = tf.reduce_sum(s0, axes, keepdims=True), tf.reduce_sum(s1, axes, keepdims=True)
+    return t0 * 2.0 ** (-beta) + t1 * 2.0 ** (-2 * beta)
 
 
 def _exact_sum64(x: tf.Tensor, axes: list[int]) -> tf.Tensor:
@@ -258,6 +399,17 @@ def _sum64_of_unit(e64: tf.Tensor, axes: list[int]) -> tf.Tensor:
     return _sliced_sum(e64, axes, _sum_bits(_count(e64, axes)))
 
 
+def _broadcast(g: tf.Tensor, shape: tf.Tensor, axes: list[int]) -> tf.Tensor:
+    """g (kept dimensions of size 1 at `axes`) broadcast to `shape`, whose own gradient (a
+    second derivative's) is the portable sum back over `axes`."""
+
+    @tf.custom_gradient
+    def op(g: tf.Tensor) -> Any:
+        return tf.broadcast_to(g, shape), lambda gg: reduce_sum(gg, axes, keepdims=True)
+
+    return op(g)
+
+
 def reduce_sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
     """`tf.reduce_sum` of float32 x over `axis` (None: all), by exact slices, with its gradient
     (the incoming gradient broadcast back: no arithmetic)."""
@@ -271,7 +423,7 @@ def reduce_sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool =
 
         def grad(g: tf.Tensor) -> tf.Tensor:
             kept = g if keepdims else tf.reshape(g, tf.shape(total))
-            return tf.broadcast_to(kept, tf.shape(x))
+            return _broadcast(kept, tf.shape(x), axes)
 
         return y, grad
 
@@ -292,7 +444,7 @@ def reduce_mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool 
 
         def grad(g: tf.Tensor) -> tf.Tensor:
             kept = g if keepdims else tf.reshape(g, tf.shape(total))
-            return tf.broadcast_to(kept / count, tf.shape(x))
+            return _broadcast(kept / count, tf.shape(x), axes)
 
         return y, grad
 

@@ -22,7 +22,12 @@ from typing import Any
 import numpy as np
 
 # TF's own ops on some of the same inputs: known to differ between x86 and aarch64.
-CONTROLS = ("control/tf_matmul", "control/tf_exp", "control/tf_inner_sum")
+CONTROLS = (
+    "control/tf_matmul",
+    "control/tf_exp",
+    "control/tf_inner_sum",
+    "control/tf_maximum_subnormal",
+)
 _F32 = np.float32
 
 
@@ -66,10 +71,17 @@ def make_inputs(path: str, seed: int = 20261207) -> None:
         attention_q=normal(2, 4, 16, 8), attention_k=normal(2, 4, 16, 8),
         attention_v=normal(2, 4, 8, 16), attention_w=normal(2, 4, 5, 16),
         edge_rows=edge_rows, edge_w=normal(64, 8),
+        # Convolutions at the GAN's and the classifier's filter shapes (narrower, batch 2).
+        conv_in28=normal(2, 28, 28, 1), conv_w_critic1=normal(4, 4, 1, 16),
+        conv_in14=normal(2, 14, 14, 16), conv_w_critic2=normal(4, 4, 16, 32),
+        conv_in28x8=normal(2, 28, 28, 8), conv_w_out=normal(4, 4, 8, 1),
+        conv_w_classifier=normal(3, 3, 1, 8),
+        deconv_in7=normal(2, 7, 7, 32), deconv_w1=normal(4, 4, 16, 32),
+        deconv_w2=normal(4, 4, 8, 16),
         # Sums: inner and outer axes, a batch-norm moment, a full sum.
         sum_x=normal(64, 3000, spread=4), conv_x=normal(8, 14, 14, 16),
         # Transcendentals over wide ranges and the edge cases.
-        wide=wide, positive=positive, near_zero=np.concatenate(
+        wide=wide, finite=wide[np.isfinite(wide)], positive=positive, near_zero=np.concatenate(
             [edges, rng.uniform(-1e-3, 1e-3, 1000).astype(_F32)]),
         logits=logits, lm_logits=normal(2, 16, 256, spread=1),
         labels=rng.integers(0, 10, 32).astype(np.int32),
@@ -78,14 +90,30 @@ def make_inputs(path: str, seed: int = 20261207) -> None:
     )  # fmt: skip
 
 
-def _graph_outputs(inputs: dict[str, np.ndarray]) -> dict[str, Any]:
+def _subnormal(x: np.ndarray) -> np.ndarray:
+    """Where x (float32) is subnormal, from its bits."""
+    bits = x.view(np.uint32)
+    return ((bits & 0x7F800000) == 0) & ((bits & 0x007FFFFF) != 0)
+
+
+def _graph_outputs(inputs: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[Any, np.ndarray]]:
     """{name: tensor} of every portable op and gradient (and the controls), in the default
-    graph."""
+    graph, and {placeholder: value}: the inputs to feed."""
     import tensorflow as tf
 
     from tf_determinism import portable as p
 
-    t = {name: tf.constant(value) for name, value in inputs.items()}
+    feeds: dict[Any, np.ndarray] = {}
+
+    def fed(value: np.ndarray) -> Any:
+        """A placeholder fed `value` at run time: a constant would be folded by Grappler on
+        the main thread, not computed by the kernel in TF's pool (whose threads flush
+        subnormals)."""
+        placeholder = tf.compat.v1.placeholder(tf.as_dtype(value.dtype), value.shape)
+        feeds[placeholder] = value
+        return placeholder
+
+    t = {name: fed(value) for name, value in inputs.items()}
     out: dict[str, Any] = {}
 
     def with_gradient(name: str, fn: Callable[..., Any], *args: Any) -> None:
@@ -114,6 +142,14 @@ def _graph_outputs(inputs: dict[str, np.ndarray]) -> dict[str, Any]:
     with_gradient("matmul/attention_tt", lambda q, w: p.matmul(q, w, transpose_a=True,
                   transpose_b=True), t["attention_q"], t["attention_w"])  # fmt: skip
     out["matmul/edge_rows"] = p.matmul(t["edge_rows"], t["edge_w"])
+    conv = lambda stride: lambda x, w: p.conv2d(x, w, stride)  # noqa: E731
+    deconv = lambda x, w: p.conv2d_transpose(x, w, 2)  # noqa: E731
+    with_gradient("conv2d/critic1_s2", conv(2), t["conv_in28"], t["conv_w_critic1"])
+    with_gradient("conv2d/critic2_s2", conv(2), t["conv_in14"], t["conv_w_critic2"])
+    with_gradient("conv2d/out_s1", conv(1), t["conv_in28x8"], t["conv_w_out"])
+    with_gradient("conv2d/classifier_3x3", conv(1), t["conv_in28"], t["conv_w_classifier"])
+    with_gradient("conv2d_transpose/7to14", deconv, t["deconv_in7"], t["deconv_w1"])
+    with_gradient("conv2d_transpose/14to28", deconv, t["conv_in14"], t["deconv_w2"])
     for axis in (0, 1, None):
         with_gradient(f"reduce_sum/axis{axis}", lambda x, a=axis: p.reduce_sum(x, a), t["sum_x"])
     with_gradient("reduce_mean/moments", lambda x: p.reduce_mean(x, [0, 1, 2]), t["conv_x"])
@@ -136,10 +172,49 @@ def _graph_outputs(inputs: dict[str, np.ndarray]) -> dict[str, Any]:
                   t["lm_labels"], t["lm_logits"])  # fmt: skip
     with_gradient("sigmoid_xent", lambda z, x: p.sigmoid_cross_entropy_with_logits(z, x),
                   t["sigmoid_labels"], t["logits"])  # fmt: skip
+    # TF's own single operations, which the portable allowlist admits (graph_audit).
+    # On finite inputs (and sqrt on non-negative ones): a NaN an invalid operation makes is
+    # negative on x86 and positive on aarch64, and x86's max returns one of its operands where
+    # aarch64's returns NaN; a NaN loss ends a run anyway, and the portable ops write the
+    # canonical NaN.
+    fa, fb = t["finite"][:2000], t["finite"][2000:4000]
+    for name, fn in (("AddV2", tf.add), ("Sub", tf.subtract), ("Mul", tf.multiply),
+                     ("RealDiv", tf.math.truediv), ("DivNoNan", tf.math.divide_no_nan)):  # fmt: skip
+        out[f"tf/{name}"] = fn(fa, fb)
+    # Max of a subnormal: x86 (DAZ) returns the flushed zero, aarch64's scalar code (a short
+    # vector) the subnormal (a control); portable.relu and portable.maximum select instead.
+    pairs = inputs["finite"][:2000], inputs["finite"][2000:4000]
+    subnormal = _subnormal(pairs[0]) | _subnormal(pairs[1])
+    sa, sb = (fed(x[subnormal]) for x in pairs)
+    out["control/tf_maximum_subnormal"] = tf.maximum(sa, sb)
+    with_gradient("relu/subnormal", p.relu, tf.concat([sa, sb], 0))
+    with_gradient("maximum/subnormal", p.maximum, sa, sb)
+    with_gradient("relu", p.relu, t["finite"])
+    with_gradient("maximum", p.maximum, fa, fb)
+    out["tf/AddN"] = tf.math.add_n([fa, fb])
+    out["tf/Sqrt"] = tf.sqrt(tf.abs(t["finite"]))
+    for name, fn in (
+        ("Neg", tf.negative),
+        ("Abs", tf.abs),
+        ("Square", tf.square),
+        ("Floor", tf.floor),
+        ("Round", tf.round),
+        ("Relu", tf.nn.relu),
+        ("LeakyRelu", lambda x: tf.nn.leaky_relu(x, 0.01)),
+        ("Cast64", lambda x: tf.cast(tf.cast(x, tf.float64) / 3.0, tf.float32)),
+        ("Max", lambda x: tf.reduce_max(tf.reshape(x[:5999], [-1, 7]), 1)),
+    ):
+        out[f"tf/{name}"] = fn(t["finite"])
+    relu_grads = tf.gradients([tf.nn.relu(fa), tf.nn.leaky_relu(fa, 0.01)], [fa],
+                              grad_ys=[fb, fb])  # fmt: skip
+    out["tf/ReluGrad+LeakyReluGrad"] = relu_grads[0]
+    key = tf.constant([7, 11], tf.int64)
+    out["tf/StatelessRandomNormalV2"] = tf.random.stateless_normal([4096], key)
+    out["tf/StatelessRandomUniformV2"] = tf.random.stateless_uniform([4096], key)
     out["control/tf_matmul"] = tf.matmul(t["critic"], t["critic_w"])
     out["control/tf_exp"] = tf.exp(t["wide"])
     out["control/tf_inner_sum"] = tf.reduce_sum(t["sum_x"], 1)
-    return out
+    return out, feeds
 
 
 def compute(inputs_path: str, numerics: Any) -> dict[str, np.ndarray]:
@@ -153,9 +228,10 @@ def compute(inputs_path: str, numerics: Any) -> dict[str, np.ndarray]:
     with np.load(inputs_path) as loaded:
         inputs = {name: loaded[name] for name in loaded.files}
     with tf.Graph().as_default():
-        tensors = _graph_outputs(inputs)
+        tensors, feeds = _graph_outputs(inputs)
         with tf.compat.v1.Session(config=tf_determinism.session_config(numerics)) as session:
-            return dict(zip(tensors, session.run(list(tensors.values())), strict=True))
+            values = session.run(list(tensors.values()), feed_dict=feeds)
+            return dict(zip(tensors, values, strict=True))
 
 
 def ulps(a: np.ndarray, b: np.ndarray) -> int:

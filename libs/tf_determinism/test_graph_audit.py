@@ -229,3 +229,62 @@ def test_stateless_draws_pass_in_a_train_graph() -> None:
 
     census = graph_audit.audit(_graph(build), training=True)
     assert census["StatelessRandomNormalV2"] == 1
+
+
+def _portable_refusal(build) -> str:
+    with pytest.raises(graph_audit.NonPortableOpError) as caught:
+        graph_audit.audit(_graph(build), training=True, portable=True)
+    assert "\n" not in str(caught.value)
+    return str(caught.value)
+
+
+def test_the_portable_audit_refuses_tfs_own_kernels_naming_the_portable_op() -> None:
+    from tf_determinism import portable
+
+    message = _portable_refusal(lambda x: tf.matmul(x, tf.ones([8, 2])))
+    assert message.startswith("MatMul op 'net/MatMul' (name scope net): no portable form of it is "
+                              "proven for float32, so x86-64 and aarch64 may round it otherwise; "
+                              "use tf_determinism.ops.matmul")  # fmt: skip
+    assert "portable.tanh" in _portable_refusal(lambda x: tf.tanh(x))
+    assert "ops.reduce_sum" in _portable_refusal(lambda x: tf.reduce_sum(x, 1))
+    # A float64 product is allowed only as the portable matmul's integer slices.
+    as64 = lambda x: tf.cast(x, tf.float64)  # noqa: E731
+    assert "float64" in _portable_refusal(lambda x: tf.matmul(as64(x), as64(tf.ones([8, 2]))))
+    census = graph_audit.audit(_graph(lambda x: portable.reduce_sum(portable.tanh(portable.matmul(
+        x, tf.ones([8, 2]))))), training=True, portable=True)  # fmt: skip
+    assert census["MatMul"] == 3 and "Tanh" not in census
+
+
+def test_the_portable_audit_ignores_gradients_no_run_executes() -> None:
+    """tf.gradients builds the gradient of a constant's broadcast too (a float32 Sum no update
+    needs): not run, so not refused; a live one is."""
+    from tf_determinism import portable
+
+    def dead(x: tf.Tensor) -> None:
+        loss = portable.reduce_sum(x + 1e-3)  # the constant's gradient: an unused Sum
+        _v1.assign_sub(_v1.global_variables()[0], tf.gradients(loss, [x])[0])
+
+    graph_audit.audit(_graph(dead), training=True, portable=True)
+
+    def live(x: tf.Tensor) -> None:
+        bias = tf.identity(tf.ones([8]))
+        loss = portable.reduce_sum(x + bias)  # the bias's gradient: a float32 Sum, used
+        _v1.assign_sub(_v1.global_variables()[0], tf.gradients(loss, [bias])[0] + x)
+
+    assert _portable_refusal(live).startswith("Sum op 'net/gradients/net/add_grad/Sum'")
+
+
+def test_every_portable_op_names_its_proof_and_the_proof_computes_it() -> None:
+    from tf_determinism import portable_proof
+
+    with tf.Graph().as_default():
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as directory:
+            portable_proof.make_inputs(f"{directory}/inputs.npz")
+            with np.load(f"{directory}/inputs.npz") as loaded:
+                outputs, _ = portable_proof._graph_outputs({n: loaded[n] for n in loaded.files})
+    for name, allowed in graph_audit.PORTABLE_OPS.items():
+        assert allowed.why and allowed.proof, name
+        if allowed.proof.endswith("tf/*") and allowed.why.startswith("one correctly rounded"):
+            assert any(name in key for key in outputs if key.startswith("tf/")), name

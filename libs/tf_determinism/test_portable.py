@@ -161,3 +161,49 @@ def test_the_slice_width_keeps_every_sum_exact():
         unknown = tf.compat.v1.placeholder(tf.float32, [4, None])
         with pytest.raises(p.PortableShapeError, match="inner dimension .* must be known"):
             p.matmul(unknown, tf.zeros([3, 2]), transpose_b=True)
+
+
+# The convolutions of the apps: the GAN's critic and generator (4x4, stride 2 and 1), the
+# classifier's 3x3; (input shape, filter shape, stride).
+CONVOLUTIONS = [
+    ([2, 28, 28, 1], [4, 4, 1, 8], 2),
+    ([2, 14, 14, 8], [4, 4, 8, 16], 2),
+    ([2, 28, 28, 4], [4, 4, 4, 1], 1),
+    ([3, 28, 28, 1], [3, 3, 1, 4], 1),
+    ([2, 7, 7, 3], [3, 3, 3, 5], 2),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride", CONVOLUTIONS)
+def test_conv2d_and_its_gradients_compute_what_tf_does(x_shape, w_shape, stride):
+    x = tf.constant(rng.standard_normal(x_shape).astype(np.float32))
+    w = tf.constant(rng.standard_normal(w_shape).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, w])
+        ours = p.conv2d(x, w, stride)
+        theirs = tf.nn.conv2d(x, w, stride, "SAME")
+        weights = tf.constant(rng.standard_normal(theirs.shape).astype(np.float32))
+        loss_ours, loss_theirs = tf.reduce_sum(ours * weights), tf.reduce_sum(theirs * weights)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    for a, b in zip(tape.gradient(loss_ours, [x, w]), tape.gradient(loss_theirs, [x, w]),
+                    strict=True):  # fmt: skip
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride", [
+    ([2, 7, 7, 16], [4, 4, 8, 16], 2), ([2, 14, 14, 8], [4, 4, 4, 8], 2),
+    ([2, 5, 5, 3], [3, 3, 2, 3], 1)])  # fmt: skip
+def test_conv2d_transpose_and_its_gradients_compute_what_tf_does(x_shape, w_shape, stride):
+    x = tf.constant(rng.standard_normal(x_shape).astype(np.float32))
+    w = tf.constant(rng.standard_normal(w_shape).astype(np.float32))
+    out_shape = [x_shape[0], x_shape[1] * stride, x_shape[2] * stride, w_shape[2]]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, w])
+        ours = p.conv2d_transpose(x, w, stride)
+        theirs = tf.nn.conv2d_transpose(x, w, out_shape, stride, "SAME")
+        weights = tf.constant(rng.standard_normal(out_shape).astype(np.float32))
+        loss_ours, loss_theirs = tf.reduce_sum(ours * weights), tf.reduce_sum(theirs * weights)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    for a, b in zip(tape.gradient(loss_ours, [x, w]), tape.gradient(loss_theirs, [x, w]),
+                    strict=True):  # fmt: skip
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
