@@ -8,7 +8,9 @@ set -euo pipefail
 FORTUNES_VERSION="1:1.99.1-7.3"
 wanted=()
 command -v qemu-x86_64 >/dev/null && command -v qemu-aarch64 >/dev/null || wanted+=(qemu-user)
-[ -d /usr/share/games/fortunes ] || wanted+=("fortunes=$FORTUNES_VERSION")
+# The package, not /usr/share/games/fortunes: fortunes-min also fills that (with three files).
+dpkg-query -W -f='${Status}' fortunes 2>/dev/null | grep -q "ok installed" ||
+  wanted+=("fortunes=$FORTUNES_VERSION")
 if [ "${#wanted[@]}" -eq 0 ]; then
   echo "debian_packages: qemu-user and fortunes are installed"
   exit 0

@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 FORTUNES_VERSION="1:1.99.1-7.3"
-if [ ! -d /usr/share/games/fortunes ]; then
+# The package, not the directory: fortunes-min (which fortune-mod pulls in) fills that directory
+# with three files.
+if ! dpkg-query -W -f='${Status}' fortunes 2>/dev/null | grep -q "ok installed"; then
   echo "text_lm_check: installing Debian's fortunes=$FORTUNES_VERSION for the text LM"
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q "fortunes=$FORTUNES_VERSION" >/dev/null || {
