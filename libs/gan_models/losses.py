@@ -41,14 +41,10 @@ LOSS_FUNCTIONS: dict[str, tuple[Callable[..., tf.Tensor], Callable[..., tf.Tenso
 }
 
 
-def _mean(x: tf.Tensor) -> tf.Tensor:
-    return ops.reduce_mean(x)
-
-
 def _xent(label: float, logits: tf.Tensor) -> tf.Tensor:
     """The mean sigmoid cross-entropy of logits against a constant label."""
     labels = tf.fill(tf.shape(logits), tf.constant(label, tf.float32))
-    return _mean(ops.sigmoid_cross_entropy_with_logits(labels, logits))
+    return ops.reduce_mean(ops.sigmoid_cross_entropy_with_logits(labels, logits))
 
 
 def _outputs(model: Any) -> tuple[tf.Tensor, tf.Tensor]:
@@ -60,8 +56,8 @@ def _outputs(model: Any) -> tuple[tf.Tensor, tf.Tensor]:
 # cross-entropies; the mean of a weighted loss with weights 1 is TF-GAN's reduction here.
 PORTABLE_LOSS_FUNCTIONS: dict[str, tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]] = {
     "wasserstein": (
-        lambda m: -_mean(_outputs(m)[1]),
-        lambda m: _mean(_outputs(m)[1]) - _mean(_outputs(m)[0]),
+        lambda m: -ops.reduce_mean(_outputs(m)[1]),
+        lambda m: ops.reduce_mean(_outputs(m)[1]) - ops.reduce_mean(_outputs(m)[0]),
     ),
     "minimax": (
         lambda m: -_xent(0.0, _outputs(m)[1]),
@@ -72,9 +68,9 @@ PORTABLE_LOSS_FUNCTIONS: dict[str, tuple[Callable[..., tf.Tensor], Callable[...,
         lambda m: _xent(0.875, _outputs(m)[0]) + _xent(0.0, _outputs(m)[1]),
     ),
     "least_squares": (
-        lambda m: 0.5 * _mean(tf.square(_outputs(m)[1] - 1.0)),
-        lambda m: 0.5 * _mean(tf.square(_outputs(m)[0] - 1.0))
-        + 0.5 * _mean(tf.square(_outputs(m)[1])),
+        lambda m: 0.5 * ops.reduce_mean(tf.square(_outputs(m)[1] - 1.0)),
+        lambda m: 0.5 * ops.reduce_mean(tf.square(_outputs(m)[0] - 1.0))
+        + 0.5 * ops.reduce_mean(tf.square(_outputs(m)[1])),
     ),
 }
 
@@ -193,7 +189,7 @@ def gradient_penalty(
     if one_sided:
         penalties = ops.maximum(penalties, 0.0)
     if ops.portable():
-        return _mean(tf.square(penalties))
+        return ops.reduce_mean(tf.square(penalties))
     return tf.compat.v1.losses.compute_weighted_loss(
         tf.square(penalties),
         1.0,

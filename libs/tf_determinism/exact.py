@@ -25,7 +25,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from tf_determinism import ops
+from tf_determinism import ops, portable
 
 # Gradient functions registered below, by the op type they replace TF's for.
 _EXACT_GRADIENTS = {"Log": "TfDeterminismExactLog", "Log1p": "TfDeterminismExactLog1p"}
@@ -115,7 +115,7 @@ def softmax(logits: Any, axis: int = -1) -> tf.Tensor:
     with tf.name_scope("exact_softmax"):
         x = tf.convert_to_tensor(logits)
         if ops.portable():
-            return ops.softmax(x, axis)
+            return portable.softmax(x, axis)
         e = tf.exp(x - tf.stop_gradient(tf.reduce_max(x, axis, keepdims=True)))
         return e / tf.reduce_sum(e, axis, keepdims=True)
 

@@ -176,7 +176,8 @@ class Portable:
       proof: the test that compares them (an output of tf_determinism.portable_proof, run
         natively and under qemu-aarch64, or the end-to-end check).
       dtypes: its "T" must be one of these (None: any).
-      scope: only inside this name scope (the portable ops' float64 integer products).
+      scope: its float64 instances only inside this name scope (the portable ops' integer
+        products and sums).
     """
 
     why: str
@@ -229,7 +230,7 @@ PORTABLE_OPS: dict[str, Portable] = {
     **_allow("MatMul BatchMatMulV2 Sum",
              "a float64 product or sum of integers below 2**53: exact in any order",
              f"{PORTABLE_PROOF}: matmul/*, reduce_sum/*", dtypes=("float64", "int32", "int64"),
-             scope=None),
+             scope=_EXACT_SCOPE),
 }  # fmt: skip
 _DATASET = ("Dataset", "DatasetV2", "DatasetV3")
 # What replaces a refused op in a portable graph.
@@ -265,10 +266,10 @@ def _portable_denial(node: Any) -> Denial | None:
         if allowed.dtypes is not None and dtype not in allowed.dtypes:
             allowed = None
         elif (
-            node.type in ("MatMul", "BatchMatMulV2", "Sum")
+            allowed.scope is not None
             and dtype == "float64"
             and not any(
-                re.fullmatch(rf"{_EXACT_SCOPE}(_\d+)?", part) for part in node.name.split("/")
+                re.fullmatch(rf"{allowed.scope}(_\d+)?", part) for part in node.name.split("/")
             )
         ):
             allowed = None

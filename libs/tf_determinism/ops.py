@@ -80,6 +80,10 @@ def moments(x: Any, axes: Sequence[int]) -> tuple[Any, Any]:
     return tf.squeeze(mean, axes), tf.squeeze(variance, axes)
 
 
+def _outer_axes(x: tf.Tensor) -> list[int]:
+    return list(range(x.shape.rank - 1))
+
+
 def bias_add(x: Any, bias: Any) -> Any:
     """`tf.nn.bias_add`; portable: its gradient's sum over every axis but the last is too."""
     if not portable():
@@ -88,23 +92,9 @@ def bias_add(x: Any, bias: Any) -> Any:
 
     @tf.custom_gradient
     def op(x: tf.Tensor, bias: tf.Tensor) -> Any:
-        axes = list(range(x.shape.rank - 1))
-        return x + bias, lambda g: (g, _portable.reduce_sum(g, axes))
+        return x + bias, lambda g: (g, _portable.reduce_sum(g, _outer_axes(x)))
 
     return op(x, tf.convert_to_tensor(bias, tf.float32))
-
-
-def softmax(logits: Any, axis: int = -1) -> Any:
-    """exact.softmax's value (TF's CPU Softmax kernel is refused: its rcpps inverse)."""
-    if portable():
-        return _portable.softmax(logits, axis)
-    from tf_determinism import exact
-
-    return exact.softmax(logits, axis)
-
-
-def _outer_axes(x: tf.Tensor) -> list[int]:
-    return list(range(x.shape.rank - 1))
 
 
 def scale_shift(x: Any, multiplier: Any, shift: Any) -> Any:
