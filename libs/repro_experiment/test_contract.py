@@ -37,7 +37,7 @@ from tf_determinism import ops as numerics_ops
 STEPS = 40
 # The apps whose every op has a portable form today (README "x86-64 and aarch64: the same bits
 # with --numerics=portable"); the others are refused in portable mode.
-PORTABLE_APPS = {"mnist_gan"}
+PORTABLE_APPS = {"mnist_gan", "mnist_classifier"}
 
 
 def contract_runner(app: App, tmp_path_factory: Any, run_here: Any) -> dict[str, Any]:

@@ -159,6 +159,21 @@ def maximum(x: Any, y: Any) -> Any:
     return _portable.maximum(x, y) if portable() else tf.maximum(x, y)
 
 
+def max_pool(x: Any, size: int) -> Any:
+    """A size x size NHWC max-pool with stride size, "VALID"; portable: compares and selects."""
+    if portable():
+        return _portable.max_pool(x, size)
+    return tf.nn.max_pool2d(x, size, size, "VALID")
+
+
+def cosine_decay(learning_rate: float, global_step: Any, decay_steps: int) -> Any:
+    """learning_rate cosine-decayed to 0 over decay_steps (`tf.compat.v1.train.cosine_decay`;
+    portable: the same schedule in float64 single ops, TF's float32 Cos is Eigen's)."""
+    if portable():
+        return _portable.cosine_decay(learning_rate, global_step, decay_steps)
+    return tf.compat.v1.train.cosine_decay(learning_rate, global_step, decay_steps)
+
+
 def tanh(x: Any) -> Any:
     return _portable.tanh(x) if portable() else tf.tanh(x)
 

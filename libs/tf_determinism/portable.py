@@ -277,20 +277,20 @@ def _im2col(x: tf.Tensor, kernel: tuple[int, int], stride: int, out: tuple[int, 
 def _col2im(cols: tf.Tensor, kernel: tuple[int, int], stride: int, size: Any) -> tf.Tensor:
     """The adjoint of `_im2col`: every patch value added back to its input position, the
     kh * kw contributions summed pairwise in a fixed order (single additions), [B, H, W, C]."""
-    batch, out_h, out_w = (_static(d, "a convolution's shape") for d in cols.shape[:3])
+    out_h, out_w = (_static(d, "a convolution's shape") for d in cols.shape[1:3])
     channels = _static(cols.shape[3], "a convolution's channels") // (kernel[0] * kernel[1])
     out = (out_h, out_w)
-    (top, bottom), (left, right) = _geometry([batch, *size, channels], kernel, stride, out)
+    (top, bottom), (left, right) = _geometry([None, *size, channels], kernel, stride, out)
     height, width = size[0] + top + bottom, size[1] + left + right
     span = ((out_h - 1) * stride + 1, (out_w - 1) * stride + 1)
     pieces = []
     for n, piece in enumerate(tf.split(cols, kernel[0] * kernel[1], axis=-1)):
         i, j = divmod(n, kernel[1])
         if stride > 1:  # zeros between the rows and columns: [B, Ho * s, Wo * s, C], cropped
-            piece = tf.reshape(piece, [batch, out_h, 1, out_w, 1, channels])
+            piece = tf.reshape(piece, [-1, out_h, 1, out_w, 1, channels])
             piece = tf.pad(piece, [[0, 0], [0, 0], [0, stride - 1], [0, 0], [0, stride - 1],
                                    [0, 0]])  # fmt: skip
-            piece = tf.reshape(piece, [batch, out_h * stride, out_w * stride, channels])
+            piece = tf.reshape(piece, [-1, out_h * stride, out_w * stride, channels])
             piece = piece[:, : span[0], : span[1], :]
         pieces.append(tf.pad(piece, [[0, 0], [i, height - i - span[0]],
                                      [j, width - j - span[1]], [0, 0]]))  # fmt: skip
@@ -307,18 +307,18 @@ def conv2d(x: Any, filters: Any, stride: int = 1) -> tf.Tensor:
     contributions added in a fixed order). Never Winograd, FFT or a kernel's own blocking."""
     x, filters = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(filters, tf.float32)
     kh, kw, cin, cout = (_static(d, "a filter's shape") for d in filters.shape)
-    batch, height, width = (_static(d, "a convolution's input shape") for d in x.shape[:3])
+    height, width = (_static(d, "a convolution's input shape") for d in x.shape[1:3])
     out = (-(-height // stride), -(-width // stride))
 
     @tf.custom_gradient
     def op(x: tf.Tensor, filters: tf.Tensor) -> Any:
         patches = tf.reshape(_im2col(x, (kh, kw), stride, out), [-1, kh * kw * cin])
         matrix = tf.reshape(filters, [kh * kw * cin, cout])
-        y = tf.reshape(matmul(patches, matrix), [batch, *out, cout])
+        y = tf.reshape(matmul(patches, matrix), [-1, *out, cout])
 
         def grad(g: tf.Tensor) -> Any:
             g = tf.reshape(g, [-1, cout])
-            cols = tf.reshape(matmul(g, matrix, transpose_b=True), [batch, *out, kh * kw * cin])
+            cols = tf.reshape(matmul(g, matrix, transpose_b=True), [-1, *out, kh * kw * cin])
             d_filters = tf.reshape(matmul(patches, g, transpose_a=True), filters.shape)
             return _col2im(cols, (kh, kw), stride, (height, width)), d_filters
 
@@ -334,7 +334,7 @@ def conv2d_transpose(x: Any, filters: Any, stride: int) -> tf.Tensor:
     filters', the patches of g by x (portable matmuls)."""
     x, filters = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(filters, tf.float32)
     kh, kw, cout, cin = (_static(d, "a filter's shape") for d in filters.shape)
-    batch, height, width = (_static(d, "a convolution's input shape") for d in x.shape[:3])
+    height, width = (_static(d, "a convolution's input shape") for d in x.shape[1:3])
     size = (height * stride, width * stride)
 
     @tf.custom_gradient
@@ -342,13 +342,13 @@ def conv2d_transpose(x: Any, filters: Any, stride: int) -> tf.Tensor:
         flat = tf.reshape(x, [-1, cin])
         matrix = tf.reshape(filters, [kh * kw * cout, cin])
         cols = tf.reshape(matmul(flat, matrix, transpose_b=True),
-                          [batch, height, width, kh * kw * cout])  # fmt: skip
+                          [-1, height, width, kh * kw * cout])  # fmt: skip
         y = _col2im(cols, (kh, kw), stride, size)
 
         def grad(g: tf.Tensor) -> Any:
             patches = tf.reshape(_im2col(g, (kh, kw), stride, (height, width)),
                                  [-1, kh * kw * cout])  # fmt: skip
-            d_x = tf.reshape(matmul(patches, matrix), x.shape)
+            d_x = tf.reshape(matmul(patches, matrix), tf.shape(x))
             d_filters = tf.reshape(matmul(patches, flat, transpose_a=True), filters.shape)
             return d_x, d_filters
 
@@ -536,6 +536,39 @@ def tanh64(x: tf.Tensor) -> tf.Tensor:
 def softplus64(x: tf.Tensor) -> tf.Tensor:
     """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))."""
     return _where(x < 0.0, 0.0, x) + log1p64(exp64(-tf.abs(x)))
+
+
+_COS_TAYLOR = [(-1.0) ** i / math.factorial(2 * i) for i in range(16)]
+
+
+def cos64(x: tf.Tensor) -> tf.Tensor:
+    """cos of float64 x for 0 <= x <= pi (a cosine schedule's angle): Taylor's series in x**2 to
+    the 30th power by Horner's rule (truncation below 4e-20 there; not cos beyond)."""
+    return _horner(x * x, _COS_TAYLOR)
+
+
+def cosine_decay(learning_rate: float, step: Any, decay_steps: int) -> tf.Tensor:
+    """float32 learning_rate * (1 + cos(pi * min(step, decay_steps) / decay_steps)) / 2 (the
+    schedule of tf.compat.v1.train.cosine_decay, alpha 0), in float64 single ops from the
+    integer step: no division (pi / decay_steps is Python's), no float minimum."""
+    step64 = tf.cast(tf.minimum(tf.cast(step, tf.int64), decay_steps), tf.float64)
+    decayed = 0.5 * (1.0 + cos64(step64 * (math.pi / decay_steps)))
+    return _to32(learning_rate * _where(decayed < 0.0, 0.0, decayed))
+
+
+def max_pool(x: Any, size: int) -> tf.Tensor:
+    """A size x size NHWC max-pool with stride size ("VALID": trailing rows and columns that
+    fill no window are dropped) as compares and selects (see maximum), the window's values in
+    a fixed pairwise order; its gradient goes to the value selected (Pack / Unpack, selects)."""
+    x = tf.convert_to_tensor(x, tf.float32)
+    height, width, channels = (_static(d, "max_pool's input") for d in x.shape[1:])
+    rows, cols = height // size, width // size
+    blocks = tf.reshape(x[:, : rows * size, : cols * size, :], [-1, rows, size, cols, size, channels])
+    values = tf.unstack(tf.reshape(tf.transpose(blocks, [2, 4, 0, 1, 3, 5]), [size * size, -1, rows, cols, channels]))
+    while len(values) > 1:
+        pairs = [maximum(a, b) for a, b in zip(values[::2], values[1::2])]
+        values = pairs + values[len(pairs) * 2 :]
+    return values[0]
 
 
 # --- float32 ops with their gradients -------------------------------------------------------
