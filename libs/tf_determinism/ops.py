@@ -97,6 +97,21 @@ def bias_add(x: Any, bias: Any) -> Any:
     return op(x, tf.convert_to_tensor(bias, tf.float32))
 
 
+def add_broadcast(x: Any, y: Any) -> Any:
+    """x + y, y broadcast over x's leading axes (a position embedding [L, C] over [B, L, C]);
+    portable: y's gradient is a portable sum over those axes."""
+    if not portable():
+        return x + y
+    x, y = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(y, tf.float32)
+    leading = list(range(x.shape.rank - y.shape.rank))
+
+    @tf.custom_gradient
+    def op(x: tf.Tensor, y: tf.Tensor) -> Any:
+        return x + y, lambda g: (g, _portable.reduce_sum(g, leading))
+
+    return op(x, y)
+
+
 def scale_shift(x: Any, multiplier: Any, shift: Any) -> Any:
     """x * multiplier + shift, the per-channel [C] multiplier and shift broadcast over x
     [..., C] (a normalization's last step); portable: their gradients' sums over every axis but
@@ -172,6 +187,10 @@ def cosine_decay(learning_rate: float, global_step: Any, decay_steps: int) -> An
     if portable():
         return _portable.cosine_decay(learning_rate, global_step, decay_steps)
     return tf.compat.v1.train.cosine_decay(learning_rate, global_step, decay_steps)
+
+
+def log(x: Any) -> Any:
+    return _portable.log(x) if portable() else tf.math.log(x)
 
 
 def tanh(x: Any) -> Any:

@@ -210,9 +210,9 @@ def matmul(a: Any, b: Any, *, transpose_a: bool = False, transpose_b: bool = Fal
         raise PortableShapeError(
             f"portable.matmul: operands of rank >= 2, got {a.shape}, {b.shape}"
         )
-    if a.shape[:-2] != b.shape[:-2] or not a.shape[:-2].is_fully_defined():
+    if a.shape.rank != b.shape.rank or not a.shape[:-2].is_compatible_with(b.shape[:-2]):
         raise PortableShapeError(
-            f"portable.matmul: batch dimensions must be equal and known, got {a.shape}, {b.shape}"
+            f"portable.matmul: batch dimensions must be equal, got {a.shape}, {b.shape}"
         )
     return _MATMULS[(transpose_a, transpose_b)](a, b)
 
@@ -399,9 +399,9 @@ def _sum64_of_unit(e64: tf.Tensor, axes: list[int]) -> tf.Tensor:
     return _sliced_sum(e64, axes, _sum_bits(_count(e64, axes)))
 
 
-def _broadcast(g: tf.Tensor, shape: tf.Tensor, axes: list[int]) -> tf.Tensor:
-    """g (kept dimensions of size 1 at `axes`) broadcast to `shape`, whose own gradient (a
-    second derivative's) is the portable sum back over `axes`."""
+def broadcast(g: tf.Tensor, shape: tf.Tensor, axes: list[int]) -> tf.Tensor:
+    """g (kept dimensions of size 1 at `axes`) broadcast to `shape`, whose gradient is the
+    portable sum back over `axes` (TF's broadcasting ops' gradients are float32 Sums)."""
 
     @tf.custom_gradient
     def op(g: tf.Tensor) -> Any:
@@ -423,7 +423,7 @@ def reduce_sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool =
 
         def grad(g: tf.Tensor) -> tf.Tensor:
             kept = g if keepdims else tf.reshape(g, tf.shape(total))
-            return _broadcast(kept, tf.shape(x), axes)
+            return broadcast(kept, tf.shape(x), axes)
 
         return y, grad
 
@@ -444,7 +444,7 @@ def reduce_mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool 
 
         def grad(g: tf.Tensor) -> tf.Tensor:
             kept = g if keepdims else tf.reshape(g, tf.shape(total))
-            return _broadcast(kept / count, tf.shape(x), axes)
+            return broadcast(kept / count, tf.shape(x), axes)
 
         return y, grad
 
@@ -563,10 +563,16 @@ def max_pool(x: Any, size: int) -> tf.Tensor:
     x = tf.convert_to_tensor(x, tf.float32)
     height, width, channels = (_static(d, "max_pool's input") for d in x.shape[1:])
     rows, cols = height // size, width // size
-    blocks = tf.reshape(x[:, : rows * size, : cols * size, :], [-1, rows, size, cols, size, channels])
-    values = tf.unstack(tf.reshape(tf.transpose(blocks, [2, 4, 0, 1, 3, 5]), [size * size, -1, rows, cols, channels]))
+    blocks = tf.reshape(
+        x[:, : rows * size, : cols * size, :], [-1, rows, size, cols, size, channels]
+    )
+    values = tf.unstack(
+        tf.reshape(
+            tf.transpose(blocks, [2, 4, 0, 1, 3, 5]), [size * size, -1, rows, cols, channels]
+        )
+    )
     while len(values) > 1:
-        pairs = [maximum(a, b) for a, b in zip(values[::2], values[1::2])]
+        pairs = [maximum(a, b) for a, b in zip(values[::2], values[1::2], strict=False)]
         values = pairs + values[len(pairs) * 2 :]
     return values[0]
 

@@ -85,9 +85,7 @@ def test_portable_twice_and_crash_resumed_same_bits(
     assert identical_runs(a, b)
     with pytest.raises(Crash):
         run_here(APP, ClassifierOptions, flags(resumed, *steps), hooks=[CrashAfter(3)])
-    assert "resuming at step" in "\n".join(
-        run_here(APP, ClassifierOptions, flags(resumed, *steps))
-    )
+    assert "resuming at step" in "\n".join(run_here(APP, ClassifierOptions, flags(resumed, *steps)))
     assert identical_runs(a, resumed)
     run_here(APP, ClassifierOptions, flags(other, *steps, "--random_seed=5"))
     with pytest.raises(AssertionError):
