@@ -99,15 +99,6 @@ def batch_normalization(
         return ops.scale_shift(x, multiplier, offset - mean * multiplier)
 
 
-def _portable_normalize(x: tf.Tensor, axis: int, epsilon: float) -> tf.Tensor:
-    """(x - mean) / sqrt(variance + epsilon) over `axis` from portable ops: the statistics
-    broadcast back by `portable.broadcast`, so their gradients are portable sums too."""
-    shape, axes = tf.shape(x), [axis % x.shape.rank]
-    centered = x - portable.broadcast(ops.reduce_mean(x, axes, keepdims=True), shape, axes)
-    variance = ops.reduce_mean(tf.square(centered), axes, keepdims=True)
-    return centered / portable.broadcast(ops.sqrt(variance + epsilon), shape, axes)
-
-
 def softmax(logits: Any, axis: int = -1) -> tf.Tensor:
     """`tf.nn.softmax`, exactly rounded: e / sum(e) with e = exp(x - max(x)) (TF's CPU Softmax
     kernel multiplies by an approximate reciprocal of the sum, `rcpps`).
@@ -148,7 +139,7 @@ def layer_normalization(
     with tf.name_scope("exact_layer_norm"):
         x = tf.convert_to_tensor(x)
         if ops.portable():
-            return ops.scale_shift(_portable_normalize(x, axis, epsilon), scale, offset)
+            return ops.scale_shift(portable.normalize(x, axis, epsilon), scale, offset)
         centered = x - ops.reduce_mean(x, axis, keepdims=True)
         variance = ops.reduce_mean(tf.square(centered), axis, keepdims=True)
         return centered / ops.sqrt(variance + epsilon) * scale + offset

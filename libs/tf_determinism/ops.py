@@ -152,18 +152,8 @@ def divide_by_scalar(x: Any, scalar: Any) -> Any:
 
 
 def sqrt(x: Any) -> Any:
-    """`tf.sqrt` (correctly rounded everywhere); portable: its gradient g * 0.5 / sqrt(x) as
-    single ops (TF's SqrtGrad kernel gave other bits on aarch64, measured)."""
-    if not portable():
-        return tf.sqrt(x)
-
-    @tf.custom_gradient
-    def op(x: tf.Tensor) -> Any:
-        # The gradient divides by sqrt(x) built anew through this op, so that a second
-        # derivative (a gradient penalty's) is portable too.
-        return tf.sqrt(x), lambda g: (g * 0.5) / op(x)
-
-    return op(tf.convert_to_tensor(x, tf.float32))
+    """`tf.sqrt` (correctly rounded everywhere); portable: its gradient as single ops."""
+    return _portable.sqrt(x) if portable() else tf.sqrt(x)
 
 
 def relu(x: Any) -> Any:

@@ -22,6 +22,8 @@ those alone:
   softplus, rsqrt                          from bits, Horner polynomials, no fused multiply-add)
   softmax, log_softmax, the sigmoid and    from the above; sums of exp by exact slices
   sparse softmax cross-entropies
+  sqrt, normalize (a layer norm's core),   sqrt correctly rounded, its gradient single ops;
+  relu, maximum, max_pool, cosine_decay    compares and selects; the schedule in float64
 
 Each has its gradient (`tf.custom_gradient`), built from portable ops too. Inputs: a float32
 subnormal is read as a zero of its sign (TF flushes them on both, by its own rules; here by the
@@ -578,6 +580,28 @@ def max_pool(x: Any, size: int) -> tf.Tensor:
 
 
 # --- float32 ops with their gradients -------------------------------------------------------
+
+
+def sqrt(x: Any) -> tf.Tensor:
+    """`tf.sqrt` (correctly rounded everywhere) whose gradient g * 0.5 / sqrt(x) is single ops
+    (TF's SqrtGrad kernel gave other bits on aarch64, measured), through this op again, so that
+    a second derivative (a gradient penalty's) is portable too."""
+
+    @tf.custom_gradient
+    def op(x: tf.Tensor) -> Any:
+        return tf.sqrt(x), lambda g: (g * 0.5) / op(x)
+
+    return op(tf.convert_to_tensor(x, tf.float32))
+
+
+def normalize(x: Any, axis: int, epsilon: float) -> tf.Tensor:
+    """(x - mean) / sqrt(variance + epsilon) over `axis`, a layer norm's core: the statistics
+    are portable means broadcast back by `broadcast`, so their gradients are portable sums."""
+    x = tf.convert_to_tensor(x, tf.float32)
+    shape, axes = tf.shape(x), _axes(x, axis)
+    centered = x - broadcast(reduce_mean(x, axes, keepdims=True), shape, axes)
+    variance = reduce_mean(tf.square(centered), axes, keepdims=True)
+    return centered / broadcast(sqrt(variance + epsilon), shape, axes)
 
 
 def _divide(g: tf.Tensor, y: tf.Tensor) -> tf.Tensor:

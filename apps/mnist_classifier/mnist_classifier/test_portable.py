@@ -1,6 +1,6 @@
 """The classifier in the portable numerics mode (`--numerics=portable`): audited against the
-portable allowlist, its SavedModel portable too, other bits than the fast mode; in the slow tier
-twice in fresh processes and crash-resumed, to the same bits, and another seed differs.
+portable allowlist, its SavedModel portable too, other bits than the fast mode. (Twice and
+crash-resumed to the same bits: every app's contract, libs/repro_experiment/test_contract.py.)
 
 That x86-64 and aarch64 train the same bits is proven under qemu-aarch64 by
 build-support/arm_emulated_check.sh (CI), and op by op by apps/repro/repro/test_portable_emulated.py.
@@ -16,7 +16,6 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from mnist_classifier import train_lib
 from mnist_classifier.options import ClassifierOptions
-from repro_experiment.testing import Crash, CrashAfter
 from run_record import read_run_json
 from tf_determinism import ops
 
@@ -70,23 +69,3 @@ def test_portable_run_is_audited_and_differs_from_fast(run_here, flags, identica
     assert "the numerics mode" in str(differs.value)
     with open(os.path.join(portable, train_lib.METRICS_JSON), encoding="utf-8") as f:
         assert json.load(f)["test_count"] == 64  # measured through the portable SavedModel
-
-
-@pytest.mark.slow
-def test_portable_twice_and_crash_resumed_same_bits(
-    run_module, run_here, flags, identical_runs, tmp_path
-):
-    """Two fresh processes, and a run crashed after step 3 and resumed from its step-3
-    checkpoint, to the same bits; another seed differs."""
-    a, b, resumed, other = (str(tmp_path / n) for n in ("a", "b", "resumed", "other"))
-    steps = ("--max_train_steps=4", PORTABLE)
-    run_module(f"{APP}.train", *flags(a, *steps))
-    run_module(f"{APP}.train", *flags(b, *steps))
-    assert identical_runs(a, b)
-    with pytest.raises(Crash):
-        run_here(APP, ClassifierOptions, flags(resumed, *steps), hooks=[CrashAfter(3)])
-    assert "resuming at step" in "\n".join(run_here(APP, ClassifierOptions, flags(resumed, *steps)))
-    assert identical_runs(a, resumed)
-    run_here(APP, ClassifierOptions, flags(other, *steps, "--random_seed=5"))
-    with pytest.raises(AssertionError):
-        identical_runs(a, other)
