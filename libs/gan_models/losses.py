@@ -18,6 +18,7 @@ The step (step.py) combines the terms over micro-batches and publishes them as n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ import tensorflow as tf
 import tensorflow_gan as tfgan
 
 from gan_models.config import GANConfig
-from tf_determinism import ops, stateless_key
+from tf_determinism import ops, portable, stateless_key
 
 LOSS_FUNCTIONS: dict[str, tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]] = {
     "wasserstein": (
@@ -73,6 +74,29 @@ PORTABLE_LOSS_FUNCTIONS: dict[str, tuple[Callable[..., tf.Tensor], Callable[...,
         + 0.5 * ops.reduce_mean(tf.square(_outputs(m)[1])),
     ),
 }
+
+
+def mutual_information_penalty(model: Any) -> tf.Tensor:
+    """InfoGAN's penalty, `tfgan.losses.mutual_information_penalty`: minus the mean of the
+    structured codes' mean log-likelihoods under the critic's predicted distributions (the
+    categorical code's Categorical, the continuous code's Normal). Portable mode: the same
+    formulas from portable ops (a sparse cross-entropy; the normal's density in single ops and
+    portable.log), where TF-Probability's log_prob holds TF's LogSoftmax and Log."""
+    if not ops.portable():
+        return tfgan.losses.mutual_information_penalty(model)
+    categorical, continuous = model.structured_generator_inputs
+    q_categorical, q_normal = model.predicted_distributions
+    log_likelihood_categorical = -ops.reduce_mean(
+        ops.sparse_softmax_cross_entropy_with_logits(categorical, q_categorical.logits)
+    )
+    scale = tf.convert_to_tensor(q_normal.scale)
+    # DivNoNan: Grappler would fold a RealDiv by the constant ones into TF's Reciprocal.
+    log_density = (
+        -0.5 * tf.square(tf.math.divide_no_nan(continuous - q_normal.loc, scale))
+        - 0.5 * math.log(2.0 * math.pi)
+        - portable.log(scale)
+    )
+    return -(log_likelihood_categorical + ops.reduce_mean(log_density)) * 0.5
 
 
 def loss_functions(config: GANConfig) -> tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]:
@@ -213,7 +237,7 @@ def generator_loss_terms(config: GANConfig, gan_model: Any) -> dict[str, tf.Tens
     loss = adversarial(gan_model)
     terms = {}
     if config.gan_type == "infogan" and _uses(config.mutual_information_penalty_weight):
-        info = tfgan.losses.mutual_information_penalty(gan_model)
+        info = mutual_information_penalty(gan_model)
         loss += config.mutual_information_penalty_weight * info
         terms["mutual_information_penalty"] = info
     return {"generator_loss": loss + _regularization(gan_model.generator_scope), **terms}
@@ -247,7 +271,5 @@ def discriminator_loss_terms(
         loss += config.gradient_penalty_weight * penalty
         terms["gradient_penalty"] = penalty
     if config.gan_type == "infogan" and _uses(config.mutual_information_penalty_weight):
-        loss += config.mutual_information_penalty_weight * (
-            tfgan.losses.mutual_information_penalty(gan_model)
-        )
+        loss += config.mutual_information_penalty_weight * (mutual_information_penalty(gan_model))
     return {"discriminator_loss": loss + _regularization(gan_model.discriminator_scope), **terms}

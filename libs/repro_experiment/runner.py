@@ -51,14 +51,16 @@ Hooks = Sequence[tf.estimator.SessionRunHook]
 
 
 def resolved(experiment: Experiment, opts: Any) -> Any:
-    """opts with the app's resolved defaults and the default model_dir,
-    runs/<app>/<run name>, where none was given."""
+    """opts with the app's resolved defaults and the default model_dir where none was given:
+    runs/<app>/<run name>, or runs/<app>/<run name>-portable with --numerics=portable (the
+    other mode's run is another run)."""
     opts = experiment.resolve(opts)
     if opts.model_dir:
         return opts
-    return dataclasses.replace(
-        opts, model_dir=os.path.join("runs", experiment.name, experiment.run_name(opts))
-    )
+    name = experiment.run_name(opts)
+    if opts.numerics.numerics != "fast":
+        name = f"{name}-{opts.numerics.numerics}"
+    return dataclasses.replace(opts, model_dir=os.path.join("runs", experiment.name, name))
 
 
 def run_config(

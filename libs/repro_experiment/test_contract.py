@@ -10,7 +10,8 @@ at its quick settings (its options' QUICK) on its data group's quick data, each 
     then ends identical to the straight run;
   * has only audited graphs (no CPU-dependent kernel, no stateful random op) in run.json;
   * with `--numerics=portable` trains graphs of portable ops only (graph_audit.PORTABLE_OPS),
-    or is refused before a step in one line naming the op and its replacement.
+    or is refused before a step in one line naming the op and its replacement; in the slow
+    tier, portable runs twice and crash-resumed are identical too.
 
 A new app passes it by its line in the registry; it needs no test of its own for any of this.
 Every run uses M = 2 micro-batches, so that one straight run serves all. A difference fails
@@ -37,7 +38,8 @@ from tf_determinism import ops as numerics_ops
 STEPS = 40
 # The apps whose every op has a portable form today (README "x86-64 and aarch64: the same bits
 # with --numerics=portable"); the others are refused in portable mode.
-PORTABLE_APPS = {"mnist_gan"}
+PORTABLE_APPS = {"mnist_gan", "mnist_classifier", "text_lm"}
+PORTABLE = "--numerics=portable"
 
 
 def contract_runner(app: App, tmp_path_factory: Any, run_here: Any) -> dict[str, Any]:
@@ -154,7 +156,7 @@ def test_every_graph_is_audited_and_clean(app, straight):
 def test_portable_mode_is_audited_or_refused_in_one_line(app, tmp_path):
     model_dir = str(tmp_path / "portable")
     try:
-        app["here"](model_dir, "--numerics=portable", "--max_train_steps=1")
+        app["here"](model_dir, PORTABLE, "--max_train_steps=1")
     except repro_app.RefusedGraphError as refused:
         assert app["name"] not in PORTABLE_APPS, str(refused)
         message = str(refused)
@@ -166,5 +168,30 @@ def test_portable_mode_is_audited_or_refused_in_one_line(app, tmp_path):
         assert set(census) <= set(graph_audit.PORTABLE_OPS) | {
             op for op in census if op.endswith(("Dataset", "DatasetV2", "DatasetV3"))
         }
+    finally:
+        numerics_ops.set_mode("fast")
+
+
+@pytest.mark.slow
+def test_portable_mode_twice_and_crash_resumed_same_bits_another_seed_differs(
+    app, identical_runs, tmp_path
+):
+    """--numerics=portable keeps the fast mode's guarantees: a fresh process, and a run
+    crashed after step 2 and resumed, to the same bits; another seed differs. (x86-64 against
+    an emulated aarch64: build-support/arm_emulated_check.sh.)"""
+    if app["name"] not in PORTABLE_APPS:
+        pytest.skip(f"{app['name']} is refused in portable mode")
+    flags = (PORTABLE, "--max_train_steps=3", "--save_checkpoints_steps=1")
+    fresh, resumed, other = (str(tmp_path / name) for name in ("fresh", "resumed", "other"))
+    try:
+        code, stderr = _finish(app["fresh"](fresh, *flags))
+        assert code == 0, stderr[-3000:]
+        with pytest.raises(Crash):
+            app["here"](resumed, *flags, hooks=[CrashAfter(2)])
+        assert f"resuming at step 2 of 3 in {resumed}" in app["here"](resumed, *flags)
+        assert identical_runs(fresh, resumed)
+        app["here"](other, *flags, "--random_seed=124")
+        with pytest.raises(AssertionError):
+            identical_runs(fresh, other)
     finally:
         numerics_ops.set_mode("fast")

@@ -138,6 +138,8 @@ def layer_normalization(
     """
     with tf.name_scope("exact_layer_norm"):
         x = tf.convert_to_tensor(x)
+        if ops.portable():
+            return ops.scale_shift(portable.normalize(x, axis, epsilon), scale, offset)
         centered = x - ops.reduce_mean(x, axis, keepdims=True)
         variance = ops.reduce_mean(tf.square(centered), axis, keepdims=True)
         return centered / ops.sqrt(variance + epsilon) * scale + offset

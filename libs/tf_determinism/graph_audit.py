@@ -202,7 +202,9 @@ PORTABLE_OPS: dict[str, Portable] = {
         "Select Cast OneHot BroadcastGradientArgs Placeholder PlaceholderWithDefault If "
         "StatelessIf While StatelessWhile Enter Exit Merge Switch NextIteration LoopCond "
         "TensorArrayV3 TensorArrayWriteV3 TensorArrayReadV3 TensorArrayGatherV3 "
-        "TensorArraySizeV3 TensorArrayScatterV3 ArgMax",
+        "TensorArraySizeV3 TensorArrayScatterV3 TensorListReserve TensorListSetItem TensorListGetItem "
+        "TensorListStack TensorListFromTensor TensorListLength TensorListElementShape ArgMax "
+        "InvertPermutation MatrixBandPart",
         _MOVES, END_TO_END),
     **_allow(
         "VarHandleOp ReadVariableOp AssignVariableOp AssignAddVariableOp AssignSubVariableOp "

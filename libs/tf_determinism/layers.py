@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tf_determinism import exact
+from tf_determinism import exact, ops
 from tf_determinism.initializers import StatelessGlorotUniform
 
 _v1 = tf.compat.v1
@@ -44,8 +44,8 @@ def dense(x: tf.Tensor, units: int, name: str, init_seed: int) -> tf.Tensor:
     kernel = variable(f"{name}/kernel", [width, units], init_seed)
     bias = variable(f"{name}/bias", [units], init_seed, "zeros")
     if x.shape.rank == 2:
-        return tf.nn.bias_add(tf.matmul(x, kernel), bias)
-    y = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, width]), kernel), bias)
+        return ops.bias_add(ops.matmul(x, kernel), bias)
+    y = ops.bias_add(ops.matmul(tf.reshape(x, [-1, width]), kernel), bias)
     return tf.reshape(y, tf.concat([tf.shape(x)[:-1], [units]], 0))
 
 

@@ -97,6 +97,21 @@ def bias_add(x: Any, bias: Any) -> Any:
     return op(x, tf.convert_to_tensor(bias, tf.float32))
 
 
+def add_broadcast(x: Any, y: Any) -> Any:
+    """x + y, y broadcast over x's leading axes (a position embedding [L, C] over [B, L, C]);
+    portable: y's gradient is a portable sum over those axes."""
+    if not portable():
+        return x + y
+    x, y = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(y, tf.float32)
+    leading = list(range(x.shape.rank - y.shape.rank))
+
+    @tf.custom_gradient
+    def op(x: tf.Tensor, y: tf.Tensor) -> Any:
+        return x + y, lambda g: (g, _portable.reduce_sum(g, leading))
+
+    return op(x, y)
+
+
 def scale_shift(x: Any, multiplier: Any, shift: Any) -> Any:
     """x * multiplier + shift, the per-channel [C] multiplier and shift broadcast over x
     [..., C] (a normalization's last step); portable: their gradients' sums over every axis but
@@ -137,18 +152,8 @@ def divide_by_scalar(x: Any, scalar: Any) -> Any:
 
 
 def sqrt(x: Any) -> Any:
-    """`tf.sqrt` (correctly rounded everywhere); portable: its gradient g * 0.5 / sqrt(x) as
-    single ops (TF's SqrtGrad kernel gave other bits on aarch64, measured)."""
-    if not portable():
-        return tf.sqrt(x)
-
-    @tf.custom_gradient
-    def op(x: tf.Tensor) -> Any:
-        # The gradient divides by sqrt(x) built anew through this op, so that a second
-        # derivative (a gradient penalty's) is portable too.
-        return tf.sqrt(x), lambda g: (g * 0.5) / op(x)
-
-    return op(tf.convert_to_tensor(x, tf.float32))
+    """`tf.sqrt` (correctly rounded everywhere); portable: its gradient as single ops."""
+    return _portable.sqrt(x) if portable() else tf.sqrt(x)
 
 
 def relu(x: Any) -> Any:
@@ -157,6 +162,25 @@ def relu(x: Any) -> Any:
 
 def maximum(x: Any, y: Any) -> Any:
     return _portable.maximum(x, y) if portable() else tf.maximum(x, y)
+
+
+def max_pool(x: Any, size: int) -> Any:
+    """A size x size NHWC max-pool with stride size, "VALID"; portable: compares and selects."""
+    if portable():
+        return _portable.max_pool(x, size)
+    return tf.nn.max_pool2d(x, size, size, "VALID")
+
+
+def cosine_decay(learning_rate: float, global_step: Any, decay_steps: int) -> Any:
+    """learning_rate cosine-decayed to 0 over decay_steps (`tf.compat.v1.train.cosine_decay`;
+    portable: the same schedule in float64 single ops, TF's float32 Cos is Eigen's)."""
+    if portable():
+        return _portable.cosine_decay(learning_rate, global_step, decay_steps)
+    return tf.compat.v1.train.cosine_decay(learning_rate, global_step, decay_steps)
+
+
+def log(x: Any) -> Any:
+    return _portable.log(x) if portable() else tf.math.log(x)
 
 
 def tanh(x: Any) -> Any:

@@ -22,6 +22,8 @@ those alone:
   softplus, rsqrt                          from bits, Horner polynomials, no fused multiply-add)
   softmax, log_softmax, the sigmoid and    from the above; sums of exp by exact slices
   sparse softmax cross-entropies
+  sqrt, normalize (a layer norm's core),   sqrt correctly rounded, its gradient single ops;
+  relu, maximum, max_pool, cosine_decay    compares and selects; the schedule in float64
 
 Each has its gradient (`tf.custom_gradient`), built from portable ops too. Inputs: a float32
 subnormal is read as a zero of its sign (TF flushes them on both, by its own rules; here by the
@@ -210,9 +212,9 @@ def matmul(a: Any, b: Any, *, transpose_a: bool = False, transpose_b: bool = Fal
         raise PortableShapeError(
             f"portable.matmul: operands of rank >= 2, got {a.shape}, {b.shape}"
         )
-    if a.shape[:-2] != b.shape[:-2] or not a.shape[:-2].is_fully_defined():
+    if a.shape.rank != b.shape.rank or not a.shape[:-2].is_compatible_with(b.shape[:-2]):
         raise PortableShapeError(
-            f"portable.matmul: batch dimensions must be equal and known, got {a.shape}, {b.shape}"
+            f"portable.matmul: batch dimensions must be equal, got {a.shape}, {b.shape}"
         )
     return _MATMULS[(transpose_a, transpose_b)](a, b)
 
@@ -277,20 +279,20 @@ def _im2col(x: tf.Tensor, kernel: tuple[int, int], stride: int, out: tuple[int, 
 def _col2im(cols: tf.Tensor, kernel: tuple[int, int], stride: int, size: Any) -> tf.Tensor:
     """The adjoint of `_im2col`: every patch value added back to its input position, the
     kh * kw contributions summed pairwise in a fixed order (single additions), [B, H, W, C]."""
-    batch, out_h, out_w = (_static(d, "a convolution's shape") for d in cols.shape[:3])
+    out_h, out_w = (_static(d, "a convolution's shape") for d in cols.shape[1:3])
     channels = _static(cols.shape[3], "a convolution's channels") // (kernel[0] * kernel[1])
     out = (out_h, out_w)
-    (top, bottom), (left, right) = _geometry([batch, *size, channels], kernel, stride, out)
+    (top, bottom), (left, right) = _geometry([None, *size, channels], kernel, stride, out)
     height, width = size[0] + top + bottom, size[1] + left + right
     span = ((out_h - 1) * stride + 1, (out_w - 1) * stride + 1)
     pieces = []
     for n, piece in enumerate(tf.split(cols, kernel[0] * kernel[1], axis=-1)):
         i, j = divmod(n, kernel[1])
         if stride > 1:  # zeros between the rows and columns: [B, Ho * s, Wo * s, C], cropped
-            piece = tf.reshape(piece, [batch, out_h, 1, out_w, 1, channels])
+            piece = tf.reshape(piece, [-1, out_h, 1, out_w, 1, channels])
             piece = tf.pad(piece, [[0, 0], [0, 0], [0, stride - 1], [0, 0], [0, stride - 1],
                                    [0, 0]])  # fmt: skip
-            piece = tf.reshape(piece, [batch, out_h * stride, out_w * stride, channels])
+            piece = tf.reshape(piece, [-1, out_h * stride, out_w * stride, channels])
             piece = piece[:, : span[0], : span[1], :]
         pieces.append(tf.pad(piece, [[0, 0], [i, height - i - span[0]],
                                      [j, width - j - span[1]], [0, 0]]))  # fmt: skip
@@ -307,18 +309,18 @@ def conv2d(x: Any, filters: Any, stride: int = 1) -> tf.Tensor:
     contributions added in a fixed order). Never Winograd, FFT or a kernel's own blocking."""
     x, filters = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(filters, tf.float32)
     kh, kw, cin, cout = (_static(d, "a filter's shape") for d in filters.shape)
-    batch, height, width = (_static(d, "a convolution's input shape") for d in x.shape[:3])
+    height, width = (_static(d, "a convolution's input shape") for d in x.shape[1:3])
     out = (-(-height // stride), -(-width // stride))
 
     @tf.custom_gradient
     def op(x: tf.Tensor, filters: tf.Tensor) -> Any:
         patches = tf.reshape(_im2col(x, (kh, kw), stride, out), [-1, kh * kw * cin])
         matrix = tf.reshape(filters, [kh * kw * cin, cout])
-        y = tf.reshape(matmul(patches, matrix), [batch, *out, cout])
+        y = tf.reshape(matmul(patches, matrix), [-1, *out, cout])
 
         def grad(g: tf.Tensor) -> Any:
             g = tf.reshape(g, [-1, cout])
-            cols = tf.reshape(matmul(g, matrix, transpose_b=True), [batch, *out, kh * kw * cin])
+            cols = tf.reshape(matmul(g, matrix, transpose_b=True), [-1, *out, kh * kw * cin])
             d_filters = tf.reshape(matmul(patches, g, transpose_a=True), filters.shape)
             return _col2im(cols, (kh, kw), stride, (height, width)), d_filters
 
@@ -334,7 +336,7 @@ def conv2d_transpose(x: Any, filters: Any, stride: int) -> tf.Tensor:
     filters', the patches of g by x (portable matmuls)."""
     x, filters = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(filters, tf.float32)
     kh, kw, cout, cin = (_static(d, "a filter's shape") for d in filters.shape)
-    batch, height, width = (_static(d, "a convolution's input shape") for d in x.shape[:3])
+    height, width = (_static(d, "a convolution's input shape") for d in x.shape[1:3])
     size = (height * stride, width * stride)
 
     @tf.custom_gradient
@@ -342,13 +344,13 @@ def conv2d_transpose(x: Any, filters: Any, stride: int) -> tf.Tensor:
         flat = tf.reshape(x, [-1, cin])
         matrix = tf.reshape(filters, [kh * kw * cout, cin])
         cols = tf.reshape(matmul(flat, matrix, transpose_b=True),
-                          [batch, height, width, kh * kw * cout])  # fmt: skip
+                          [-1, height, width, kh * kw * cout])  # fmt: skip
         y = _col2im(cols, (kh, kw), stride, size)
 
         def grad(g: tf.Tensor) -> Any:
             patches = tf.reshape(_im2col(g, (kh, kw), stride, (height, width)),
                                  [-1, kh * kw * cout])  # fmt: skip
-            d_x = tf.reshape(matmul(patches, matrix), x.shape)
+            d_x = tf.reshape(matmul(patches, matrix), tf.shape(x))
             d_filters = tf.reshape(matmul(patches, flat, transpose_a=True), filters.shape)
             return d_x, d_filters
 
@@ -399,9 +401,9 @@ def _sum64_of_unit(e64: tf.Tensor, axes: list[int]) -> tf.Tensor:
     return _sliced_sum(e64, axes, _sum_bits(_count(e64, axes)))
 
 
-def _broadcast(g: tf.Tensor, shape: tf.Tensor, axes: list[int]) -> tf.Tensor:
-    """g (kept dimensions of size 1 at `axes`) broadcast to `shape`, whose own gradient (a
-    second derivative's) is the portable sum back over `axes`."""
+def broadcast(g: tf.Tensor, shape: tf.Tensor, axes: list[int]) -> tf.Tensor:
+    """g (kept dimensions of size 1 at `axes`) broadcast to `shape`, whose gradient is the
+    portable sum back over `axes` (TF's broadcasting ops' gradients are float32 Sums)."""
 
     @tf.custom_gradient
     def op(g: tf.Tensor) -> Any:
@@ -423,7 +425,7 @@ def reduce_sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool =
 
         def grad(g: tf.Tensor) -> tf.Tensor:
             kept = g if keepdims else tf.reshape(g, tf.shape(total))
-            return _broadcast(kept, tf.shape(x), axes)
+            return broadcast(kept, tf.shape(x), axes)
 
         return y, grad
 
@@ -444,7 +446,7 @@ def reduce_mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool 
 
         def grad(g: tf.Tensor) -> tf.Tensor:
             kept = g if keepdims else tf.reshape(g, tf.shape(total))
-            return _broadcast(kept / count, tf.shape(x), axes)
+            return broadcast(kept / count, tf.shape(x), axes)
 
         return y, grad
 
@@ -538,7 +540,68 @@ def softplus64(x: tf.Tensor) -> tf.Tensor:
     return _where(x < 0.0, 0.0, x) + log1p64(exp64(-tf.abs(x)))
 
 
+_COS_TAYLOR = [(-1.0) ** i / math.factorial(2 * i) for i in range(16)]
+
+
+def cos64(x: tf.Tensor) -> tf.Tensor:
+    """cos of float64 x for 0 <= x <= pi (a cosine schedule's angle): Taylor's series in x**2 to
+    the 30th power by Horner's rule (truncation below 4e-20 there; not cos beyond)."""
+    return _horner(x * x, _COS_TAYLOR)
+
+
+def cosine_decay(learning_rate: float, step: Any, decay_steps: int) -> tf.Tensor:
+    """float32 learning_rate * (1 + cos(pi * min(step, decay_steps) / decay_steps)) / 2 (the
+    schedule of tf.compat.v1.train.cosine_decay, alpha 0), in float64 single ops from the
+    integer step: no division (pi / decay_steps is Python's), no float minimum."""
+    step64 = tf.cast(tf.minimum(tf.cast(step, tf.int64), decay_steps), tf.float64)
+    decayed = 0.5 * (1.0 + cos64(step64 * (math.pi / decay_steps)))
+    return _to32(learning_rate * _where(decayed < 0.0, 0.0, decayed))
+
+
+def max_pool(x: Any, size: int) -> tf.Tensor:
+    """A size x size NHWC max-pool with stride size ("VALID": trailing rows and columns that
+    fill no window are dropped) as compares and selects (see maximum), the window's values in
+    a fixed pairwise order; its gradient goes to the value selected (Pack / Unpack, selects)."""
+    x = tf.convert_to_tensor(x, tf.float32)
+    height, width, channels = (_static(d, "max_pool's input") for d in x.shape[1:])
+    rows, cols = height // size, width // size
+    blocks = tf.reshape(
+        x[:, : rows * size, : cols * size, :], [-1, rows, size, cols, size, channels]
+    )
+    values = tf.unstack(
+        tf.reshape(
+            tf.transpose(blocks, [2, 4, 0, 1, 3, 5]), [size * size, -1, rows, cols, channels]
+        )
+    )
+    while len(values) > 1:
+        pairs = [maximum(a, b) for a, b in zip(values[::2], values[1::2], strict=False)]
+        values = pairs + values[len(pairs) * 2 :]
+    return values[0]
+
+
 # --- float32 ops with their gradients -------------------------------------------------------
+
+
+def sqrt(x: Any) -> tf.Tensor:
+    """`tf.sqrt` (correctly rounded everywhere) whose gradient g * 0.5 / sqrt(x) is single ops
+    (TF's SqrtGrad kernel gave other bits on aarch64, measured), through this op again, so that
+    a second derivative (a gradient penalty's) is portable too."""
+
+    @tf.custom_gradient
+    def op(x: tf.Tensor) -> Any:
+        return tf.sqrt(x), lambda g: (g * 0.5) / op(x)
+
+    return op(tf.convert_to_tensor(x, tf.float32))
+
+
+def normalize(x: Any, axis: int, epsilon: float) -> tf.Tensor:
+    """(x - mean) / sqrt(variance + epsilon) over `axis`, a layer norm's core: the statistics
+    are portable means broadcast back by `broadcast`, so their gradients are portable sums."""
+    x = tf.convert_to_tensor(x, tf.float32)
+    shape, axes = tf.shape(x), _axes(x, axis)
+    centered = x - broadcast(reduce_mean(x, axes, keepdims=True), shape, axes)
+    variance = reduce_mean(tf.square(centered), axes, keepdims=True)
+    return centered / broadcast(sqrt(variance + epsilon), shape, axes)
 
 
 def _divide(g: tf.Tensor, y: tf.Tensor) -> tf.Tensor:

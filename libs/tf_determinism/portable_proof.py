@@ -56,6 +56,10 @@ def make_inputs(path: str, seed: int = 20261207) -> None:
     edge_rows[1, :16] = edges[:16]
     edge_rows[2] = -0.0
     edge_rows[3, 5] = 1e-40
+    norm_x = normal(2, 16, 32, spread=2)
+    norm_x[0, 0] = 0.0
+    pool_x = normal(2, 14, 14, 8)
+    pool_x[0, :4, :4, :] = np.resize(edges[np.isfinite(edges)], [4, 4, 8])
     logits = normal(32, 10, spread=2) * 3
     logits[0] = 1.0
     logits[1, 3] = 1e30
@@ -80,6 +84,10 @@ def make_inputs(path: str, seed: int = 20261207) -> None:
         deconv_w2=normal(4, 4, 8, 16),
         # Sums: inner and outer axes, a batch-norm moment, a full sum.
         sum_x=normal(64, 3000, spread=4), conv_x=normal(8, 14, 14, 16),
+        # The classifier's max-pool (with subnormals and signed zeros) and its schedule.
+        pool_x=pool_x, steps=np.arange(0, 1010, dtype=np.int64),
+        # The text LM's layer norm over its width (a row of zeros: variance 0).
+        norm_x=norm_x,
         # Transcendentals over wide ranges and the edge cases.
         wide=wide, finite=wide[np.isfinite(wide)], positive=positive, near_zero=np.concatenate(
             [edges, rng.uniform(-1e-3, 1e-3, 1000).astype(_F32)]),
@@ -150,6 +158,11 @@ def _graph_outputs(inputs: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[
     with_gradient("conv2d/classifier_3x3", conv(1), t["conv_in28"], t["conv_w_classifier"])
     with_gradient("conv2d_transpose/7to14", deconv, t["deconv_in7"], t["deconv_w1"])
     with_gradient("conv2d_transpose/14to28", deconv, t["conv_in14"], t["deconv_w2"])
+    with_gradient("max_pool/2x2", lambda x: p.max_pool(x, 2), t["pool_x"])
+    out["cosine_decay/1000_steps"] = p.cosine_decay(1e-3, t["steps"], 1000)
+    with_gradient("normalize/lm", lambda x: p.normalize(x, -1, 1e-5), t["norm_x"])
+    # (of magnitudes: a negative operand's NaN is negative on x86, positive on aarch64)
+    with_gradient("sqrt/positive", p.sqrt, fed(np.abs(inputs["positive"])))
     for axis in (0, 1, None):
         with_gradient(f"reduce_sum/axis{axis}", lambda x, a=axis: p.reduce_sum(x, a), t["sum_x"])
     with_gradient("reduce_mean/moments", lambda x: p.reduce_mean(x, [0, 1, 2]), t["conv_x"])

@@ -207,3 +207,40 @@ def test_conv2d_transpose_and_its_gradients_compute_what_tf_does(x_shape, w_shap
     for a, b in zip(tape.gradient(loss_ours, [x, w]), tape.gradient(loss_theirs, [x, w]),
                     strict=True):  # fmt: skip
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [[2, 28, 28, 8], [3, 7, 7, 3]])
+def test_max_pool_and_its_gradient_are_tfs_bits(shape):
+    """A max moves an operand, and without ties the gradient goes where TF's MaxPoolGrad sends
+    it; 7 x 7 drops the last row and column, as "VALID" does."""
+    x = tf.constant(rng.standard_normal(shape).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, theirs = p.max_pool(x, 2), tf.nn.max_pool2d(x, 2, 2, "VALID")
+        weights = tf.constant(rng.standard_normal(theirs.shape).astype(np.float32))
+        loss_ours, loss_theirs = tf.reduce_sum(ours * weights), tf.reduce_sum(theirs * weights)
+    assert ours.numpy().tobytes() == theirs.numpy().tobytes()
+    assert (
+        tape.gradient(loss_ours, x).numpy().tobytes()
+        == tape.gradient(loss_theirs, x).numpy().tobytes()
+    )
+
+
+def test_cosine_decay_is_the_rounded_float64_schedule_and_ends_at_zero():
+    steps = np.arange(0, 1010)
+    reference = 1e-3 * 0.5 * (1.0 + np.cos(np.pi * np.minimum(steps, 1000) / 1000))
+    got = _run(lambda s: p.cosine_decay(1e-3, s, 1000), steps)
+    assert ulps(got, _rounded(reference)) <= 1
+    assert got[0] == np.float32(1e-3) and (got[1000:] == 0.0).all() and (got >= 0.0).all()
+
+
+def test_convolutions_need_no_static_batch():
+    """A SavedModel's serving input has batch None: the same bits as with the batch known."""
+    x = rng.standard_normal([3, 14, 14, 2]).astype(np.float32)
+    w = rng.standard_normal([3, 3, 2, 4]).astype(np.float32)
+    known = _run(lambda a, b: p.conv2d_transpose(p.conv2d(a, b, 2), b, 2), x, w)
+    with tf.Graph().as_default():
+        unknown = tf.compat.v1.placeholder(tf.float32, [None, 14, 14, 2])
+        y = p.conv2d_transpose(p.conv2d(unknown, tf.constant(w), 2), tf.constant(w), 2)
+        with tf.compat.v1.Session() as session:
+            assert session.run(y, {unknown: x}).tobytes() == known.tobytes()

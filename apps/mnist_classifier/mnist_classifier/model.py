@@ -21,7 +21,7 @@ from typing import Any
 import tensorflow as tf
 
 from mnist_eval import CLASSES_KEY, INPUT_KEY, LOGITS_KEY
-from tf_determinism import layers, stateless_key
+from tf_determinism import layers, ops, stateless_key
 from tf_determinism.optimizers import DeterministicAdam, micro_batch_update
 from tf_determinism.reduce import MicroBatchShare
 
@@ -34,8 +34,7 @@ _ModeKeys = tf.estimator.ModeKeys
 def _conv_pool(x: tf.Tensor, filters: int, name: str, seed: int) -> tf.Tensor:
     kernel = layers.variable(f"{name}/kernel", [3, 3, int(x.shape[-1]), filters], seed)
     bias = layers.variable(f"{name}/bias", [filters], seed, "zeros")
-    y = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias))
-    return tf.nn.max_pool2d(y, 2, 2, "VALID")
+    return ops.max_pool(ops.relu(ops.bias_add(ops.conv2d(x, kernel, 1), bias)), 2)
 
 
 def logits_fn(
@@ -56,16 +55,14 @@ def logits_fn(
         h = _conv_pool(images, 32, "conv1", seed)
         h = _conv_pool(h, 64, "conv2", seed)
         h = tf.reshape(h, [-1, 7 * 7 * 64])
-        h = tf.nn.relu(layers.dense(h, 256, "fc1", seed))
+        h = ops.relu(layers.dense(h, 256, "fc1", seed))
         if dropout_seed is not None and dropout_rate > 0:
             h = tf.nn.experimental.stateless_dropout(h, rate=dropout_rate, seed=dropout_seed)
         return layers.dense(h, NUM_CLASSES, "logits", seed)
 
 
 def _loss(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_mean(
-        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    )
+    return ops.reduce_mean(ops.sparse_softmax_cross_entropy_with_logits(labels, logits))
 
 
 def make_model_fn(
@@ -113,9 +110,7 @@ def make_model_fn(
         global_step = _v1.train.get_or_create_global_step()
         # lr reads global_step before the increment: the increment waits for the updates,
         # which need lr, so the value read is always the step being trained.
-        optimizer = DeterministicAdam(
-            _v1.train.cosine_decay(learning_rate, global_step, train_steps)
-        )
+        optimizer = DeterministicAdam(ops.cosine_decay(learning_rate, global_step, train_steps))
 
         def loss_fn(micro: int, rows: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
             key = stateless_key(

@@ -164,8 +164,12 @@ def test_help_lists_the_shared_flags_with_the_app_defaults(run_module) -> None:
     assert "--batch_size: Examples per batch" in shown and "(default: '128')" in shown
 
 
-def test_default_model_dir_is_where_the_gan_eval_looks() -> None:
+def test_default_model_dir_is_where_the_gan_eval_looks_and_names_the_portable_mode() -> None:
     opts = runner.resolved(train_lib.EXPERIMENT, ClassifierOptions.with_defaults())
     assert os.path.join(str(opts.model_dir), train_lib.EXPORT_DIR) == (
         "runs/mnist_classifier/seed123/export"
     )  # mnist_gan's --classifier_dir default
+    portable = ClassifierOptions.with_defaults(numerics="portable")
+    assert runner.resolved(train_lib.EXPERIMENT, portable).model_dir == (
+        "runs/mnist_classifier/seed123-portable"  # the other mode's run is another run
+    )

@@ -2,7 +2,8 @@
 
 A reference (references/<app>.json beside this file) is one short fixed run of the app: seed
 123, 20 steps, its default flags and pins, its real data (the GAN's: unconditional Wasserstein
-on MNIST). `check --app APP` reruns it in a fresh process and compares every step's losses
+on MNIST). references/<app>-portable.json is the same run with `--numerics=portable`, whose
+bits do not depend on the CPU's architecture (`check --numerics=portable`). `check --app APP` reruns it in a fresh process and compares every step's losses
 (float32 bits) and every checkpoint tensor (sha256) with the reference; when they differ it
 names the first divergent step and the recorded machine properties (CPU, caches, dispatched
 ISA, versions, environment) that differ from the reference machine's. Machines of one kind
@@ -12,7 +13,7 @@ reference: run `check` by hand on each machine.
 Regenerating a reference is deliberate, never a way to make a machine pass:
     ./pants run apps/repro -- check --app APP \\
         --write_reference apps/repro/repro/references/APP.json --reason "why the bits changed"
-and commit it with that reason.
+(with `--numerics=portable`: references/APP-portable.json) and commit it with that reason.
 """
 
 from __future__ import annotations
@@ -34,13 +35,25 @@ REFERENCE_FLAGS = (
     "--log_step_count_steps=10",
 )
 
+NUMERICS = ("fast", "portable")
+
+
+def reference_flags(numerics: str = "fast") -> tuple[str, ...]:
+    """The reference run's flags in a numerics mode."""
+    return REFERENCE_FLAGS + (("--numerics=portable",) if numerics == "portable" else ())
+
+
+def _numerics_of(flags: list[str]) -> str:
+    return "portable" if "--numerics=portable" in flags else "fast"
+
 
 class CheckError(Exception):
     """Bad input for `check` or a failed run (one-line message; exit 2)."""
 
 
-def shipped_reference_path(app: str = DEFAULT_APP) -> str:
-    """references/<app>.json in this package.
+def shipped_reference_path(app: str = DEFAULT_APP, numerics: str = "fast") -> str:
+    """references/<app>.json in this package (references/<app>-portable.json for the portable
+    numerics mode).
 
     Raises:
       CheckError: an unknown app, or one without a shipped reference.
@@ -49,9 +62,12 @@ def shipped_reference_path(app: str = DEFAULT_APP) -> str:
         train_module(app)
     except UnknownAppError as e:
         raise CheckError(str(e)) from None
-    path = importlib.resources.files("repro") / "references" / f"{app}.json"
+    name = f"{app}-portable.json" if numerics == "portable" else f"{app}.json"
+    path = importlib.resources.files("repro") / "references" / name
     if not path.is_file():
-        raise CheckError(f"no shipped reference for {app}; make one with --write_reference")
+        raise CheckError(
+            f"no shipped {numerics} reference for {app}; make one with --write_reference"
+        )
     return str(path)
 
 
@@ -82,14 +98,18 @@ def _train(
 
 
 def check(
-    reference_path: str, runs_root: str, echo: Callable[[str], None], app: str | None = None
+    reference_path: str,
+    runs_root: str,
+    echo: Callable[[str], None],
+    app: str | None = None,
+    numerics: str | None = None,
 ) -> bool:
     """Reruns the reference's app and flags here; prints the verdict; True when bitwise
     identical.
 
     Raises:
-      CheckError: unreadable reference, a reference of another app than `app`, failed run,
-        unreadable checkpoint.
+      CheckError: unreadable reference, a reference of another app than `app` or of another
+        numerics mode than `numerics`, failed run, unreadable checkpoint.
     """
     import run_compare
 
@@ -100,6 +120,11 @@ def check(
     made_by = reference.get("app") or DEFAULT_APP  # the first references named no app
     if app is not None and app != made_by:
         raise CheckError(f"{reference_path} is a reference of {made_by}, not of {app}")
+    if numerics is not None and numerics != _numerics_of(list(reference["flags"])):
+        raise CheckError(
+            f"{reference_path} is a reference of the {_numerics_of(list(reference['flags']))} "
+            f"numerics mode, not of {numerics}"
+        )
     model_dir = _train(made_by, list(reference["flags"]), runs_root, "check", echo)
     try:
         result = run_compare.check_against(reference, model_dir)
@@ -127,15 +152,20 @@ def check(
 
 
 def write_reference(
-    path: str, reason: str, runs_root: str, echo: Callable[[str], None], app: str = DEFAULT_APP
+    path: str,
+    reason: str,
+    runs_root: str,
+    echo: Callable[[str], None],
+    app: str = DEFAULT_APP,
+    numerics: str = "fast",
 ) -> None:
-    """Trains `app`'s reference run here and writes its record to `path` (with `reason`)."""
+    """Trains `app`'s reference run here in the `numerics` mode and writes its record to
+    `path` (with `reason`)."""
     import run_compare
 
     if not reason.strip():
         raise CheckError("--write_reference needs --reason: say why the reference changes")
-    model_dir = _train(app, list(REFERENCE_FLAGS), runs_root, "reference", echo)
-    run_compare.write_reference(
-        path, run_compare.make_reference(model_dir, REFERENCE_FLAGS, reason)
-    )
+    flags = reference_flags(numerics)
+    model_dir = _train(app, list(flags), runs_root, "reference", echo)
+    run_compare.write_reference(path, run_compare.make_reference(model_dir, flags, reason))
     echo(f"wrote {path} from {model_dir}")

@@ -3,8 +3,8 @@
     ./pants run apps/repro -- compare RUN_A RUN_B [--app APP] [--out PATH]
     ./pants run apps/repro -- twice [--app APP] [--quick] [--cpu MODEL] [--runs_root DIR]
                                     [--out PATH] -- <app flags>
-    ./pants run apps/repro -- check [--app APP] [--reference PATH] [--runs_root DIR]
-                                    [--write_reference PATH --reason TEXT]
+    ./pants run apps/repro -- check [--app APP] [--numerics MODE] [--reference PATH]
+                                    [--runs_root DIR] [--write_reference PATH --reason TEXT]
     ./pants run apps/repro -- emulate --cpu MODEL [--app APP] [--runs_root DIR] -- <app flags>
     ./pants run apps/repro -- verify RUN_DIR [--all | --segments N] [--seed S] [--cpu MODEL]
                                              [--local_workers W] [--runs_root DIR]
@@ -78,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
         help="rerun an app's shipped reference run here; say whether it is bitwise equal",
     )
     _add_app(check, None)
+    check.add_argument(
+        "--numerics",
+        choices=("fast", "portable"),
+        default=None,
+        help="the reference of this numerics mode (default fast; portable: the app's "
+        "-portable.json, made with --numerics=portable, the same bits on x86-64 and aarch64)",
+    )
     check.add_argument("--reference", help="reference record (default: the app's shipped one)")
     check.add_argument(
         "--runs_root",
@@ -215,19 +222,21 @@ def twice(
     return compare(run_a, run_b, out)
 
 
-def check(
-    app: str | None, reference: str | None, runs_root: str, write_to: str | None, reason: str
-) -> int:
+def check(args: argparse.Namespace) -> int:
     """`check` (or `check --write_reference`); returns the exit code."""
     from repro import check as check_lib
 
     echo = lambda line: print(line, flush=True)  # noqa: E731
+    app = args.app or DEFAULT_APP
     try:
-        if write_to:
-            check_lib.write_reference(write_to, reason, runs_root, echo, app or DEFAULT_APP)
+        if args.write_reference:
+            check_lib.write_reference(
+                args.write_reference, args.reason, args.runs_root, echo, app,
+                args.numerics or "fast",
+            )  # fmt: skip
             return EXIT_IDENTICAL
-        path = reference or check_lib.shipped_reference_path(app or DEFAULT_APP)
-        same = check_lib.check(path, runs_root, echo, app)
+        path = args.reference or check_lib.shipped_reference_path(app, args.numerics or "fast")
+        same = check_lib.check(path, args.runs_root, echo, args.app, args.numerics)
     except check_lib.CheckError as e:
         return _bad_input("check", str(e))
     return EXIT_IDENTICAL if same else EXIT_DIFFERENT
@@ -285,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         if passthrough:
             return _bad_input("check", f"unexpected arguments after --: {' '.join(passthrough)}")
-        return check(args.app, args.reference, args.runs_root, args.write_reference, args.reason)
+        return check(args)
     if args.command == "emulate":
         return emulate(args.cpu, args.app, passthrough, args.runs_root)
     if args.command == "verify":

@@ -141,6 +141,15 @@ def test_check_each_app_against_its_shipped_reference(app, tmp_path) -> None:
 
 
 @pytest.mark.slow
+def test_check_the_classifiers_portable_reference(tmp_path) -> None:
+    """`check --app APP --numerics=portable` as typed, for the quickest app: reproduced, on
+    any CPU (unlike a fast-mode reference, whose bits follow the machine)."""
+    proc = repro(tmp_path, "check", "--app", "mnist_classifier", "--numerics=portable")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "mnist_classifier-portable.json" in proc.stdout, proc.stdout[-3000:]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("app", APPS)
 def test_emulate_each_app_on_an_emulated_haswell(app, tmp_path) -> None:
     """The README's `emulate --cpu Haswell --app APP` under the real qemu-x86_64, the results

@@ -71,3 +71,18 @@ def test_check_bad_reference_is_exit_2(tmp_path, capsys) -> None:
     assert main(["check", "--reference", str(path)]) == 2
     assert "not a reproducible-reference/1 record" in capsys.readouterr().err
     assert main(["check", "--write_reference", str(tmp_path / "r.json")]) == 2
+
+
+def test_each_app_ships_a_portable_reference_and_the_mode_must_match(capsys) -> None:
+    from repro import check as check_lib
+    from repro.apps import APPS
+
+    for app in APPS:
+        portable = check_lib.shipped_reference_path(app, "portable")
+        assert portable.endswith(f"references/{app}-portable.json")
+        assert "--numerics=portable" in run_compare.read_reference(portable)["flags"]
+        fast = run_compare.read_reference(check_lib.shipped_reference_path(app))
+        assert "--numerics=portable" not in fast["flags"]
+    fast_path = check_lib.shipped_reference_path("text_lm")
+    assert main(["check", "--numerics=portable", "--reference", fast_path]) == 2
+    assert "is a reference of the fast numerics mode, not of portable" in capsys.readouterr().err

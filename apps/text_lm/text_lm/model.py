@@ -10,7 +10,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from tf_determinism import exact, stateless_key
+from tf_determinism import exact, ops, stateless_key
 from tf_determinism.layers import dense, dropout, layer_norm, variable
 from tf_determinism.optimizers import DeterministicAdam, micro_batch_update
 
@@ -24,17 +24,18 @@ def _attention(x: tf.Tensor, heads: int, seed: int) -> tf.Tensor:
         tf.transpose(tf.reshape(t, [batch, length, heads, width // heads]), [0, 2, 1, 3])
         for t in tf.split(dense(x, 3 * width, "qkv", seed), 3, axis=-1)
     )
-    scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(width // heads))
+    scores = ops.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(width // heads))
     future = 1.0 - tf.linalg.band_part(tf.ones([length, length]), -1, 0)  # j > i
-    mixed = tf.transpose(tf.matmul(exact.softmax(scores - 1e9 * future), v), [0, 2, 1, 3])
+    mixed = tf.transpose(ops.matmul(exact.softmax(scores - 1e9 * future), v), [0, 2, 1, 3])
     return dense(tf.reshape(mixed, [batch, length, width]), width, "out", seed)
 
 
 def logits_fn(tokens: tf.Tensor, model: Any, seed: int, key: tf.Tensor | None = None):
     """int32 bytes [B, L] -> float32 logits [B, L, 256]; `key` (int64 [2]): dropout on."""
     with _v1.variable_scope("lm", reuse=_v1.AUTO_REUSE):
-        x = dense(tf.one_hot(tokens, VOCAB), model.width, "embedding", seed) + variable(
-            "position", [int(tokens.shape[1]), model.width], seed
+        x = ops.add_broadcast(
+            dense(tf.one_hot(tokens, VOCAB), model.width, "embedding", seed),
+            variable("position", [int(tokens.shape[1]), model.width], seed),
         )
         for i in range(model.layers):
             with _v1.variable_scope(f"block{i}"):
@@ -44,7 +45,7 @@ def logits_fn(tokens: tf.Tensor, model: Any, seed: int, key: tf.Tensor | None = 
                     key,
                     2 * i,
                 )
-                hidden = tf.nn.relu(
+                hidden = ops.relu(
                     dense(layer_norm(x, "ln2", seed), 4 * model.width, "mlp_in", seed)
                 )
                 x += dropout(
@@ -55,7 +56,7 @@ def logits_fn(tokens: tf.Tensor, model: Any, seed: int, key: tf.Tensor | None = 
 
 def _losses(tokens: tf.Tensor, targets: tf.Tensor, model: Any, seed: int, key: Any = None):
     """Cross-entropy in nats of each next byte, float32 [B, L]."""
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+    return ops.sparse_softmax_cross_entropy_with_logits(
         targets, logits_fn(tokens, model, seed, key)
     )
 
@@ -71,7 +72,7 @@ def _sample(context: tf.Tensor, model: Any, seeds: Any) -> tf.Tensor:
         u = tf.random.stateless_uniform(
             tf.shape(logits), stateless_key(seeds.samples, t), minval=1e-7, maxval=1.0
         )
-        byte = tf.argmax(logits * 1.25 - tf.math.log(-tf.math.log(u)), -1, tf.int32)
+        byte = tf.argmax(logits * 1.25 - ops.log(-ops.log(u)), -1, tf.int32)
         return t + 1, tf.concat([window[:, 1:], byte[:, None]], 1), out.write(t, byte)
 
     _, _, out = tf.while_loop(
@@ -92,7 +93,7 @@ def make_model_fn(model: Any, seeds: Any, share: Any = None):
                 {"text": _sample(features["context"], model, seeds)}
                 if "context" in features
                 else {
-                    "loss": tf.reduce_mean(
+                    "loss": ops.reduce_mean(
                         _losses(features["tokens"], features["targets"], model, seeds.init), 1
                     )
                 }
@@ -101,7 +102,7 @@ def make_model_fn(model: Any, seeds: Any, share: Any = None):
 
         def loss_fn(micro: int, rows: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
             key = stateless_key(seeds.dropout, features["batch_index"], micro)
-            return tf.reduce_mean(_losses(*rows, model, seeds.init, key))
+            return ops.reduce_mean(_losses(*rows, model, seeds.init, key))
 
         update = micro_batch_update(
             DeterministicAdam(model.learning_rate),
