@@ -271,5 +271,5 @@ def discriminator_loss_terms(
         loss += config.gradient_penalty_weight * penalty
         terms["gradient_penalty"] = penalty
     if config.gan_type == "infogan" and _uses(config.mutual_information_penalty_weight):
-        loss += config.mutual_information_penalty_weight * (mutual_information_penalty(gan_model))
+        loss += config.mutual_information_penalty_weight * mutual_information_penalty(gan_model)
     return {"discriminator_loss": loss + _regularization(gan_model.discriminator_scope), **terms}

@@ -84,24 +84,8 @@ def _outer_axes(x: tf.Tensor) -> list[int]:
     return list(range(x.shape.rank - 1))
 
 
-def bias_add(x: Any, bias: Any) -> Any:
-    """`tf.nn.bias_add`; portable: its gradient's sum over every axis but the last is too."""
-    if not portable():
-        return tf.nn.bias_add(x, bias)
-    x = tf.convert_to_tensor(x, tf.float32)
-
-    @tf.custom_gradient
-    def op(x: tf.Tensor, bias: tf.Tensor) -> Any:
-        return x + bias, lambda g: (g, _portable.reduce_sum(g, _outer_axes(x)))
-
-    return op(x, tf.convert_to_tensor(bias, tf.float32))
-
-
-def add_broadcast(x: Any, y: Any) -> Any:
-    """x + y, y broadcast over x's leading axes (a position embedding [L, C] over [B, L, C]);
-    portable: y's gradient is a portable sum over those axes."""
-    if not portable():
-        return x + y
+def _portable_add_broadcast(x: Any, y: Any) -> Any:
+    """x + y, y broadcast over x's leading axes, y's gradient a portable sum over them."""
     x, y = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(y, tf.float32)
     leading = list(range(x.shape.rank - y.shape.rank))
 
@@ -110,6 +94,17 @@ def add_broadcast(x: Any, y: Any) -> Any:
         return x + y, lambda g: (g, _portable.reduce_sum(g, leading))
 
     return op(x, y)
+
+
+def bias_add(x: Any, bias: Any) -> Any:
+    """`tf.nn.bias_add`; portable: its gradient's sum over every axis but the last is too."""
+    return _portable_add_broadcast(x, bias) if portable() else tf.nn.bias_add(x, bias)
+
+
+def add_broadcast(x: Any, y: Any) -> Any:
+    """x + y, y broadcast over x's leading axes (a position embedding [L, C] over [B, L, C]);
+    portable: y's gradient is a portable sum over those axes."""
+    return _portable_add_broadcast(x, y) if portable() else x + y
 
 
 def scale_shift(x: Any, multiplier: Any, shift: Any) -> Any:

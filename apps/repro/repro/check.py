@@ -3,10 +3,11 @@
 A reference (references/<app>.json beside this file) is one short fixed run of the app: seed
 123, 20 steps, its default flags and pins, its real data (the GAN's: unconditional Wasserstein
 on MNIST). references/<app>-portable.json is the same run with `--numerics=portable`, whose
-bits do not depend on the CPU's architecture (`check --numerics=portable`). `check --app APP` reruns it in a fresh process and compares every step's losses
-(float32 bits) and every checkpoint tensor (sha256) with the reference; when they differ it
-names the first divergent step and the recorded machine properties (CPU, caches, dispatched
-ISA, versions, environment) that differ from the reference machine's. Machines of one kind
+bits do not depend on the CPU's architecture (`check --numerics=portable`). `check --app APP`
+reruns it in a fresh process and compares every step's losses (float32 bits) and every
+checkpoint tensor (sha256) with the reference; when they differ it names the first divergent
+step and the recorded machine properties (CPU, caches, dispatched ISA, versions, environment)
+that differ from the reference machine's. Machines of one kind
 can differ (cache sizes steer oneDNN's and Eigen's blocking), so CI never asserts a shipped
 reference: run `check` by hand on each machine.
 
@@ -34,8 +35,6 @@ REFERENCE_FLAGS = (
     "--save_summary_steps=1000",
     "--log_step_count_steps=10",
 )
-
-NUMERICS = ("fast", "portable")
 
 
 def reference_flags(numerics: str = "fast") -> tuple[str, ...]:
@@ -120,10 +119,10 @@ def check(
     made_by = reference.get("app") or DEFAULT_APP  # the first references named no app
     if app is not None and app != made_by:
         raise CheckError(f"{reference_path} is a reference of {made_by}, not of {app}")
-    if numerics is not None and numerics != _numerics_of(list(reference["flags"])):
+    made_in = _numerics_of(list(reference["flags"]))
+    if numerics is not None and numerics != made_in:
         raise CheckError(
-            f"{reference_path} is a reference of the {_numerics_of(list(reference['flags']))} "
-            f"numerics mode, not of {numerics}"
+            f"{reference_path} is a reference of the {made_in} numerics mode, not of {numerics}"
         )
     model_dir = _train(made_by, list(reference["flags"]), runs_root, "check", echo)
     try:
